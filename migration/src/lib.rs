@@ -1,0 +1,14 @@
+//! couponql 스키마 마이그레이션: 바이너리(`couponql migrate`)와 테스트가 같은 목록을 적용한다.
+pub use sea_orm_migration::prelude::*;
+
+mod m20251120_000001_create_tables;
+
+/// 적용 순서대로 나열한 마이그레이션 목록.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20251120_000001_create_tables::Migration)]
+    }
+}

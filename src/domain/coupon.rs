@@ -1,0 +1,306 @@
+//! 쿠폰 규칙: 유효기간, 재고, 할인 계산, 생성 입력 검증 (CONTRACT 5절을 한 곳에).
+use chrono::{DateTime, Utc};
+use rust_decimal::{Decimal, RoundingStrategy};
+use uuid::Uuid;
+
+use super::money::{check_storable, money, parse_decimal};
+use crate::error::{AppError, AppResult};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiscountType {
+    /// 정액 할인
+    Fixed,
+    /// 정률 할인
+    Percentage,
+}
+
+impl DiscountType {
+    /// 데이터베이스에 저장되는 표기.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiscountType::Fixed => "FIXED",
+            DiscountType::Percentage => "PERCENTAGE",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "FIXED" => Some(DiscountType::Fixed),
+            "PERCENTAGE" => Some(DiscountType::Percentage),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Coupon {
+    pub id: Uuid,
+    pub name: String,
+    pub discount_type: DiscountType,
+    pub discount_value: Decimal,
+    pub min_purchase_amount: Option<Decimal>,
+    pub max_discount_amount: Option<Decimal>,
+    /// `None` = 무제한
+    pub total_quantity: Option<i32>,
+    pub issued_quantity: i32,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Coupon {
+    /// 유효기간 검사: 시작 전이면 NOT_STARTED, 종료 후면 EXPIRED.
+    pub fn check_window(&self, now: DateTime<Utc>) -> AppResult<()> {
+        if now < self.valid_from {
+            Err(AppError::CouponNotStarted)
+        } else if now > self.valid_until {
+            Err(AppError::CouponExpired)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn remaining_quantity(&self) -> Option<i32> {
+        self.total_quantity.map(|total| (total - self.issued_quantity).max(0))
+    }
+
+    pub fn is_sold_out(&self) -> bool {
+        self.remaining_quantity() == Some(0)
+    }
+
+    /// 발급 가능한지: 재고 검사 (잠금 안에서 다시 부를 때 권위 있는 판단이 된다).
+    pub fn check_stock(&self) -> AppResult<()> {
+        if self.is_sold_out() { Err(AppError::CouponSoldOut) } else { Ok(()) }
+    }
+
+    /// 지금 유효기간 안이고 소진되지 않았는지.
+    pub fn is_available(&self, now: DateTime<Utc>) -> bool {
+        self.check_window(now).is_ok() && !self.is_sold_out()
+    }
+
+    /// 최소 주문 금액 충족 여부 (기준이 없으면 항상 충족).
+    pub fn meets_min_purchase(&self, order_amount: Decimal) -> bool {
+        self.min_purchase_amount.is_none_or(|min| order_amount >= min)
+    }
+
+    /// 주문 금액에 대한 할인액. 최소 주문 금액 미만이면 0.
+    pub fn discount_for(&self, order_amount: Decimal) -> Decimal {
+        if !self.meets_min_purchase(order_amount) {
+            return money(Decimal::ZERO);
+        }
+        let discount = match self.discount_type {
+            DiscountType::Fixed => self.discount_value.min(order_amount),
+            DiscountType::Percentage => {
+                // 원 단위 아래 2자리에서 버림: 고객에게 약속한 비율을 넘지 않게.
+                let raw = (order_amount * self.discount_value / Decimal::ONE_HUNDRED)
+                    .round_dp_with_strategy(2, RoundingStrategy::ToZero);
+                match self.max_discount_amount {
+                    Some(cap) => raw.min(cap),
+                    None => raw,
+                }
+            }
+        };
+        money(discount.max(Decimal::ZERO))
+    }
+}
+
+/// `createCoupon`의 가공 전 입력 (GraphQL 계층이 그대로 넘긴다).
+#[derive(Clone, Debug)]
+pub struct NewCouponInput {
+    pub name: String,
+    pub discount_type: DiscountType,
+    pub discount_value: String,
+    pub min_purchase_amount: Option<String>,
+    pub max_discount_amount: Option<String>,
+    pub total_quantity: Option<i32>,
+    pub valid_from: String,
+    pub valid_until: String,
+}
+
+/// 검증을 통과한 새 쿠폰.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCoupon {
+    pub name: String,
+    pub discount_type: DiscountType,
+    pub discount_value: Decimal,
+    pub min_purchase_amount: Option<Decimal>,
+    pub max_discount_amount: Option<Decimal>,
+    pub total_quantity: Option<i32>,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+}
+
+/// RFC 3339 시각을 UTC로 해석한다.
+pub fn parse_datetime(field: &str, raw: &str) -> AppResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| AppError::bad_input(field, format!("{field}: RFC 3339 시각이어야 합니다 (예: \"2025-01-01T00:00:00Z\")")))
+}
+
+impl NewCoupon {
+    /// 계약서의 createCoupon 검증. 첫 번째로 어긋난 필드를 지목한다.
+    pub fn parse(input: NewCouponInput) -> AppResult<Self> {
+        let name_len = input.name.chars().count();
+        if !(1..=100).contains(&name_len) {
+            return Err(AppError::bad_input("name", "name: 1자 이상 100자 이하여야 합니다"));
+        }
+        let storable = |field: &str, raw: &str| parse_decimal(field, raw).and_then(|v| check_storable(field, v));
+        let discount_value = storable("discountValue", &input.discount_value)?;
+        if discount_value.is_zero() {
+            return Err(AppError::bad_input("discountValue", "discountValue: 0보다 커야 합니다"));
+        }
+        if input.discount_type == DiscountType::Percentage && discount_value > Decimal::ONE_HUNDRED {
+            return Err(AppError::bad_input("discountValue", "discountValue: 정률 할인은 100 이하여야 합니다"));
+        }
+        let min_purchase_amount =
+            input.min_purchase_amount.as_deref().map(|raw| storable("minPurchaseAmount", raw)).transpose()?;
+        let max_discount_amount =
+            input.max_discount_amount.as_deref().map(|raw| storable("maxDiscountAmount", raw)).transpose()?;
+        if max_discount_amount.is_some() && input.discount_type != DiscountType::Percentage {
+            return Err(AppError::bad_input("maxDiscountAmount", "maxDiscountAmount: 정률 할인에만 지정할 수 있습니다"));
+        }
+        if input.total_quantity.is_some_and(|q| q < 1) {
+            return Err(AppError::bad_input("totalQuantity", "totalQuantity: 1 이상이거나 null(무제한)이어야 합니다"));
+        }
+        let valid_from = parse_datetime("validFrom", &input.valid_from)?;
+        let valid_until = parse_datetime("validUntil", &input.valid_until)?;
+        if valid_from >= valid_until {
+            return Err(AppError::bad_input("validUntil", "validUntil: validFrom보다 뒤여야 합니다"));
+        }
+        Ok(NewCoupon {
+            name: input.name,
+            discount_type: input.discount_type,
+            discount_value,
+            min_purchase_amount,
+            max_discount_amount,
+            total_quantity: input.total_quantity,
+            valid_from,
+            valid_until,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use std::str::FromStr;
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).expect("테스트 값")
+    }
+
+    fn at(y: i32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0).single().expect("유효한 시각")
+    }
+
+    fn coupon(kind: DiscountType, value: &str, min: Option<&str>, max: Option<&str>) -> Coupon {
+        Coupon {
+            id: Uuid::nil(),
+            name: "t".into(),
+            discount_type: kind,
+            discount_value: dec(value),
+            min_purchase_amount: min.map(dec),
+            max_discount_amount: max.map(dec),
+            total_quantity: Some(10),
+            issued_quantity: 0,
+            valid_from: at(2025),
+            valid_until: at(2030),
+            created_at: at(2025),
+            updated_at: at(2025),
+        }
+    }
+
+    #[test]
+    fn fixed_discount_never_exceeds_the_order() {
+        let c = coupon(DiscountType::Fixed, "5000", None, None);
+        assert_eq!(c.discount_for(dec("30000")), dec("5000.00"));
+        assert_eq!(c.discount_for(dec("3000")), dec("3000.00"));
+    }
+
+    #[test]
+    fn percentage_discount_rounds_down_to_two_decimals_and_respects_the_cap() {
+        let c = coupon(DiscountType::Percentage, "10", None, Some("3000"));
+        assert_eq!(c.discount_for(dec("12345.67")), dec("1234.56"));
+        assert_eq!(c.discount_for(dec("50000")), dec("3000.00"));
+        let odd = coupon(DiscountType::Percentage, "33.33", None, None);
+        assert_eq!(odd.discount_for(dec("0.99")), dec("0.32"));
+    }
+
+    #[test]
+    fn below_the_minimum_purchase_the_discount_is_zero() {
+        let c = coupon(DiscountType::Fixed, "5000", Some("30000"), None);
+        assert_eq!(c.discount_for(dec("29999.99")), dec("0.00"));
+        assert_eq!(c.discount_for(dec("30000")), dec("5000.00"));
+    }
+
+    #[test]
+    fn the_window_tells_not_started_from_expired() {
+        let c = coupon(DiscountType::Fixed, "1", None, None);
+        assert!(matches!(c.check_window(at(2024)), Err(AppError::CouponNotStarted)));
+        assert!(matches!(c.check_window(at(2031)), Err(AppError::CouponExpired)));
+        assert!(c.check_window(at(2026)).is_ok());
+    }
+
+    #[test]
+    fn stock_is_unlimited_without_a_total() {
+        let mut c = coupon(DiscountType::Fixed, "1", None, None);
+        c.issued_quantity = 10;
+        assert!(c.is_sold_out());
+        assert!(!c.is_available(at(2026)));
+        c.total_quantity = None;
+        assert_eq!(c.remaining_quantity(), None);
+        assert!(c.is_available(at(2026)));
+    }
+
+    fn input() -> NewCouponInput {
+        NewCouponInput {
+            name: "할인 🎉".into(),
+            discount_type: DiscountType::Percentage,
+            discount_value: "10".into(),
+            min_purchase_amount: Some("10000".into()),
+            max_discount_amount: Some("3000.50".into()),
+            total_quantity: Some(5),
+            valid_from: "2025-01-01T09:00:00+09:00".into(),
+            valid_until: "2099-12-31T23:59:59Z".into(),
+        }
+    }
+
+    fn rejected_field(input: NewCouponInput) -> String {
+        match NewCoupon::parse(input) {
+            Err(AppError::BadUserInput { field, .. }) => field,
+            other => panic!("거부되어야 함: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_input_is_accepted_and_times_become_utc() {
+        let c = NewCoupon::parse(input()).expect("유효한 입력");
+        assert_eq!(c.valid_from, at(2025));
+        assert_eq!(c.max_discount_amount, Some(dec("3000.50")));
+    }
+
+    #[test]
+    fn each_invalid_field_is_named() {
+        assert_eq!(rejected_field(NewCouponInput { name: String::new(), ..input() }), "name");
+        assert_eq!(rejected_field(NewCouponInput { name: "가".repeat(101), ..input() }), "name");
+        assert_eq!(rejected_field(NewCouponInput { discount_value: "0".into(), ..input() }), "discountValue");
+        assert_eq!(rejected_field(NewCouponInput { discount_value: "100.01".into(), ..input() }), "discountValue");
+        assert_eq!(rejected_field(NewCouponInput { discount_value: "1e3".into(), ..input() }), "discountValue");
+        assert_eq!(rejected_field(NewCouponInput { min_purchase_amount: Some("-1".into()), ..input() }), "minPurchaseAmount");
+        assert_eq!(rejected_field(NewCouponInput { max_discount_amount: Some("0.001".into()), ..input() }), "maxDiscountAmount");
+        assert_eq!(
+            rejected_field(NewCouponInput { discount_type: DiscountType::Fixed, discount_value: "100".into(), ..input() }),
+            "maxDiscountAmount"
+        );
+        assert_eq!(rejected_field(NewCouponInput { total_quantity: Some(0), ..input() }), "totalQuantity");
+        assert_eq!(rejected_field(NewCouponInput { valid_from: "yesterday".into(), ..input() }), "validFrom");
+        assert_eq!(rejected_field(NewCouponInput { valid_until: "2025-01-01T00:00:00Z".into(), ..input() }), "validUntil");
+    }
+
+    #[test]
+    fn a_name_of_exactly_100_characters_is_fine() {
+        assert!(NewCoupon::parse(NewCouponInput { name: "가".repeat(100), ..input() }).is_ok());
+    }
+}

@@ -1,0 +1,25 @@
+//! `coupons` 테이블.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "coupons")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub name: String,
+    pub discount_type: String,
+    pub discount_value: Decimal,
+    pub min_purchase_amount: Option<Decimal>,
+    pub max_discount_amount: Option<Decimal>,
+    pub total_quantity: Option<i32>,
+    pub issued_quantity: i32,
+    pub valid_from: DateTimeUtc,
+    pub valid_until: DateTimeUtc,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,4 @@
+//! SeaORM 모델만 둔다: 로직도 GraphQL derive도 없다 (도메인 변환은 repo에서).
+pub mod coupon;
+pub mod user;
+pub mod user_coupon;

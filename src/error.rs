@@ -1,0 +1,75 @@
+//! 도메인 에러: 각 변형이 계약서(CONTRACT 5절)의 코드와 한국어 메시지 하나에 대응한다.
+//!
+//! 에러 정책: 클라이언트가 보는 것은 `code()`와 `Display`(한국어 메시지)뿐이다.
+//! 데이터베이스·내부 오류의 상세는 `Internal`에 담아 로그로만 남기고, 응답에는 싣지 않는다.
+
+/// 유스케이스가 돌려주는 모든 실패.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum AppError {
+    /// 토큰이 필요한데 없거나 유효하지 않다.
+    #[error("인증이 필요합니다")]
+    Unauthenticated,
+    /// 역할이 허용하지 않는다.
+    #[error("권한이 없습니다")]
+    Forbidden,
+    /// 잘못된 입력. `field`는 `extensions.field`로 나간다.
+    #[error("{message}")]
+    BadUserInput { field: String, message: String },
+    #[error("사용자를 찾을 수 없습니다")]
+    UserNotFound,
+    #[error("쿠폰을 찾을 수 없습니다")]
+    CouponNotFound,
+    /// 없거나 남의 것: 존재 여부를 드러내지 않으려고 둘을 구분하지 않는다.
+    #[error("발급받은 쿠폰을 찾을 수 없습니다")]
+    UserCouponNotFound,
+    #[error("쿠폰 사용 기간이 아닙니다")]
+    CouponNotStarted,
+    #[error("만료된 쿠폰입니다")]
+    CouponExpired,
+    #[error("이미 발급받은 쿠폰입니다")]
+    CouponAlreadyIssued,
+    #[error("쿠폰이 모두 소진되었습니다")]
+    CouponSoldOut,
+    #[error("이미 사용된 쿠폰입니다")]
+    CouponAlreadyUsed,
+    #[error("사용되지 않은 쿠폰입니다")]
+    CouponNotUsed,
+    #[error("최소 주문 금액을 충족하지 않습니다")]
+    MinPurchaseNotMet,
+    /// 잠금 대기 시간 초과, 교착 상태 희생, 커넥션 풀 고갈: 아무것도 쓰이지 않았다.
+    #[error("잠시 후 다시 시도해 주세요")]
+    TryAgain,
+    /// 그 밖의 모든 것. 상세는 로그 전용.
+    #[error("일시적인 오류가 발생했습니다")]
+    Internal(String),
+}
+
+impl AppError {
+    /// 계약서의 `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated => "UNAUTHENTICATED",
+            AppError::Forbidden => "FORBIDDEN",
+            AppError::BadUserInput { .. } => "BAD_USER_INPUT",
+            AppError::UserNotFound => "USER_NOT_FOUND",
+            AppError::CouponNotFound => "COUPON_NOT_FOUND",
+            AppError::UserCouponNotFound => "USER_COUPON_NOT_FOUND",
+            AppError::CouponNotStarted => "COUPON_NOT_STARTED",
+            AppError::CouponExpired => "COUPON_EXPIRED",
+            AppError::CouponAlreadyIssued => "COUPON_ALREADY_ISSUED",
+            AppError::CouponSoldOut => "COUPON_SOLD_OUT",
+            AppError::CouponAlreadyUsed => "COUPON_ALREADY_USED",
+            AppError::CouponNotUsed => "COUPON_NOT_USED",
+            AppError::MinPurchaseNotMet => "MIN_PURCHASE_NOT_MET",
+            AppError::TryAgain => "TRY_AGAIN",
+            AppError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// 입력 오류를 만드는 지름길.
+    pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
+        AppError::BadUserInput { field: field.to_owned(), message: message.into() }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

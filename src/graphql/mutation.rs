@@ -1,0 +1,67 @@
+//! Mutation 루트.
+use async_graphql::{Context, ID, InputObject, Object};
+
+use super::scalars::{DateTime, Decimal};
+use super::types::{Coupon, DiscountTypeGql, UserCoupon};
+use super::{GqlResultExt, db, parse_uuid, viewer};
+use crate::domain::{NewCouponInput, money};
+use crate::service;
+
+pub struct MutationRoot;
+
+#[derive(InputObject)]
+pub struct CreateCouponInput {
+    name: String,
+    discount_type: DiscountTypeGql,
+    discount_value: Decimal,
+    min_purchase_amount: Option<Decimal>,
+    max_discount_amount: Option<Decimal>,
+    total_quantity: Option<i32>,
+    valid_from: DateTime,
+    valid_until: DateTime,
+}
+
+#[Object]
+impl MutationRoot {
+    /// Issues one coupon to a user (default: the viewer). Row-locked: never over-issues, never twice per user.
+    async fn issue_coupon(&self, ctx: &Context<'_>, coupon_id: ID, user_id: Option<ID>) -> async_graphql::Result<UserCoupon> {
+        let coupon_id = parse_uuid("couponId", &coupon_id)?;
+        let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
+        let uc = service::issuance::issue_for(db(ctx)?, viewer(ctx), coupon_id, user_id).await.gql()?;
+        Ok(UserCoupon(uc))
+    }
+
+    /// Marks a user coupon used. With orderAmount, also checks minPurchaseAmount.
+    async fn use_coupon(
+        &self,
+        ctx: &Context<'_>,
+        user_coupon_id: ID,
+        order_amount: Option<Decimal>,
+    ) -> async_graphql::Result<UserCoupon> {
+        let id = parse_uuid("userCouponId", &user_coupon_id)?;
+        let amount = order_amount.map(|a| money::parse_order_amount("orderAmount", &a.0)).transpose().gql()?;
+        let uc = service::user_coupons::use_coupon(db(ctx)?, viewer(ctx), id, amount).await.gql()?;
+        Ok(UserCoupon(uc))
+    }
+
+    /// Reverts a use (the order was cancelled).
+    async fn cancel_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID) -> async_graphql::Result<UserCoupon> {
+        let id = parse_uuid("userCouponId", &user_coupon_id)?;
+        let uc = service::user_coupons::cancel_coupon(db(ctx)?, viewer(ctx), id).await.gql()?;
+        Ok(UserCoupon(uc))
+    }
+
+    async fn create_coupon(&self, ctx: &Context<'_>, input: CreateCouponInput) -> async_graphql::Result<Coupon> {
+        let input = NewCouponInput {
+            name: input.name,
+            discount_type: input.discount_type.into(),
+            discount_value: input.discount_value.0,
+            min_purchase_amount: input.min_purchase_amount.map(|d| d.0),
+            max_discount_amount: input.max_discount_amount.map(|d| d.0),
+            total_quantity: input.total_quantity,
+            valid_from: input.valid_from.0,
+            valid_until: input.valid_until.0,
+        };
+        Ok(Coupon(service::coupons::create(db(ctx)?, viewer(ctx), input).await.gql()?))
+    }
+}

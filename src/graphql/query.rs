@@ -1,0 +1,64 @@
+//! Query 루트.
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ID, Object};
+
+use super::types::{Coupon, User, UserCoupon};
+use super::{GqlResultExt, db, parse_uuid, viewer};
+use crate::service;
+
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// null when absent.
+    async fn coupon(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Coupon>> {
+        let id = parse_uuid("id", &id)?;
+        Ok(service::coupons::get(db(ctx)?, id).await.gql()?.map(Coupon))
+    }
+
+    /// Newest first. first: 1..100.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity + 1")]
+    async fn coupons(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] available_only: bool,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Coupon>> {
+        let page = service::coupons::list(db(ctx)?, available_only, first, after.as_deref()).await.gql()?;
+        let mut conn = Connection::new(after.is_some(), page.has_next_page);
+        conn.edges.extend(
+            page.items.into_iter().map(|c| Edge::new(service::coupons::encode_cursor(&c), Coupon(c))),
+        );
+        Ok(conn)
+    }
+
+    /// Defaults to the viewer. Newest first.
+    async fn user_coupons(
+        &self,
+        ctx: &Context<'_>,
+        user_id: Option<ID>,
+        #[graphql(default = false)] unused_only: bool,
+    ) -> async_graphql::Result<Vec<UserCoupon>> {
+        let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
+        let list = service::user_coupons::list(db(ctx)?, viewer(ctx), user_id, unused_only).await.gql()?;
+        Ok(list.into_iter().map(UserCoupon).collect())
+    }
+
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        Ok(User(service::users::me(db(ctx)?, viewer(ctx)).await.gql()?))
+    }
+
+    /// null when absent.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
+        let id = parse_uuid("id", &id)?;
+        Ok(service::users::get(db(ctx)?, viewer(ctx), id).await.gql()?.map(User))
+    }
+
+    /// At most 100 ids; result in the order of ids, null for unknown ones.
+    async fn users(&self, ctx: &Context<'_>, ids: Vec<ID>) -> async_graphql::Result<Vec<Option<User>>> {
+        let ids = ids.iter().map(|id| parse_uuid("ids", id)).collect::<Result<Vec<_>, _>>()?;
+        let found = service::users::get_many(db(ctx)?, viewer(ctx), &ids).await.gql()?;
+        Ok(found.into_iter().map(|u| u.map(User)).collect())
+    }
+}

@@ -1,0 +1,174 @@
+//! 출력 타입: 도메인 타입을 감싸서 계약서(4절)의 필드 이름으로 내보낸다.
+use async_graphql::{Context, Enum, ErrorExtensions, ID, Object};
+
+use super::loaders::{CouponKey, Loaders, UserCouponsKey};
+use super::scalars::{DateTime, Decimal};
+use super::GqlResultExt;
+use crate::domain::{self, money};
+use crate::error::AppError;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "DiscountType")]
+pub enum DiscountTypeGql {
+    Fixed,
+    Percentage,
+}
+
+impl From<domain::DiscountType> for DiscountTypeGql {
+    fn from(t: domain::DiscountType) -> Self {
+        match t {
+            domain::DiscountType::Fixed => DiscountTypeGql::Fixed,
+            domain::DiscountType::Percentage => DiscountTypeGql::Percentage,
+        }
+    }
+}
+
+impl From<DiscountTypeGql> for domain::DiscountType {
+    fn from(t: DiscountTypeGql) -> Self {
+        match t {
+            DiscountTypeGql::Fixed => domain::DiscountType::Fixed,
+            DiscountTypeGql::Percentage => domain::DiscountType::Percentage,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "Role")]
+pub enum RoleGql {
+    User,
+    Admin,
+}
+
+pub struct Coupon(pub domain::Coupon);
+
+#[Object]
+impl Coupon {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn discount_type(&self) -> DiscountTypeGql {
+        self.0.discount_type.into()
+    }
+
+    /// FIXED: an amount of money. PERCENTAGE: a percentage in (0, 100].
+    async fn discount_value(&self) -> Decimal {
+        Decimal::money(self.0.discount_value)
+    }
+
+    async fn min_purchase_amount(&self) -> Option<Decimal> {
+        self.0.min_purchase_amount.map(Decimal::money)
+    }
+
+    /// Cap on a PERCENTAGE discount.
+    async fn max_discount_amount(&self) -> Option<Decimal> {
+        self.0.max_discount_amount.map(Decimal::money)
+    }
+
+    /// null: unlimited.
+    async fn total_quantity(&self) -> Option<i32> {
+        self.0.total_quantity
+    }
+
+    async fn issued_quantity(&self) -> i32 {
+        self.0.issued_quantity
+    }
+
+    /// null: unlimited.
+    async fn remaining_quantity(&self) -> Option<i32> {
+        self.0.remaining_quantity()
+    }
+
+    async fn valid_from(&self) -> DateTime {
+        DateTime::utc(self.0.valid_from)
+    }
+
+    async fn valid_until(&self) -> DateTime {
+        DateTime::utc(self.0.valid_until)
+    }
+
+    /// Inside its validity window now and not sold out.
+    async fn is_available(&self) -> bool {
+        self.0.is_available(domain::now())
+    }
+
+    /// The discount this coupon gives an order of this amount (0 below minPurchaseAmount).
+    async fn discount_for(&self, order_amount: Decimal) -> async_graphql::Result<Decimal> {
+        let amount = money::parse_order_amount("orderAmount", &order_amount.0).gql()?;
+        Ok(Decimal::money(self.0.discount_for(amount)))
+    }
+
+    async fn created_at(&self) -> DateTime {
+        DateTime::utc(self.0.created_at)
+    }
+
+    async fn updated_at(&self) -> DateTime {
+        DateTime::utc(self.0.updated_at)
+    }
+}
+
+pub struct UserCoupon(pub domain::UserCoupon);
+
+#[Object]
+impl UserCoupon {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn user_id(&self) -> ID {
+        ID(self.0.user_id.to_string())
+    }
+
+    /// 같은 요청의 모든 발급 내역이 쿠폰을 한 번의 질의로 함께 읽는다 (DataLoader).
+    async fn coupon(&self, ctx: &Context<'_>) -> async_graphql::Result<Coupon> {
+        let loaders = ctx.data::<Loaders>()?;
+        let found = loaders.coupons.load_one(CouponKey(self.0.coupon_id)).await.map_err(|e| e.extend())?;
+        found
+            .map(Coupon)
+            .ok_or_else(|| AppError::Internal(format!("발급 내역 {}의 쿠폰이 없음", self.0.id)).extend())
+    }
+
+    async fn is_used(&self) -> bool {
+        self.0.is_used
+    }
+
+    async fn used_at(&self) -> Option<DateTime> {
+        self.0.used_at.map(DateTime::utc)
+    }
+
+    async fn issued_at(&self) -> DateTime {
+        DateTime::utc(self.0.issued_at)
+    }
+}
+
+pub struct User(pub domain::User);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// 여러 사용자의 발급 내역을 한 번의 질의로 (DataLoader). 최신순.
+    async fn coupons(&self, ctx: &Context<'_>, #[graphql(default = false)] unused_only: bool) -> async_graphql::Result<Vec<UserCoupon>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let list = loaders
+            .user_coupons
+            .load_one(UserCouponsKey { user_id: self.0.id, unused_only })
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(list.unwrap_or_default().into_iter().map(UserCoupon).collect())
+    }
+}

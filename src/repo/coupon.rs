@@ -1,0 +1,157 @@
+//! coupons 저장소: 조회, 키셋 페이지네이션, 생성, 행 잠금, 발급 수량 증가.
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::{db_error, id_str, parse_id};
+use crate::domain::money::money;
+use crate::domain::{Coupon, DiscountType, NewCoupon};
+use crate::entities::coupon::{self, Column, Entity as Coupons};
+use crate::error::{AppError, AppResult};
+
+fn to_domain(m: coupon::Model) -> AppResult<Coupon> {
+    let discount_type = DiscountType::parse(&m.discount_type)
+        .ok_or_else(|| AppError::Internal(format!("알 수 없는 discount_type: {:?}", m.discount_type)))?;
+    Ok(Coupon {
+        id: parse_id(&m.id)?,
+        name: m.name,
+        discount_type,
+        discount_value: money(m.discount_value),
+        min_purchase_amount: m.min_purchase_amount.map(money),
+        max_discount_amount: m.max_discount_amount.map(money),
+        total_quantity: m.total_quantity,
+        issued_quantity: m.issued_quantity,
+        valid_from: m.valid_from,
+        valid_until: m.valid_until,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Coupon>> {
+    Coupons::find_by_id(id_str(id)).one(db).await.map_err(db_error)?.map(to_domain).transpose()
+}
+
+/// `SELECT … FOR UPDATE`: 트랜잭션 안에서만 부른다. 같은 쿠폰의 발급을 직렬화하는 지점.
+/// (SQLite에는 행 잠금이 없어 잠금절이 빠지지만, 풀이 커넥션 1개라 쓰기가 이미 직렬화된다.)
+pub async fn find_for_update(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Coupon>> {
+    Coupons::find_by_id(id_str(id)).lock_exclusive().one(db).await.map_err(db_error)?.map(to_domain).transpose()
+}
+
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Vec<Coupon>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = ids.iter().copied().map(id_str).collect();
+    Coupons::find().filter(Column::Id.is_in(ids)).all(db).await.map_err(db_error)?.into_iter().map(to_domain).collect()
+}
+
+/// 키셋 커서: 정렬 키 (created_at, id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keyset {
+    pub created_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+/// 최신순 목록. `after` 다음부터 `limit`개. `available_at`이 있으면 그 시각에 발급 가능한 것만.
+/// 정렬 키가 생성 시각과 id라서 새 쿠폰이 끼어들어도 이미 받은 커서 뒤의 순서는 바뀌지 않는다.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    available_at: Option<DateTime<Utc>>,
+    after: Option<Keyset>,
+    limit: u64,
+) -> AppResult<Vec<Coupon>> {
+    let mut q = Coupons::find();
+    if let Some(now) = available_at {
+        q = q.filter(available_condition(now));
+    }
+    if let Some(k) = after {
+        q = q.filter(
+            Condition::any().add(Column::CreatedAt.lt(k.created_at)).add(
+                Condition::all().add(Column::CreatedAt.eq(k.created_at)).add(Column::Id.lt(id_str(k.id))),
+            ),
+        );
+    }
+    q.order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(to_domain)
+        .collect()
+}
+
+/// 지금 유효기간 안이고 소진되지 않은 쿠폰 (설계서의 "발급 가능 쿠폰 조회").
+fn available_condition(now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(Column::ValidFrom.lte(now))
+        .add(Column::ValidUntil.gte(now))
+        .add(
+            Condition::any()
+                .add(Column::TotalQuantity.is_null())
+                .add(Expr::col(Column::IssuedQuantity).lt(Expr::col(Column::TotalQuantity))),
+        )
+}
+
+pub async fn insert(db: &impl ConnectionTrait, id: Uuid, c: &NewCoupon, now: DateTime<Utc>) -> AppResult<Coupon> {
+    insert_with_issued(db, id, c, 0, now).await
+}
+
+/// 발급 수량을 지정해 넣는다 (데모 데이터처럼 발급 내역과 함께 넣을 때).
+pub async fn insert_with_issued(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    c: &NewCoupon,
+    issued_quantity: i32,
+    now: DateTime<Utc>,
+) -> AppResult<Coupon> {
+    let am = coupon::ActiveModel {
+        id: Set(id_str(id)),
+        name: Set(c.name.clone()),
+        discount_type: Set(c.discount_type.as_str().to_owned()),
+        discount_value: Set(c.discount_value),
+        min_purchase_amount: Set(c.min_purchase_amount),
+        max_discount_amount: Set(c.max_discount_amount),
+        total_quantity: Set(c.total_quantity),
+        issued_quantity: Set(issued_quantity),
+        valid_from: Set(c.valid_from),
+        valid_until: Set(c.valid_until),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    Coupons::insert(am).exec_without_returning(db).await.map_err(db_error)?;
+    Ok(Coupon {
+        id,
+        name: c.name.clone(),
+        discount_type: c.discount_type,
+        discount_value: money(c.discount_value),
+        min_purchase_amount: c.min_purchase_amount.map(money),
+        max_discount_amount: c.max_discount_amount.map(money),
+        total_quantity: c.total_quantity,
+        issued_quantity,
+        valid_from: c.valid_from,
+        valid_until: c.valid_until,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// 발급 수량을 `by`만큼 올린다. 잠금을 쥔 트랜잭션 안에서만 부른다.
+pub async fn increment_issued(db: &impl ConnectionTrait, id: Uuid, by: i32, now: DateTime<Utc>) -> AppResult<()> {
+    let res = Coupons::update_many()
+        .col_expr(Column::IssuedQuantity, Expr::col(Column::IssuedQuantity).add(by))
+        .col_expr(Column::UpdatedAt, Expr::val(now).into())
+        .filter(Column::Id.eq(id_str(id)))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    if res.rows_affected != 1 {
+        return Err(AppError::Internal(format!("발급 수량 갱신 대상 행이 {}개", res.rows_affected)));
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! SQL은 여기에만 둔다: `&impl ConnectionTrait`를 받는 함수들 (풀에도 트랜잭션에도 쓰인다),
+//! SeaORM 모델 ↔ 도메인 타입 변환, 데이터베이스 오류 → 도메인 오류 변환.
+pub mod coupon;
+pub mod user;
+pub mod user_coupon;
+
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+/// 데이터베이스 오류 분류. 클라이언트가 다시 시도하면 되는 것과 그렇지 않은 것을 가른다.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum DbFailure {
+    /// 교착 상태 희생자 또는 직렬화 실패: 같은 트랜잭션을 바로 다시 돌려도 된다.
+    Deadlock,
+    /// 잠금 대기 시간 초과 또는 풀에서 커넥션을 제때 얻지 못함.
+    Busy,
+    /// 유일 제약 위반.
+    Unique,
+    Other,
+}
+
+/// 백엔드별 오류 번호/SQLSTATE를 한 곳에서 해석한다.
+pub fn classify(err: &DbErr) -> DbFailure {
+    if let DbErr::ConnectionAcquire(_) = err {
+        return DbFailure::Busy;
+    }
+    if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+        return DbFailure::Unique;
+    }
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Conn(RuntimeErr::SqlxError(e))) = err
+    else {
+        return DbFailure::Other;
+    };
+    match &**e {
+        sea_orm::sqlx::Error::PoolTimedOut => DbFailure::Busy,
+        sea_orm::sqlx::Error::Database(db) => {
+            if let Some(my) = db.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+                return match my.number() {
+                    1213 => DbFailure::Deadlock,
+                    1205 => DbFailure::Busy,
+                    _ => DbFailure::Other,
+                };
+            }
+            match db.code().as_deref() {
+                // 40P01 교착 상태, 40001 직렬화 실패 (PostgreSQL)
+                Some("40P01") | Some("40001") => DbFailure::Deadlock,
+                // 55P03 lock_not_available (lock_timeout), SQLite의 BUSY(5)/LOCKED(6)
+                Some("55P03") | Some("5") | Some("6") | Some("517") => DbFailure::Busy,
+                _ => DbFailure::Other,
+            }
+        }
+        _ => DbFailure::Other,
+    }
+}
+
+/// 분류된 데이터베이스 오류를 계약서의 코드로: 재시도 가능한 것은 TRY_AGAIN, 나머지는 INTERNAL(상세는 로그 전용).
+pub fn db_error(err: DbErr) -> AppError {
+    match classify(&err) {
+        DbFailure::Deadlock | DbFailure::Busy => AppError::TryAgain,
+        DbFailure::Unique | DbFailure::Other => AppError::Internal(err.to_string()),
+    }
+}
+
+/// 저장된 id 문자열을 UUID로. 잘못된 값은 데이터 손상이므로 INTERNAL.
+pub(crate) fn parse_id(raw: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(raw).map_err(|e| AppError::Internal(format!("저장된 id가 UUID가 아님: {raw:?}: {e}")))
+}
+
+/// UUID를 저장 형식(하이픈 있는 소문자 36자)으로.
+pub(crate) fn id_str(id: Uuid) -> String {
+    id.hyphenated().to_string()
+}

@@ -1,0 +1,110 @@
+//! user_coupons 저장소: 발급 내역 조회, 발급(삽입), 사용/취소의 조건부 갱신.
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use uuid::Uuid;
+
+use super::{DbFailure, classify, db_error, id_str, parse_id};
+use crate::domain::UserCoupon;
+use crate::entities::user_coupon::{self, Column, Entity as UserCoupons};
+use crate::error::{AppError, AppResult};
+
+fn to_domain(m: user_coupon::Model) -> AppResult<UserCoupon> {
+    Ok(UserCoupon {
+        id: parse_id(&m.id)?,
+        user_id: parse_id(&m.user_id)?,
+        coupon_id: parse_id(&m.coupon_id)?,
+        is_used: m.is_used,
+        used_at: m.used_at,
+        issued_at: m.issued_at,
+    })
+}
+
+pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<UserCoupon>> {
+    UserCoupons::find_by_id(id_str(id)).one(db).await.map_err(db_error)?.map(to_domain).transpose()
+}
+
+/// 이 사용자가 이 쿠폰을 이미 가지고 있는지.
+pub async fn exists(db: &impl ConnectionTrait, user_id: Uuid, coupon_id: Uuid) -> AppResult<bool> {
+    let n = UserCoupons::find()
+        .filter(Column::UserId.eq(id_str(user_id)))
+        .filter(Column::CouponId.eq(id_str(coupon_id)))
+        .count(db)
+        .await
+        .map_err(db_error)?;
+    Ok(n > 0)
+}
+
+/// 쿠폰 하나의 발급 내역 수 (불변식 검사용).
+pub async fn count_for_coupon(db: &impl ConnectionTrait, coupon_id: Uuid) -> AppResult<u64> {
+    UserCoupons::find().filter(Column::CouponId.eq(id_str(coupon_id))).count(db).await.map_err(db_error)
+}
+
+/// 발급 내역 삽입. (user_id, coupon_id) 유일 제약 위반은 ALREADY_ISSUED로 바꾼다.
+pub async fn insert(db: &impl ConnectionTrait, uc: &UserCoupon) -> AppResult<()> {
+    let am = user_coupon::ActiveModel {
+        id: Set(id_str(uc.id)),
+        user_id: Set(id_str(uc.user_id)),
+        coupon_id: Set(id_str(uc.coupon_id)),
+        is_used: Set(uc.is_used),
+        used_at: Set(uc.used_at),
+        issued_at: Set(uc.issued_at),
+    };
+    match UserCoupons::insert(am).exec_without_returning(db).await {
+        Ok(_) => Ok(()),
+        Err(e) if classify(&e) == DbFailure::Unique => Err(AppError::CouponAlreadyIssued),
+        Err(e) => Err(db_error(e)),
+    }
+}
+
+/// 한 사용자의 발급 내역, 최신순.
+pub async fn list_by_user(db: &impl ConnectionTrait, user_id: Uuid, unused_only: bool) -> AppResult<Vec<UserCoupon>> {
+    list_by_users(db, &[user_id], unused_only).await
+}
+
+/// 여러 사용자의 발급 내역을 한 번에, 최신순 (DataLoader용).
+pub async fn list_by_users(db: &impl ConnectionTrait, user_ids: &[Uuid], unused_only: bool) -> AppResult<Vec<UserCoupon>> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = user_ids.iter().copied().map(id_str).collect();
+    let mut q = UserCoupons::find().filter(Column::UserId.is_in(ids));
+    if unused_only {
+        q = q.filter(Column::IsUsed.eq(false));
+    }
+    q.order_by_desc(Column::IssuedAt)
+        .order_by_desc(Column::Id)
+        .all(db)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(to_domain)
+        .collect()
+}
+
+/// 미사용 → 사용. 조건부 UPDATE라서 동시에 여러 번 와도 정확히 하나만 1행을 바꾼다.
+/// 돌려주는 값: 이 호출이 바꿨는지.
+pub async fn mark_used(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> AppResult<bool> {
+    let res = UserCoupons::update_many()
+        .col_expr(Column::IsUsed, Expr::val(true).into())
+        .col_expr(Column::UsedAt, Expr::val(Some(now)).into())
+        .filter(Column::Id.eq(id_str(id)))
+        .filter(Column::IsUsed.eq(false))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    Ok(res.rows_affected == 1)
+}
+
+/// 사용 → 미사용 (주문 취소). 조건부 UPDATE.
+pub async fn mark_unused(db: &impl ConnectionTrait, id: Uuid) -> AppResult<bool> {
+    let res = UserCoupons::update_many()
+        .col_expr(Column::IsUsed, Expr::val(false).into())
+        .col_expr(Column::UsedAt, Expr::val(Option::<DateTime<Utc>>::None).into())
+        .filter(Column::Id.eq(id_str(id)))
+        .filter(Column::IsUsed.eq(true))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    Ok(res.rows_affected == 1)
+}

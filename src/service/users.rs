@@ -1,0 +1,35 @@
+//! 사용자 조회.
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::domain::{User, Viewer};
+use crate::error::{AppError, AppResult};
+use crate::repo;
+
+/// `users(ids)`의 상한.
+pub const MAX_IDS: usize = 100;
+
+/// `me`: 토큰은 유효하지만 사용자가 없으면 USER_NOT_FOUND.
+pub async fn me(db: &DatabaseConnection, viewer: Option<&Viewer>) -> AppResult<User> {
+    let viewer = Viewer::require(viewer)?;
+    repo::user::find_by_id(db, viewer.user_id).await?.ok_or(AppError::UserNotFound)
+}
+
+/// `user(id)`: 본인 또는 관리자. 없으면 None.
+pub async fn get(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid) -> AppResult<Option<User>> {
+    let id = Viewer::act_for(viewer, Some(id))?;
+    repo::user::find_by_id(db, id).await
+}
+
+/// `users(ids)`: 관리자 전용(본인 한 명만 묻는 경우는 허용). ids 순서대로, 없는 것은 None.
+pub async fn get_many(db: &DatabaseConnection, viewer: Option<&Viewer>, ids: &[Uuid]) -> AppResult<Vec<Option<User>>> {
+    let v = Viewer::require(viewer)?;
+    if !v.is_admin() && ids.iter().any(|id| *id != v.user_id) {
+        return Err(AppError::Forbidden);
+    }
+    if ids.len() > MAX_IDS {
+        return Err(AppError::bad_input("ids", format!("ids: 최대 {MAX_IDS}개까지 조회할 수 있습니다")));
+    }
+    let found = repo::user::find_many(db, ids).await?;
+    Ok(ids.iter().map(|id| found.iter().find(|u| u.id == *id).cloned()).collect())
+}
