@@ -13,10 +13,10 @@ pub struct Model {
     pub max_discount_amount: Option<Decimal>,
     pub total_quantity: Option<i32>,
     pub issued_quantity: i32,
-    pub valid_from: DateTimeUtc,
-    pub valid_until: DateTimeUtc,
-    pub created_at: DateTimeUtc,
-    pub updated_at: DateTimeUtc,
+    pub valid_from: DateTimeWithTimeZone,
+    pub valid_until: DateTimeWithTimeZone,
+    pub created_at: DateTimeWithTimeZone,
+    pub updated_at: DateTimeWithTimeZone,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,8 +9,8 @@ pub struct Model {
     pub user_id: String,
     pub coupon_id: String,
     pub is_used: bool,
-    pub used_at: Option<DateTimeUtc>,
-    pub issued_at: DateTimeUtc,
+    pub used_at: Option<DateTimeWithTimeZone>,
+    pub issued_at: DateTimeWithTimeZone,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

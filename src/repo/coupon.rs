@@ -6,7 +6,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{db_error, id_str, parse_id};
+use super::{db_error, id_str, parse_id, ts, utc};
 use crate::domain::money::money;
 use crate::domain::{Coupon, DiscountType, NewCoupon};
 use crate::entities::coupon::{self, Column, Entity as Coupons};
@@ -24,10 +24,10 @@ fn to_domain(m: coupon::Model) -> AppResult<Coupon> {
         max_discount_amount: m.max_discount_amount.map(money),
         total_quantity: m.total_quantity,
         issued_quantity: m.issued_quantity,
-        valid_from: m.valid_from,
-        valid_until: m.valid_until,
-        created_at: m.created_at,
-        updated_at: m.updated_at,
+        valid_from: utc(m.valid_from),
+        valid_until: utc(m.valid_until),
+        created_at: utc(m.created_at),
+        updated_at: utc(m.updated_at),
     })
 }
 
@@ -70,8 +70,8 @@ pub async fn list(
     }
     if let Some(k) = after {
         q = q.filter(
-            Condition::any().add(Column::CreatedAt.lt(k.created_at)).add(
-                Condition::all().add(Column::CreatedAt.eq(k.created_at)).add(Column::Id.lt(id_str(k.id))),
+            Condition::any().add(Column::CreatedAt.lt(ts(k.created_at))).add(
+                Condition::all().add(Column::CreatedAt.eq(ts(k.created_at))).add(Column::Id.lt(id_str(k.id))),
             ),
         );
     }
@@ -89,8 +89,8 @@ pub async fn list(
 /// 지금 유효기간 안이고 소진되지 않은 쿠폰 (설계서의 "발급 가능 쿠폰 조회").
 fn available_condition(now: DateTime<Utc>) -> Condition {
     Condition::all()
-        .add(Column::ValidFrom.lte(now))
-        .add(Column::ValidUntil.gte(now))
+        .add(Column::ValidFrom.lte(ts(now)))
+        .add(Column::ValidUntil.gte(ts(now)))
         .add(
             Condition::any()
                 .add(Column::TotalQuantity.is_null())
@@ -119,10 +119,10 @@ pub async fn insert_with_issued(
         max_discount_amount: Set(c.max_discount_amount),
         total_quantity: Set(c.total_quantity),
         issued_quantity: Set(issued_quantity),
-        valid_from: Set(c.valid_from),
-        valid_until: Set(c.valid_until),
-        created_at: Set(now),
-        updated_at: Set(now),
+        valid_from: Set(ts(c.valid_from)),
+        valid_until: Set(ts(c.valid_until)),
+        created_at: Set(ts(now)),
+        updated_at: Set(ts(now)),
     };
     Coupons::insert(am).exec_without_returning(db).await.map_err(db_error)?;
     Ok(Coupon {
@@ -145,7 +145,7 @@ pub async fn insert_with_issued(
 pub async fn increment_issued(db: &impl ConnectionTrait, id: Uuid, by: i32, now: DateTime<Utc>) -> AppResult<()> {
     let res = Coupons::update_many()
         .col_expr(Column::IssuedQuantity, Expr::col(Column::IssuedQuantity).add(by))
-        .col_expr(Column::UpdatedAt, Expr::val(now).into())
+        .col_expr(Column::UpdatedAt, Expr::val(ts(now)).into())
         .filter(Column::Id.eq(id_str(id)))
         .exec(db)
         .await

@@ -4,6 +4,7 @@ pub mod coupon;
 pub mod user;
 pub mod user_coupon;
 
+use chrono::{DateTime, FixedOffset, Utc};
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
 use uuid::Uuid;
 
@@ -71,4 +72,15 @@ pub(crate) fn parse_id(raw: &str) -> Result<Uuid, AppError> {
 /// UUID를 저장 형식(하이픈 있는 소문자 36자)으로.
 pub(crate) fn id_str(id: Uuid) -> String {
     id.hyphenated().to_string()
+}
+
+/// 시각을 저장용 값으로. MySQL 드라이버가 `DateTime<Utc>`를 TIMESTAMP(2038년까지)로 보내서
+/// 2099년 같은 값이 NULL이 되므로, 모든 백엔드에서 오프셋 있는 시각으로 바인딩한다(MySQL은 UTC 문자열로 나간다).
+pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<FixedOffset> {
+    t.fixed_offset()
+}
+
+/// 읽은 시각을 UTC로.
+pub(crate) fn utc(t: DateTime<FixedOffset>) -> DateTime<Utc> {
+    t.with_timezone(&Utc)
 }

@@ -2,13 +2,13 @@
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::{db_error, id_str, parse_id};
+use super::{db_error, id_str, parse_id, ts, utc};
 use crate::domain::User;
 use crate::entities::user::{self, Entity as Users};
 use crate::error::AppResult;
 
 fn to_domain(m: user::Model) -> AppResult<User> {
-    Ok(User { id: parse_id(&m.id)?, email: m.email, name: m.name, created_at: m.created_at, updated_at: m.updated_at })
+    Ok(User { id: parse_id(&m.id)?, email: m.email, name: m.name, created_at: utc(m.created_at), updated_at: utc(m.updated_at) })
 }
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<User>> {
@@ -34,8 +34,8 @@ pub async fn insert(db: &impl ConnectionTrait, u: &User) -> AppResult<()> {
         id: Set(id_str(u.id)),
         email: Set(u.email.clone()),
         name: Set(u.name.clone()),
-        created_at: Set(u.created_at),
-        updated_at: Set(u.updated_at),
+        created_at: Set(ts(u.created_at)),
+        updated_at: Set(ts(u.updated_at)),
     };
     Users::insert(am).exec_without_returning(db).await.map_err(db_error)?;
     Ok(())

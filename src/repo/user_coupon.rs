@@ -4,7 +4,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use super::{DbFailure, classify, db_error, id_str, parse_id};
+use super::{DbFailure, classify, db_error, id_str, parse_id, ts, utc};
 use crate::domain::UserCoupon;
 use crate::entities::user_coupon::{self, Column, Entity as UserCoupons};
 use crate::error::{AppError, AppResult};
@@ -15,8 +15,8 @@ fn to_domain(m: user_coupon::Model) -> AppResult<UserCoupon> {
         user_id: parse_id(&m.user_id)?,
         coupon_id: parse_id(&m.coupon_id)?,
         is_used: m.is_used,
-        used_at: m.used_at,
-        issued_at: m.issued_at,
+        used_at: m.used_at.map(utc),
+        issued_at: utc(m.issued_at),
     })
 }
 
@@ -47,8 +47,8 @@ pub async fn insert(db: &impl ConnectionTrait, uc: &UserCoupon) -> AppResult<()>
         user_id: Set(id_str(uc.user_id)),
         coupon_id: Set(id_str(uc.coupon_id)),
         is_used: Set(uc.is_used),
-        used_at: Set(uc.used_at),
-        issued_at: Set(uc.issued_at),
+        used_at: Set(uc.used_at.map(ts)),
+        issued_at: Set(ts(uc.issued_at)),
     };
     match UserCoupons::insert(am).exec_without_returning(db).await {
         Ok(_) => Ok(()),
@@ -87,7 +87,7 @@ pub async fn list_by_users(db: &impl ConnectionTrait, user_ids: &[Uuid], unused_
 pub async fn mark_used(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> AppResult<bool> {
     let res = UserCoupons::update_many()
         .col_expr(Column::IsUsed, Expr::val(true).into())
-        .col_expr(Column::UsedAt, Expr::val(Some(now)).into())
+        .col_expr(Column::UsedAt, Expr::val(Some(ts(now))).into())
         .filter(Column::Id.eq(id_str(id)))
         .filter(Column::IsUsed.eq(false))
         .exec(db)
@@ -100,7 +100,7 @@ pub async fn mark_used(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) 
 pub async fn mark_unused(db: &impl ConnectionTrait, id: Uuid) -> AppResult<bool> {
     let res = UserCoupons::update_many()
         .col_expr(Column::IsUsed, Expr::val(false).into())
-        .col_expr(Column::UsedAt, Expr::val(Option::<DateTime<Utc>>::None).into())
+        .col_expr(Column::UsedAt, Expr::val(Option::<chrono::DateTime<chrono::FixedOffset>>::None).into())
         .filter(Column::Id.eq(id_str(id)))
         .filter(Column::IsUsed.eq(true))
         .exec(db)

@@ -1,0 +1,146 @@
+//! 동시성: 실제 트랜잭션을 동시에 돌리고, 끝나면 데이터베이스에서 불변식을 확인한다 (MySQL 계열, PostgreSQL).
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use couponql::config::DbSettings;
+use couponql::domain::{Role, Viewer};
+use couponql::{repo, service};
+use sea_orm::DatabaseConnection;
+use tokio::sync::Barrier;
+use uuid::Uuid;
+
+use crate::helpers::{TestDb, assert_invariant, new_coupon, new_user, new_users, reconnect};
+use crate::on_locking_backends;
+
+/// 결과 코드별 개수 ("OK" 포함).
+fn tally(results: Vec<&'static str>) -> BTreeMap<&'static str, usize> {
+    let mut m = BTreeMap::new();
+    for r in results {
+        *m.entry(r).or_insert(0) += 1;
+    }
+    m
+}
+
+/// 사용자마다 동시에 한 번씩 발급을 요청한다. 모두 장벽에서 기다렸다가 한꺼번에 출발.
+async fn race(db: &DatabaseConnection, users: &[Uuid], coupon: Uuid) -> BTreeMap<&'static str, usize> {
+    let barrier = Arc::new(Barrier::new(users.len()));
+    let tasks: Vec<_> = users
+        .iter()
+        .map(|&u| {
+            let db = db.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                match service::issuance::issue(&db, u, coupon).await {
+                    Ok(_) => "OK",
+                    Err(e) => e.code(),
+                }
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("작업"));
+    }
+    tally(out)
+}
+
+async fn a_hundred_users_racing_for_ten_coupons_get_exactly_ten(db: TestDb) {
+    let coupon = new_coupon(&db.conn, Some(10)).await;
+    let users: Vec<Uuid> = new_users(&db.conn, 100).await.into_iter().map(|u| u.id).collect();
+    let got = race(&db.conn, &users, coupon.id).await;
+    assert_eq!(got, BTreeMap::from([("COUPON_SOLD_OUT", 90), ("OK", 10)]));
+    assert_eq!(assert_invariant(&db.conn, coupon.id).await, 10);
+}
+on_locking_backends!(a_hundred_users_racing_for_ten_coupons_get_exactly_ten);
+
+async fn a_thousand_users_racing_for_a_hundred_through_a_small_pool_get_exactly_a_hundred(db: TestDb) {
+    let coupon = new_coupon(&db.conn, Some(100)).await;
+    let users: Vec<Uuid> = new_users(&db.conn, 1000).await.into_iter().map(|u| u.id).collect();
+    // 군중(1000)보다 훨씬 작은 풀(10): 기다림은 풀이 흡수하고, 아무도 TRY_AGAIN/INTERNAL을 받지 않는다.
+    let settings = DbSettings { max_connections: Some(10), acquire_timeout: Duration::from_secs(30), ..Default::default() };
+    let pool = reconnect(&db, &settings).await;
+    let started = Instant::now();
+    let got = race(&pool, &users, coupon.id).await;
+    let wall = started.elapsed();
+    println!("[{:?}] 1000 users / 100 coupons / pool 10: wall {:.0} ms", db.backend, wall.as_secs_f64() * 1000.0);
+    assert_eq!(got, BTreeMap::from([("COUPON_SOLD_OUT", 900), ("OK", 100)]));
+    assert_eq!(assert_invariant(&db.conn, coupon.id).await, 100);
+}
+on_locking_backends!(a_thousand_users_racing_for_a_hundred_through_a_small_pool_get_exactly_a_hundred);
+
+async fn one_user_asking_fifty_times_at_once_gets_exactly_one(db: TestDb) {
+    let coupon = new_coupon(&db.conn, Some(100)).await;
+    let u = new_user(&db.conn).await;
+    let got = race(&db.conn, &vec![u.id; 50], coupon.id).await;
+    assert_eq!(got, BTreeMap::from([("COUPON_ALREADY_ISSUED", 49), ("OK", 1)]));
+    assert_eq!(assert_invariant(&db.conn, coupon.id).await, 1);
+}
+on_locking_backends!(one_user_asking_fifty_times_at_once_gets_exactly_one);
+
+async fn twenty_concurrent_uses_of_one_user_coupon_let_exactly_one_through(db: TestDb) {
+    let coupon = new_coupon(&db.conn, Some(10)).await;
+    let u = new_user(&db.conn).await;
+    let uc = service::issuance::issue(&db.conn, u.id, coupon.id).await.expect("발급");
+    let viewer = Viewer { user_id: u.id, role: Role::User };
+    let barrier = Arc::new(Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let db = db.conn.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                match service::user_coupons::use_coupon(&db, Some(&viewer), uc.id, None).await {
+                    Ok(_) => "OK",
+                    Err(e) => e.code(),
+                }
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("작업"));
+    }
+    assert_eq!(tally(out), BTreeMap::from([("COUPON_ALREADY_USED", 19), ("OK", 1)]));
+    assert!(repo::user_coupon::find_by_id(&db.conn, uc.id).await.expect("조회").expect("있음").is_used);
+}
+on_locking_backends!(twenty_concurrent_uses_of_one_user_coupon_let_exactly_one_through);
+
+async fn users_issuing_two_coupons_in_opposite_orders_never_see_internal(db: TestDb) {
+    let a = new_coupon(&db.conn, Some(1000)).await;
+    let b = new_coupon(&db.conn, Some(1000)).await;
+    let users: Vec<Uuid> = new_users(&db.conn, 60).await.into_iter().map(|u| u.id).collect();
+    let barrier = Arc::new(Barrier::new(users.len()));
+    let tasks: Vec<_> = users
+        .iter()
+        .enumerate()
+        .map(|(i, &u)| {
+            let db = db.conn.clone();
+            let barrier = barrier.clone();
+            let order = if i % 2 == 0 { [a.id, b.id] } else { [b.id, a.id] };
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let mut codes = Vec::new();
+                for c in order {
+                    codes.push(match service::issuance::issue(&db, u, c).await {
+                        Ok(_) => "OK",
+                        Err(e) => e.code(),
+                    });
+                }
+                codes
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.extend(t.await.expect("작업"));
+    }
+    let got = tally(out);
+    assert_eq!(got.get("INTERNAL"), None, "교착 상태가 INTERNAL로 새어 나옴: {got:?}");
+    assert!(got.keys().all(|k| *k == "OK" || *k == "TRY_AGAIN"), "{got:?}");
+    let issued = assert_invariant(&db.conn, a.id).await + assert_invariant(&db.conn, b.id).await;
+    assert_eq!(issued as usize, got.get("OK").copied().unwrap_or(0), "성공 응답 수 = 데이터베이스의 발급 수");
+    println!("[{:?}] opposite orders: {got:?}", db.backend);
+}
+on_locking_backends!(users_issuing_two_coupons_in_opposite_orders_never_see_internal);

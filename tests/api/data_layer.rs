@@ -1,0 +1,319 @@
+//! 데이터 계층: 마이그레이션, 데모 데이터, 저장소 매핑, 발급·사용·취소 규칙을 모든 백엔드에서.
+use std::str::FromStr;
+
+use couponql::domain::{self, DiscountType, NewCoupon, NewCouponInput, Role, Viewer};
+use couponql::error::AppError;
+use couponql::{repo, seed, service};
+use migration::{Migrator, MigratorTrait};
+use rust_decimal::Decimal;
+use sea_orm::ConnectionTrait;
+use uuid::Uuid;
+
+use crate::helpers::{TestDb, assert_invariant, new_coupon, new_coupon_with, new_user, new_users};
+use crate::{on_all_backends, on_locking_backends};
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).expect("숫자")
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, AppError>) -> &'static str {
+    match r {
+        Ok(v) => panic!("실패해야 하는데 성공함: {v:?}"),
+        Err(e) => e.code(),
+    }
+}
+
+const MINSU: Uuid = Uuid::from_u128(0x11111111_1111_4111_8111_111111111111);
+const SEOYEON: Uuid = Uuid::from_u128(0x22222222_2222_4222_8222_222222222222);
+const JIHOON: Uuid = Uuid::from_u128(0x33333333_3333_4333_8333_333333333333);
+
+fn demo_coupon(n: u128) -> Uuid {
+    Uuid::from_u128(0xc0000000_0000_4000_8000_000000000000 + n)
+}
+
+async fn migrations_go_down_and_up_again(db: TestDb) {
+    new_user(&db.conn).await;
+    Migrator::down(&db.conn, None).await.expect("down");
+    assert!(db.conn.execute_unprepared("SELECT COUNT(*) FROM users").await.is_err(), "down 뒤에는 테이블이 없어야 함");
+    Migrator::up(&db.conn, None).await.expect("up");
+    Migrator::up(&db.conn, None).await.expect("두 번째 up은 아무것도 하지 않음");
+    let u = new_user(&db.conn).await;
+    assert!(repo::user::find_by_id(&db.conn, u.id).await.expect("조회").is_some());
+}
+on_all_backends!(migrations_go_down_and_up_again);
+
+async fn demo_data_matches_the_contract_and_seeding_twice_changes_nothing(db: TestDb) {
+    let first = seed::seed(&db.conn).await.expect("seed");
+    assert_eq!(first, seed::SeedReport { users: 3, coupons: 5, user_coupons: 4 });
+    let second = seed::seed(&db.conn).await.expect("seed again");
+    assert_eq!(second, seed::SeedReport::default());
+
+    let users = repo::user::find_many(&db.conn, &[MINSU, SEOYEON, JIHOON]).await.expect("users");
+    let name_of = |id| users.iter().find(|u| u.id == id).map(|u| (u.name.clone(), u.email.clone()));
+    assert_eq!(name_of(MINSU), Some(("김민수".into(), "minsu@example.com".into())));
+    assert_eq!(name_of(SEOYEON), Some(("이서연".into(), "seoyeon@example.com".into())));
+    assert_eq!(name_of(JIHOON), Some(("박지훈".into(), "jihoon@example.com".into())));
+
+    let c1 = repo::coupon::find_by_id(&db.conn, demo_coupon(1)).await.expect("c1").expect("있음");
+    assert_eq!((c1.name.as_str(), c1.discount_type, c1.discount_value), ("5,000원 할인 쿠폰", DiscountType::Fixed, dec("5000.00")));
+    assert_eq!((c1.min_purchase_amount, c1.total_quantity, c1.issued_quantity), (Some(dec("30000")), Some(100), 1));
+    let c2 = repo::coupon::find_by_id(&db.conn, demo_coupon(2)).await.expect("c2").expect("있음");
+    assert_eq!((c2.discount_type, c2.discount_value, c2.max_discount_amount), (DiscountType::Percentage, dec("10"), Some(dec("3000"))));
+    let c3 = repo::coupon::find_by_id(&db.conn, demo_coupon(3)).await.expect("c3").expect("있음");
+    assert_eq!(c3.total_quantity, None);
+    let now = domain::now();
+    let c4 = repo::coupon::find_by_id(&db.conn, demo_coupon(4)).await.expect("c4").expect("있음");
+    assert!(matches!(c4.check_window(now), Err(AppError::CouponExpired)));
+    let c5 = repo::coupon::find_by_id(&db.conn, demo_coupon(5)).await.expect("c5").expect("있음");
+    assert!(c5.is_sold_out());
+    for n in 1..=5 {
+        assert_invariant(&db.conn, demo_coupon(n)).await;
+    }
+
+    let minsu = repo::user_coupon::list_by_user(&db.conn, MINSU, false).await.expect("민수");
+    let mut held: Vec<(Uuid, bool)> = minsu.iter().map(|uc| (uc.coupon_id, uc.is_used)).collect();
+    held.sort();
+    assert_eq!(held, vec![(demo_coupon(1), false), (demo_coupon(5), false)]);
+    let seoyeon = repo::user_coupon::list_by_user(&db.conn, SEOYEON, false).await.expect("서연");
+    let mut held: Vec<(Uuid, bool)> = seoyeon.iter().map(|uc| (uc.coupon_id, uc.is_used)).collect();
+    held.sort();
+    assert_eq!(held, vec![(demo_coupon(2), true), (demo_coupon(5), false)]);
+    assert!(repo::user_coupon::list_by_user(&db.conn, JIHOON, false).await.expect("지훈").is_empty());
+}
+on_all_backends!(demo_data_matches_the_contract_and_seeding_twice_changes_nothing);
+
+async fn a_plain_insert_into_users_gets_database_timestamps(db: TestDb) {
+    let id = Uuid::new_v4();
+    db.conn
+        .execute_unprepared(&format!("INSERT INTO users (id, email, name) VALUES ('{id}', 'plain@example.com', '평범한 🙂')"))
+        .await
+        .expect("plain insert");
+    let u = repo::user::find_by_id(&db.conn, id).await.expect("조회").expect("있음");
+    assert_eq!(u.name, "평범한 🙂");
+    assert!((domain::now() - u.created_at).num_minutes().abs() < 5, "created_at은 데이터베이스 기본값(지금)");
+}
+on_all_backends!(a_plain_insert_into_users_gets_database_timestamps);
+
+async fn a_coupon_round_trips_every_field_exactly(db: TestDb) {
+    let input = NewCouponInput {
+        name: "🎉 여름 세일 — \"특가\" <b>&".into(),
+        discount_type: DiscountType::Percentage,
+        discount_value: "12.50".into(),
+        min_purchase_amount: Some("99999999.99".into()),
+        max_discount_amount: Some("0.01".into()),
+        total_quantity: Some(7),
+        valid_from: "2025-03-01T12:34:56.789Z".into(),
+        valid_until: "2099-12-31T23:59:59Z".into(),
+    };
+    let new = NewCoupon::parse(input).expect("유효");
+    let id = Uuid::new_v4();
+    let created = repo::coupon::insert(&db.conn, id, &new, domain::now()).await.expect("insert");
+    let read = repo::coupon::find_by_id(&db.conn, id).await.expect("조회").expect("있음");
+    assert_eq!(read, created);
+    assert_eq!(read.name, "🎉 여름 세일 — \"특가\" <b>&");
+    assert_eq!(read.discount_value.to_string(), "12.50");
+    assert_eq!(read.min_purchase_amount.map(|d| d.to_string()), Some("99999999.99".into()));
+    assert_eq!(read.remaining_quantity(), Some(7));
+    assert!(repo::coupon::find_by_id(&db.conn, Uuid::new_v4()).await.expect("조회").is_none());
+}
+on_all_backends!(a_coupon_round_trips_every_field_exactly);
+
+async fn listing_is_newest_first_and_cursors_survive_new_inserts(db: TestDb) {
+    let mut made = Vec::new();
+    for _ in 0..5 {
+        made.push(new_coupon(&db.conn, Some(10)).await.id);
+    }
+    made.reverse(); // 최신순
+    let page1 = service::coupons::list(&db.conn, false, Some(2), None).await.expect("p1");
+    assert_eq!(page1.items.iter().map(|c| c.id).collect::<Vec<_>>(), made[..2]);
+    assert!(page1.has_next_page);
+    let cursor = service::coupons::encode_cursor(page1.items.last().expect("마지막"));
+    // 새 쿠폰이 생겨도 커서 뒤의 순서는 그대로.
+    new_coupon(&db.conn, Some(10)).await;
+    let page2 = service::coupons::list(&db.conn, false, Some(2), Some(&cursor)).await.expect("p2");
+    assert_eq!(page2.items.iter().map(|c| c.id).collect::<Vec<_>>(), made[2..4]);
+    let cursor = service::coupons::encode_cursor(page2.items.last().expect("마지막"));
+    let page3 = service::coupons::list(&db.conn, false, Some(2), Some(&cursor)).await.expect("p3");
+    assert_eq!(page3.items.iter().map(|c| c.id).collect::<Vec<_>>(), made[4..]);
+    assert!(!page3.has_next_page);
+    assert_eq!(code(service::coupons::list(&db.conn, false, Some(0), None).await.map(|p| p.items.len())), "BAD_USER_INPUT");
+    assert_eq!(code(service::coupons::list(&db.conn, false, Some(101), None).await.map(|p| p.items.len())), "BAD_USER_INPUT");
+    assert_eq!(code(service::coupons::list(&db.conn, false, None, Some("garbage")).await.map(|p| p.items.len())), "BAD_USER_INPUT");
+}
+on_all_backends!(listing_is_newest_first_and_cursors_survive_new_inserts);
+
+async fn available_coupons_are_inside_their_window_and_not_sold_out(db: TestDb) {
+    let open = new_coupon(&db.conn, Some(5)).await;
+    let unlimited = new_coupon(&db.conn, None).await;
+    let future = new_coupon_with(&db.conn, Some(5), "2098-01-01T00:00:00Z", "2099-01-01T00:00:00Z").await;
+    let past = new_coupon_with(&db.conn, Some(5), "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z").await;
+    let sold = new_coupon(&db.conn, Some(1)).await;
+    let u = new_user(&db.conn).await;
+    service::issuance::issue(&db.conn, u.id, sold.id).await.expect("마지막 한 장");
+
+    let page = service::coupons::list(&db.conn, true, Some(100), None).await.expect("목록");
+    let mut ids: Vec<Uuid> = page.items.iter().map(|c| c.id).collect();
+    ids.sort();
+    let mut want = vec![open.id, unlimited.id];
+    want.sort();
+    assert_eq!(ids, want);
+    let all = service::coupons::list(&db.conn, false, Some(100), None).await.expect("전체");
+    assert_eq!(all.items.len(), 5);
+    assert!(all.items.iter().all(|c| c.is_available(domain::now()) == want.contains(&c.id)));
+    let _ = (future, past);
+}
+on_all_backends!(available_coupons_are_inside_their_window_and_not_sold_out);
+
+async fn issuing_writes_the_user_coupon_and_the_count_together(db: TestDb) {
+    let coupon = new_coupon(&db.conn, Some(3)).await;
+    let u = new_user(&db.conn).await;
+    let uc = service::issuance::issue(&db.conn, u.id, coupon.id).await.expect("발급");
+    assert_eq!((uc.user_id, uc.coupon_id, uc.is_used, uc.used_at), (u.id, coupon.id, false, None));
+    assert_eq!(repo::user_coupon::find_by_id(&db.conn, uc.id).await.expect("조회"), Some(uc));
+    assert_eq!(assert_invariant(&db.conn, coupon.id).await, 1);
+}
+on_all_backends!(issuing_writes_the_user_coupon_and_the_count_together);
+
+async fn each_issuance_error_comes_in_contract_order_and_writes_nothing(db: TestDb) {
+    let u = new_user(&db.conn).await;
+    let open = new_coupon(&db.conn, Some(1)).await;
+    let future = new_coupon_with(&db.conn, Some(5), "2098-01-01T00:00:00Z", "2099-01-01T00:00:00Z").await;
+    let past = new_coupon_with(&db.conn, Some(5), "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z").await;
+    let issue = |user: Uuid, coupon: Uuid| service::issuance::issue(&db.conn, user, coupon);
+
+    assert_eq!(code(issue(u.id, Uuid::new_v4()).await), "COUPON_NOT_FOUND");
+    // 쿠폰이 없으면 사용자 검사보다 먼저.
+    assert_eq!(code(issue(Uuid::new_v4(), Uuid::new_v4()).await), "COUPON_NOT_FOUND");
+    assert_eq!(code(issue(Uuid::new_v4(), open.id).await), "USER_NOT_FOUND");
+    assert_eq!(code(issue(u.id, future.id).await), "COUPON_NOT_STARTED");
+    assert_eq!(code(issue(u.id, past.id).await), "COUPON_EXPIRED");
+    issue(u.id, open.id).await.expect("첫 발급");
+    // 이미 가졌고 매진이기도 하면: ALREADY_ISSUED가 먼저.
+    assert_eq!(code(issue(u.id, open.id).await), "COUPON_ALREADY_ISSUED");
+    let other = new_user(&db.conn).await;
+    assert_eq!(code(issue(other.id, open.id).await), "COUPON_SOLD_OUT");
+    let roomy = new_coupon(&db.conn, Some(10)).await;
+    issue(u.id, roomy.id).await.expect("발급");
+    assert_eq!(code(issue(u.id, roomy.id).await), "COUPON_ALREADY_ISSUED");
+
+    for c in [open.id, future.id, past.id, roomy.id] {
+        assert_invariant(&db.conn, c).await;
+    }
+    assert_eq!(repo::user_coupon::list_by_user(&db.conn, other.id, false).await.expect("목록").len(), 0);
+    assert_eq!(repo::coupon::find_by_id(&db.conn, roomy.id).await.expect("조회").map(|c| c.issued_quantity), Some(1));
+}
+on_all_backends!(each_issuance_error_comes_in_contract_order_and_writes_nothing);
+
+async fn using_and_cancelling_follow_the_rules(db: TestDb) {
+    let owner = new_user(&db.conn).await;
+    let stranger = new_user(&db.conn).await;
+    let me = Viewer { user_id: owner.id, role: Role::User };
+    let them = Viewer { user_id: stranger.id, role: Role::User };
+    let admin = Viewer { user_id: stranger.id, role: Role::Admin };
+    let coupon = new_coupon(&db.conn, Some(10)).await; // 최소 주문 5000
+    let uc = service::issuance::issue(&db.conn, owner.id, coupon.id).await.expect("발급");
+    let uc_svc = service::user_coupons::use_coupon;
+
+    assert_eq!(code(uc_svc(&db.conn, None, uc.id, None).await), "UNAUTHENTICATED");
+    assert_eq!(code(uc_svc(&db.conn, Some(&them), uc.id, None).await), "USER_COUPON_NOT_FOUND");
+    assert_eq!(code(uc_svc(&db.conn, Some(&me), Uuid::new_v4(), None).await), "USER_COUPON_NOT_FOUND");
+    assert_eq!(code(uc_svc(&db.conn, Some(&me), uc.id, Some(dec("4999.99"))).await), "MIN_PURCHASE_NOT_MET");
+    assert_eq!(code(service::user_coupons::cancel_coupon(&db.conn, Some(&me), uc.id).await), "COUPON_NOT_USED");
+
+    let used = uc_svc(&db.conn, Some(&me), uc.id, Some(dec("5000"))).await.expect("사용");
+    assert!(used.is_used && used.used_at.is_some());
+    let stored = repo::user_coupon::find_by_id(&db.conn, uc.id).await.expect("조회").expect("있음");
+    assert!(stored.is_used && stored.used_at.is_some());
+    assert_eq!(code(uc_svc(&db.conn, Some(&me), uc.id, None).await), "COUPON_ALREADY_USED");
+    assert_eq!(code(service::user_coupons::cancel_coupon(&db.conn, Some(&them), uc.id).await), "USER_COUPON_NOT_FOUND");
+
+    let back = service::user_coupons::cancel_coupon(&db.conn, Some(&me), uc.id).await.expect("취소");
+    assert!(!back.is_used && back.used_at.is_none());
+    let stored = repo::user_coupon::find_by_id(&db.conn, uc.id).await.expect("조회").expect("있음");
+    assert!(!stored.is_used && stored.used_at.is_none());
+    // 관리자는 남의 쿠폰도 다룬다.
+    uc_svc(&db.conn, Some(&admin), uc.id, None).await.expect("관리자 사용");
+    // 취소해도 발급 수량은 그대로 (발급 취소가 아니라 사용 취소).
+    assert_eq!(assert_invariant(&db.conn, coupon.id).await, 1);
+}
+on_all_backends!(using_and_cancelling_follow_the_rules);
+
+async fn a_coupon_outside_its_window_cannot_be_used(db: TestDb) {
+    let owner = new_user(&db.conn).await;
+    let me = Viewer { user_id: owner.id, role: Role::User };
+    let past = new_coupon_with(&db.conn, Some(5), "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z").await;
+    let future = new_coupon_with(&db.conn, Some(5), "2098-01-01T00:00:00Z", "2099-01-01T00:00:00Z").await;
+    for (coupon, want) in [(past.id, "COUPON_EXPIRED"), (future.id, "COUPON_NOT_STARTED")] {
+        // 기간 밖 쿠폰은 발급되지 않으므로 발급 내역을 직접 넣는다 (기간 중에 받은 쿠폰이 만료된 상황).
+        let uc = domain::UserCoupon { id: Uuid::new_v4(), user_id: owner.id, coupon_id: coupon, is_used: false, used_at: None, issued_at: domain::now() };
+        repo::user_coupon::insert(&db.conn, &uc).await.expect("삽입");
+        assert_eq!(code(service::user_coupons::use_coupon(&db.conn, Some(&me), uc.id, None).await), want);
+        assert!(!repo::user_coupon::find_by_id(&db.conn, uc.id).await.expect("조회").expect("있음").is_used);
+    }
+}
+on_all_backends!(a_coupon_outside_its_window_cannot_be_used);
+
+async fn user_coupons_are_listed_per_user_and_for_many_users_at_once(db: TestDb) {
+    let users = new_users(&db.conn, 3).await;
+    let coupons = [new_coupon(&db.conn, None).await, new_coupon(&db.conn, None).await];
+    for u in &users[..2] {
+        for c in &coupons {
+            service::issuance::issue(&db.conn, u.id, c.id).await.expect("발급");
+        }
+    }
+    let first = repo::user_coupon::list_by_user(&db.conn, users[0].id, false).await.expect("목록");
+    assert_eq!(first.len(), 2);
+    assert!(first[0].issued_at >= first[1].issued_at, "최신순");
+    let me = Viewer { user_id: users[0].id, role: Role::User };
+    service::user_coupons::use_coupon(&db.conn, Some(&me), first[0].id, None).await.expect("사용");
+    let unused = repo::user_coupon::list_by_user(&db.conn, users[0].id, true).await.expect("미사용");
+    assert_eq!(unused.iter().map(|uc| uc.id).collect::<Vec<_>>(), vec![first[1].id]);
+
+    let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    let many = repo::user_coupon::list_by_users(&db.conn, &ids, false).await.expect("여럿");
+    assert_eq!(many.len(), 4);
+    assert_eq!(many.iter().filter(|uc| uc.user_id == users[2].id).count(), 0);
+    let unused_many = repo::user_coupon::list_by_users(&db.conn, &ids, true).await.expect("여럿 미사용");
+    assert_eq!(unused_many.len(), 3);
+    // 관리자가 아니면 남의 목록은 FORBIDDEN.
+    assert_eq!(code(service::user_coupons::list(&db.conn, Some(&me), Some(users[1].id), false).await), "FORBIDDEN");
+}
+on_all_backends!(user_coupons_are_listed_per_user_and_for_many_users_at_once);
+
+/// 잠금을 오래 쥔 트랜잭션이 있으면 발급은 몇 초 안에 TRY_AGAIN으로 답하고 아무것도 쓰지 않는다.
+async fn a_held_row_lock_turns_into_try_again_within_the_bound(db: TestDb) {
+    use sea_orm::TransactionTrait;
+    let settings = couponql::config::DbSettings { lock_timeout: std::time::Duration::from_secs(1), ..Default::default() };
+    let short = crate::helpers::reconnect(&db, &settings).await;
+    let coupon = new_coupon(&db.conn, Some(10)).await;
+    let u = new_user(&db.conn).await;
+    let holder = db.conn.begin().await.expect("begin");
+    repo::coupon::find_for_update(&holder, coupon.id).await.expect("잠금");
+    let started = std::time::Instant::now();
+    let res = service::issuance::issue(&short, u.id, coupon.id).await;
+    let waited = started.elapsed();
+    holder.rollback().await.expect("rollback");
+    assert_eq!(code(res), "TRY_AGAIN");
+    assert!(waited < std::time::Duration::from_secs(5), "잠금 대기가 한도 안에서 끝나야 함: {waited:?}");
+    assert_eq!(assert_invariant(&db.conn, coupon.id).await, 0);
+}
+on_locking_backends!(a_held_row_lock_turns_into_try_again_within_the_bound);
+
+/// 풀에 빈 커넥션이 없으면 제때 TRY_AGAIN.
+async fn an_exhausted_pool_answers_try_again(db: TestDb) {
+    use sea_orm::TransactionTrait;
+    let settings = couponql::config::DbSettings {
+        max_connections: Some(1),
+        acquire_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let tiny = crate::helpers::reconnect(&db, &settings).await;
+    let coupon = new_coupon(&db.conn, Some(10)).await;
+    let u = new_user(&db.conn).await;
+    let hog = tiny.begin().await.expect("유일한 커넥션을 쥔다");
+    let res = service::issuance::issue(&tiny, u.id, coupon.id).await;
+    drop(hog);
+    assert_eq!(code(res), "TRY_AGAIN");
+    assert_eq!(assert_invariant(&db.conn, coupon.id).await, 0);
+}
+on_locking_backends!(an_exhausted_pool_answers_try_again);

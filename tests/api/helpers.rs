@@ -1,0 +1,332 @@
+//! 테스트 하네스: 백엔드마다 새로 만든 데이터베이스(마이그레이션 적용), 임의 포트에 띄운 서버.
+//!
+//! 데이터베이스 주소: `TEST_MYSQL_URL`, `TEST_POSTGRES_URL` (서버 주소; 테스트마다 새 데이터베이스를 만들고 끝나면 지운다).
+//! 주소가 없고 Docker가 있으면 testcontainers로 MySQL 8 / PostgreSQL 16을 띄운다. 둘 다 없으면 건너뛰었다고 출력한다.
+//! 주소가 주어졌는데 닿지 않으면 실패한다.
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use couponql::auth::JwtKeys;
+use couponql::config::DbSettings;
+use couponql::domain::{self, Role, User, Viewer};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    MySql,
+    Postgres,
+    Sqlite,
+}
+
+/// 테스트 하나가 쓰는 데이터베이스. 드롭될 때 서버의 데이터베이스를 지운다.
+pub struct TestDb {
+    pub conn: DatabaseConnection,
+    pub url: String,
+    pub backend: Backend,
+    cleanup: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.cleanup.take() else { return };
+        let backend = self.backend;
+        // 비동기 런타임 안에서 드롭될 수 있으므로 별도 스레드의 런타임에서 지운다.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let sql = match backend {
+                        Backend::Postgres => format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                        _ => format!("DROP DATABASE IF EXISTS `{name}`"),
+                    };
+                    let _ = admin.execute_unprepared(&sql).await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// 주어진 서버 주소, 또는 Docker로 띄운 컨테이너 주소. 둘 다 없으면 None.
+fn server_url(backend: Backend) -> Option<String> {
+    static MYSQL: OnceLock<Option<String>> = OnceLock::new();
+    static POSTGRES: OnceLock<Option<String>> = OnceLock::new();
+    let (cell, var) = match backend {
+        Backend::MySql => (&MYSQL, "TEST_MYSQL_URL"),
+        Backend::Postgres => (&POSTGRES, "TEST_POSTGRES_URL"),
+        Backend::Sqlite => return Some("sqlite::memory:".into()),
+    };
+    cell.get_or_init(|| {
+        if let Ok(url) = std::env::var(var)
+            && !url.trim().is_empty()
+        {
+            return Some(url);
+        }
+        if docker_available() {
+            return Some(start_container(backend));
+        }
+        None
+    })
+    .clone()
+}
+
+fn docker_available() -> bool {
+    std::env::var_os("DOCKER_HOST").is_some() || std::path::Path::new("/var/run/docker.sock").exists()
+}
+
+/// 프로세스 동안 살아 있는 컨테이너 하나 (테스트마다 그 안에 새 데이터베이스를 만든다).
+fn start_container(backend: Backend) -> String {
+    use testcontainers::ImageExt;
+    use testcontainers::runners::SyncRunner;
+    // 컨테이너 시작은 블로킹 API라 별도 스레드에서 한다 (테스트 런타임 안에서 불릴 수 있다).
+    std::thread::spawn(move || match backend {
+        Backend::MySql => {
+            let c = testcontainers_modules::mysql::Mysql::default()
+                .with_tag("8.0")
+                .start()
+                .unwrap_or_else(|e| panic!("Docker가 있지만 MySQL 컨테이너를 띄우지 못함: {e}"));
+            let port = c.get_host_port_ipv4(3306).unwrap_or_else(|e| panic!("MySQL 포트: {e}"));
+            Box::leak(Box::new(c));
+            format!("mysql://root@127.0.0.1:{port}/test")
+        }
+        _ => {
+            let c = testcontainers_modules::postgres::Postgres::default()
+                .with_tag("16-alpine")
+                .start()
+                .unwrap_or_else(|e| panic!("Docker가 있지만 PostgreSQL 컨테이너를 띄우지 못함: {e}"));
+            let port = c.get_host_port_ipv4(5432).unwrap_or_else(|e| panic!("PostgreSQL 포트: {e}"));
+            Box::leak(Box::new(c));
+            format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres")
+        }
+    })
+    .join()
+    .unwrap_or_else(|_| panic!("컨테이너 시작 스레드가 실패함"))
+}
+
+/// 서버 주소의 데이터베이스 부분을 바꾼다.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..].find('/').map(|i| scheme_end + i).unwrap_or(base.len());
+    let mut out = format!("{}/{name}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// 기본 풀 설정으로 새 데이터베이스.
+pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
+    fresh_db_with(backend, &DbSettings::default()).await
+}
+
+/// 새 데이터베이스를 만들고 마이그레이션까지. 건너뛸 때는 그 사실을 출력하고 None.
+pub async fn fresh_db_with(backend: Backend, settings: &DbSettings) -> Option<TestDb> {
+    let Some(server) = server_url(backend) else {
+        println!("SKIPPED {backend:?}: no TEST_{}_URL given and no Docker available", match backend {
+            Backend::MySql => "MYSQL",
+            _ => "POSTGRES",
+        });
+        return None;
+    };
+    let (url, cleanup) = if backend == Backend::Sqlite {
+        (server, None)
+    } else {
+        let name = format!("cq_test_{}", Uuid::new_v4().simple());
+        let admin = Database::connect(&server)
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?} 테스트 서버({server})에 연결할 수 없음: {e}"));
+        let create = match backend {
+            Backend::MySql => format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"),
+            _ => format!("CREATE DATABASE \"{name}\""),
+        };
+        admin.execute_unprepared(&create).await.unwrap_or_else(|e| panic!("{backend:?}: CREATE DATABASE 실패: {e}"));
+        admin.close().await.ok();
+        (with_database(&server, &name), Some((server, name)))
+    };
+    let conn = couponql::db::connect(&url, settings).await.unwrap_or_else(|e| panic!("{backend:?} 연결 실패: {e}"));
+    couponql::db::migrate(&conn).await.unwrap_or_else(|e| panic!("{backend:?} 마이그레이션 실패: {e}"));
+    Some(TestDb { conn, url, backend, cleanup })
+}
+
+/// 같은 데이터베이스에 다른 풀 설정으로 한 번 더 연결 (예: 군중보다 작은 풀).
+pub async fn reconnect(db: &TestDb, settings: &DbSettings) -> DatabaseConnection {
+    couponql::db::connect(&db.url, settings).await.unwrap_or_else(|e| panic!("재연결 실패: {e}"))
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// 테스트용 사용자.
+pub async fn new_user(db: &impl ConnectionTrait) -> User {
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let id = Uuid::new_v4();
+    let now = domain::now();
+    let user = User { id, email: format!("u{n}-{}@test.example", id.simple()), name: format!("사용자{n}"), created_at: now, updated_at: now };
+    couponql::repo::user::insert(db, &user).await.expect("사용자 삽입");
+    user
+}
+
+/// 여러 사용자를 한 번에.
+pub async fn new_users(db: &impl ConnectionTrait, n: usize) -> Vec<User> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(new_user(db).await);
+    }
+    out
+}
+
+/// 지금 유효한 정액 쿠폰 (수량 지정, None = 무제한).
+pub async fn new_coupon(db: &impl ConnectionTrait, total: Option<i32>) -> domain::Coupon {
+    new_coupon_with(db, total, "2020-01-01T00:00:00Z", "2099-12-31T23:59:59Z").await
+}
+
+pub async fn new_coupon_with(db: &impl ConnectionTrait, total: Option<i32>, from: &str, until: &str) -> domain::Coupon {
+    let input = domain::NewCouponInput {
+        name: "테스트 쿠폰".into(),
+        discount_type: domain::DiscountType::Fixed,
+        discount_value: "1000".into(),
+        min_purchase_amount: Some("5000".into()),
+        max_discount_amount: None,
+        total_quantity: total,
+        valid_from: from.into(),
+        valid_until: until.into(),
+    };
+    let new = domain::NewCoupon::parse(input).expect("유효한 쿠폰");
+    couponql::repo::coupon::insert(db, Uuid::new_v4(), &new, domain::now()).await.expect("쿠폰 삽입")
+}
+
+/// 불변식: issued_quantity = 발급 내역 수 ≤ total_quantity. 데이터베이스에서 직접 센다.
+pub async fn assert_invariant(db: &DatabaseConnection, coupon_id: Uuid) -> i32 {
+    let coupon = couponql::repo::coupon::find_by_id(db, coupon_id).await.expect("조회").expect("쿠폰 있음");
+    let rows = couponql::repo::user_coupon::count_for_coupon(db, coupon_id).await.expect("개수");
+    assert_eq!(coupon.issued_quantity as u64, rows, "issued_quantity와 발급 내역 수가 다름");
+    if let Some(total) = coupon.total_quantity {
+        assert!(coupon.issued_quantity <= total, "초과 발급: {} > {total}", coupon.issued_quantity);
+    }
+    let dup_sql = "SELECT COUNT(*) AS n FROM (SELECT user_id FROM user_coupons GROUP BY user_id, coupon_id HAVING COUNT(*) > 1) d";
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), dup_sql))
+        .await
+        .expect("중복 검사")
+        .expect("행");
+    let dups: i64 = row.try_get("", "n").expect("n");
+    assert_eq!(dups, 0, "같은 사용자에게 같은 쿠폰이 두 번 발급됨");
+    coupon.issued_quantity
+}
+
+/// 테스트 서버의 서명 키.
+pub const TEST_SECRET: &str = "integration-test-secret";
+
+pub fn token(user_id: Uuid, role: Role) -> String {
+    JwtKeys::new(TEST_SECRET).sign(Viewer { user_id, role }, std::time::Duration::from_secs(3600)).expect("토큰")
+}
+
+/// 임의 포트에 실제 서버(axum)를 띄운다. 테스트 런타임이 끝나면 같이 끝난다.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    /// 지금까지 이 서버의 풀이 실행한 SQL 문 수.
+    pub statements: Arc<AtomicUsize>,
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let mut db = fresh_db(backend).await?;
+    let statements = Arc::new(AtomicUsize::new(0));
+    let counter = statements.clone();
+    db.conn.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let state = couponql::http::AppState::new(db.conn.clone(), JwtKeys::new(TEST_SECRET));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("포트");
+    let addr = listener.local_addr().expect("주소");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, couponql::http::router(state)).await;
+    });
+    Some(TestApp { base: format!("http://{addr}"), http: reqwest::Client::new(), db, statements })
+}
+
+/// 각 백엔드에 같은 테스트를 만든다: 같은 이름의 async fn을 `이름::mysql`, `::postgres`, `::sqlite`로.
+#[macro_export]
+macro_rules! on_all_backends {
+    ($name:ident) => {
+        mod $name {
+            use $crate::helpers::Backend;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                if let Some(db) = $crate::helpers::fresh_db(Backend::MySql).await {
+                    super::$name(db).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = $crate::helpers::fresh_db(Backend::Postgres).await {
+                    super::$name(db).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(db) = $crate::helpers::fresh_db(Backend::Sqlite).await {
+                    super::$name(db).await
+                }
+            }
+        }
+    };
+}
+
+/// 행 잠금이 있는 백엔드(MySQL 계열, PostgreSQL)에서만: 동시성 테스트.
+#[macro_export]
+macro_rules! on_locking_backends {
+    ($name:ident) => {
+        mod $name {
+            use $crate::helpers::Backend;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                if let Some(db) = $crate::helpers::fresh_db(Backend::MySql).await {
+                    super::$name(db).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = $crate::helpers::fresh_db(Backend::Postgres).await {
+                    super::$name(db).await
+                }
+            }
+        }
+    };
+}
+
+/// 서버를 띄워 각 백엔드에서: E2E 테스트.
+#[macro_export]
+macro_rules! e2e_on_all_backends {
+    ($name:ident) => {
+        mod $name {
+            use $crate::helpers::Backend;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                if let Some(app) = $crate::helpers::spawn_app(Backend::MySql).await {
+                    super::$name(app).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::spawn_app(Backend::Postgres).await {
+                    super::$name(app).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(app) = $crate::helpers::spawn_app(Backend::Sqlite).await {
+                    super::$name(app).await
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,5 @@
+//! 통합 테스트 바이너리 하나: 하네스, 그다음 영역별 파일.
+mod helpers;
+
+mod concurrency;
+mod data_layer;
