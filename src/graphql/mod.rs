@@ -27,6 +27,8 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 pub const MAX_DEPTH: usize = 20;
 /// 복잡도 한도: `coupons(first: 100)`로 모든 필드를 읽는 질의(≈3,800)는 통과, 수천 개 별칭 남용은 거부.
 pub const MAX_COMPLEXITY: usize = 5_000;
+/// 데이터베이스를 한 번 오가는 루트 필드의 비용: 같은 필드를 별칭으로 수백 번 부르는 남용을 막는다.
+pub const FETCH_COST: usize = 10;
 
 /// 스키마를 만든다. 데이터베이스 풀은 스키마 데이터, 뷰어와 DataLoader는 요청 데이터.
 pub fn build_schema(db: Option<DatabaseConnection>) -> AppSchema {

@@ -24,6 +24,7 @@ pub struct CreateCouponInput {
 #[Object]
 impl MutationRoot {
     /// Issues one coupon to a user (default: the viewer). Row-locked: never over-issues, never twice per user.
+    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn issue_coupon(&self, ctx: &Context<'_>, coupon_id: ID, user_id: Option<ID>) -> async_graphql::Result<UserCoupon> {
         let coupon_id = parse_uuid("couponId", &coupon_id)?;
         let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
@@ -32,6 +33,7 @@ impl MutationRoot {
     }
 
     /// Marks a user coupon used. With orderAmount, also checks minPurchaseAmount.
+    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn use_coupon(
         &self,
         ctx: &Context<'_>,
@@ -45,12 +47,14 @@ impl MutationRoot {
     }
 
     /// Reverts a use (the order was cancelled).
+    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn cancel_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID) -> async_graphql::Result<UserCoupon> {
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let uc = service::user_coupons::cancel_coupon(db(ctx)?, viewer(ctx), id).await.gql()?;
         Ok(UserCoupon(uc))
     }
 
+    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn create_coupon(&self, ctx: &Context<'_>, input: CreateCouponInput) -> async_graphql::Result<Coupon> {
         let input = NewCouponInput {
             name: input.name,

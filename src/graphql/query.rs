@@ -11,13 +11,14 @@ pub struct QueryRoot;
 #[Object]
 impl QueryRoot {
     /// null when absent.
+    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn coupon(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Coupon>> {
         let id = parse_uuid("id", &id)?;
         Ok(service::coupons::get(db(ctx)?, id).await.gql()?.map(Coupon))
     }
 
     /// Newest first. first: 1..100.
-    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity + 1")]
+    #[graphql(complexity = "super::FETCH_COST + first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     async fn coupons(
         &self,
         ctx: &Context<'_>,
@@ -34,6 +35,7 @@ impl QueryRoot {
     }
 
     /// Defaults to the viewer. Newest first.
+    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn user_coupons(
         &self,
         ctx: &Context<'_>,
@@ -45,17 +47,20 @@ impl QueryRoot {
         Ok(list.into_iter().map(UserCoupon).collect())
     }
 
+    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         Ok(User(service::users::me(db(ctx)?, viewer(ctx)).await.gql()?))
     }
 
     /// null when absent.
+    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
         let id = parse_uuid("id", &id)?;
         Ok(service::users::get(db(ctx)?, viewer(ctx), id).await.gql()?.map(User))
     }
 
     /// At most 100 ids; result in the order of ids, null for unknown ones.
+    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn users(&self, ctx: &Context<'_>, ids: Vec<ID>) -> async_graphql::Result<Vec<Option<User>>> {
         let ids = ids.iter().map(|id| parse_uuid("ids", id)).collect::<Result<Vec<_>, _>>()?;
         let found = service::users::get_many(db(ctx)?, viewer(ctx), &ids).await.gql()?;

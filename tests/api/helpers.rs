@@ -130,6 +130,9 @@ pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
 /// 새 데이터베이스를 만들고 마이그레이션까지. 건너뛸 때는 그 사실을 출력하고 None.
 pub async fn fresh_db_with(backend: Backend, settings: &DbSettings) -> Option<TestDb> {
     let Some(server) = server_url(backend) else {
+        if std::env::var_os("COUPONQL_REQUIRE_DATABASES").is_some() {
+            panic!("COUPONQL_REQUIRE_DATABASES is set but no {backend:?} database was given");
+        }
         println!("SKIPPED {backend:?}: no TEST_{}_URL given and no Docker available", match backend {
             Backend::MySql => "MYSQL",
             _ => "POSTGRES",

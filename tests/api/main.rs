@@ -1,5 +1,8 @@
 //! 통합 테스트 바이너리 하나: 하네스, 그다음 영역별 파일.
 mod helpers;
 
+mod client;
 mod concurrency;
+mod e2e;
+mod e2e_ops;
 mod data_layer;
