@@ -90,8 +90,16 @@ async fn connect(settings: &Settings) -> Result<sea_orm::DatabaseConnection, Str
     // 도달할 수 없는 데이터베이스에서 30초 안에 포기한다.
     match tokio::time::timeout(Duration::from_secs(25), db::connect(&settings.database_url, &settings.db)).await {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(format!("cannot connect to the database: {e}")),
-        Err(_) => Err("cannot connect to the database: timed out".into()),
+        Ok(Err(e)) => Err(format!("cannot connect to the database at {}: {e}", redact(&settings.database_url))),
+        Err(_) => Err(format!("cannot connect to the database at {}: timed out", redact(&settings.database_url))),
+    }
+}
+
+/// 로그에 비밀번호가 새지 않도록 URL의 사용자 정보를 지운다.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}{}", &url[..s + 3], &url[at + 1..]),
+        _ => url.to_owned(),
     }
 }
 

@@ -1,0 +1,491 @@
+//! couponql 벤치마크 하네스: 서버를 띄우고(또는 주소를 받아), 사용자·쿠폰을 준비하고,
+//! 동시 요청 수를 제한해 GraphQL over HTTP로 부하를 건다. 시나리오마다 표 한 줄과 JSON 한 줄을 출력하고,
+//! 발급 시나리오는 끝에 데이터베이스 불변식을 확인해 어긋나면 실패로 끝난다.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use couponql::auth::JwtKeys;
+use couponql::config::DbSettings;
+use couponql::domain::{self, Role, Viewer};
+use hdrhistogram::Histogram;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, EntityTrait};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+const SECRET: &str = "couponql-bench-secret";
+const BENCH_DB: &str = "couponql_bench";
+
+#[derive(Parser, Debug)]
+#[command(about = "Flash-sale benchmark for couponql")]
+struct Args {
+    /// Database server to benchmark on; the harness (re)creates the database `couponql_bench` there.
+    #[arg(long, default_value = "mysql://root@127.0.0.1:3306")]
+    database: String,
+    /// The couponql binary to start (build it first: `cargo build --release`).
+    #[arg(long, default_value = "target/release/couponql")]
+    server_bin: PathBuf,
+    /// DB_MAX_CONNECTIONS for the server.
+    #[arg(long)]
+    db_max_connections: Option<u32>,
+    /// Extra KEY=VALUE environment for the server (e.g. ISSUE_COALESCING=off).
+    #[arg(long = "server-env")]
+    server_env: Vec<String>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+enum Scenario {
+    /// N users race for Q coupons.
+    FlashSale {
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        #[arg(long, default_value_t = 100)]
+        quantity: i32,
+        #[arg(long, default_value_t = 200)]
+        concurrency: usize,
+    },
+    /// N users, N coupons of one row: everyone succeeds (sustained issuance on one row).
+    HotRow {
+        #[arg(long, default_value_t = 5000)]
+        users: usize,
+        #[arg(long, default_value_t = 100)]
+        concurrency: usize,
+    },
+    /// Sequential issuance latency.
+    Single {
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+    },
+    /// `coupon(id)` and `me { coupons { coupon } }` for a fixed duration each.
+    Read {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+    },
+    /// Many clients at once, for memory.
+    Burst {
+        #[arg(long, default_value_t = 5000)]
+        clients: usize,
+        #[arg(long, default_value_t = 100)]
+        quantity: i32,
+    },
+    /// Every scenario with its defaults.
+    All,
+    /// A small, quick run of every scenario (CI): proves the harness works and the invariant holds.
+    Smoke,
+}
+
+/// 한 시나리오의 결과.
+struct Report {
+    scenario: String,
+    requests: u64,
+    wall: Duration,
+    hist: Histogram<u64>,
+    codes: BTreeMap<String, u64>,
+    server_peak_rss_kb: Option<u64>,
+    cpu: CpuSplit,
+    /// 발급 시나리오: 데이터베이스에서 센 발급 수
+    issued: Option<i32>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct CpuSplit {
+    server: f64,
+    database: f64,
+    bench: f64,
+}
+
+impl Report {
+    fn print(&self) {
+        let ms = |v: u64| v as f64 / 1000.0;
+        let rps = self.requests as f64 / self.wall.as_secs_f64();
+        println!(
+            "{:<22} {:>7} req {:>9.0} req/s  p50 {:>7.2} ms  p95 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  rss {:>6} MB  cpu s/d/b {:.1}/{:.1}/{:.1} s  {:?}",
+            self.scenario,
+            self.requests,
+            rps,
+            ms(self.hist.value_at_quantile(0.50)),
+            ms(self.hist.value_at_quantile(0.95)),
+            ms(self.hist.value_at_quantile(0.99)),
+            ms(self.hist.max()),
+            self.server_peak_rss_kb.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "-".into()),
+            self.cpu.server,
+            self.cpu.database,
+            self.cpu.bench,
+            self.codes,
+        );
+        let line = json!({
+            "scenario": self.scenario,
+            "requests": self.requests,
+            "wall_ms": self.wall.as_secs_f64() * 1000.0,
+            "rps": rps,
+            "p50_ms": ms(self.hist.value_at_quantile(0.50)),
+            "p95_ms": ms(self.hist.value_at_quantile(0.95)),
+            "p99_ms": ms(self.hist.value_at_quantile(0.99)),
+            "max_ms": ms(self.hist.max()),
+            "codes": self.codes,
+            "issued": self.issued,
+            "server_peak_rss_mb": self.server_peak_rss_kb.map(|k| k as f64 / 1024.0),
+            "cpu_seconds": { "server": self.cpu.server, "database": self.cpu.database, "bench": self.cpu.bench },
+        });
+        println!("{line}");
+    }
+}
+
+/// 준비된 데이터베이스와 그 위에서 도는 서버 한 벌.
+struct Env {
+    db: DatabaseConnection,
+    server: Child,
+    url: String,
+    client: reqwest::Client,
+    keys: JwtKeys,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    eprintln!("couponql-bench: {msg}");
+    std::process::exit(1)
+}
+
+fn db_url(server: &str, name: &str) -> String {
+    let base = server.trim_end_matches('/');
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..].find('/').map(|i| scheme_end + i).unwrap_or(base.len());
+    format!("{}/{name}", &base[..host_end])
+}
+
+/// 데이터베이스를 새로 만들고 마이그레이션한 뒤, 그 위에 서버를 띄운다.
+async fn setup(args: &Args) -> Env {
+    let postgres = args.database.starts_with("postgres");
+    let admin_url = if postgres { db_url(&args.database, "postgres") } else { db_url(&args.database, "") };
+    let admin = Database::connect(admin_url.trim_end_matches('/')).await.unwrap_or_else(|e| fail(format!("cannot reach {}: {e}", args.database)));
+    let (drop_sql, create_sql) = if postgres {
+        (format!("DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"), format!("CREATE DATABASE {BENCH_DB}"))
+    } else {
+        (format!("DROP DATABASE IF EXISTS {BENCH_DB}"), format!("CREATE DATABASE {BENCH_DB} CHARACTER SET utf8mb4"))
+    };
+    admin.execute_unprepared(&drop_sql).await.unwrap_or_else(|e| fail(e));
+    admin.execute_unprepared(&create_sql).await.unwrap_or_else(|e| fail(e));
+    admin.close().await.ok();
+    let url = db_url(&args.database, BENCH_DB);
+    let db = couponql::db::connect(&url, &DbSettings::default()).await.unwrap_or_else(|e| fail(e));
+    couponql::db::migrate(&db).await.unwrap_or_else(|e| fail(e));
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| fail(e));
+        l.local_addr().unwrap_or_else(|e| fail(e)).port()
+    };
+    let mut cmd = Command::new(&args.server_bin);
+    cmd.arg("serve")
+        .env("DATABASE_URL", &url)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    if let Some(n) = args.db_max_connections {
+        cmd.env("DB_MAX_CONNECTIONS", n.to_string());
+    }
+    for kv in &args.server_env {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    let server = cmd.spawn().unwrap_or_else(|e| fail(format!("cannot start {}: {e}", args.server_bin.display())));
+    let client = reqwest::Client::builder().pool_max_idle_per_host(10_000).build().unwrap_or_else(|e| fail(e));
+    let base = format!("http://127.0.0.1:{port}");
+    let env = Env { db, server, url: format!("{base}/graphql"), client, keys: JwtKeys::new(SECRET) };
+    for _ in 0..300 {
+        if let Ok(r) = env.client.get(format!("{base}/ready")).send().await
+            && r.status().is_success()
+        {
+            return env;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fail("the server did not become ready in 30 s")
+}
+
+/// 사용자 n명을 여러 행 INSERT로 빠르게 만든다.
+async fn make_users(db: &DatabaseConnection, n: usize) -> Vec<Uuid> {
+    use couponql::entities::user;
+    let now = domain::now().fixed_offset();
+    let ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
+    for chunk in ids.chunks(500) {
+        let rows = chunk.iter().map(|id| user::ActiveModel {
+            id: Set(id.to_string()),
+            email: Set(format!("{}@bench.example", id.simple())),
+            name: Set("벤치 사용자".into()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        });
+        user::Entity::insert_many(rows).exec_without_returning(db).await.unwrap_or_else(|e| fail(e));
+    }
+    ids
+}
+
+async fn make_coupon(db: &DatabaseConnection, total: Option<i32>) -> Uuid {
+    let new = domain::NewCoupon::parse(domain::NewCouponInput {
+        name: "벤치 쿠폰".into(),
+        discount_type: domain::DiscountType::Percentage,
+        discount_value: "10".into(),
+        min_purchase_amount: Some("10000".into()),
+        max_discount_amount: Some("3000".into()),
+        total_quantity: total,
+        valid_from: "2025-01-01T00:00:00Z".into(),
+        valid_until: "2099-12-31T23:59:59Z".into(),
+    })
+    .unwrap_or_else(|e| fail(format!("{e:?}")));
+    let id = Uuid::new_v4();
+    couponql::repo::coupon::insert(db, id, &new, domain::now()).await.unwrap_or_else(|e| fail(format!("{e:?}")));
+    id
+}
+
+fn token(env: &Env, user: Uuid) -> String {
+    env.keys.sign(Viewer { user_id: user, role: Role::User }, Duration::from_secs(3600)).unwrap_or_else(|e| fail(format!("{e:?}")))
+}
+
+/// 요청 하나: (걸린 시간 µs, 결과 코드).
+async fn send(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> (u64, String) {
+    let started = Instant::now();
+    let code = match client.post(url).bearer_auth(token).json(body).send().await {
+        Ok(resp) => match resp.json::<Value>().await {
+            Ok(v) => v["errors"][0]["extensions"]["code"].as_str().map(str::to_owned).unwrap_or_else(|| "OK".into()),
+            Err(_) => "BAD_RESPONSE".into(),
+        },
+        Err(e) if e.is_connect() => "CONNECT_ERROR".into(),
+        Err(_) => "HTTP_ERROR".into(),
+    };
+    (started.elapsed().as_micros() as u64, code)
+}
+
+fn new_hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).unwrap_or_else(|e| fail(e))
+}
+
+/// 요청 목록을 동시에 `concurrency`개까지 보낸다.
+async fn drive(env: &Env, requests: Vec<(String, Value)>, concurrency: usize) -> (Duration, Histogram<u64>, BTreeMap<String, u64>) {
+    let sem = Arc::new(Semaphore::new(concurrency.max(1)));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(requests.len());
+    for (tok, body) in requests {
+        let permit = sem.clone().acquire_owned().await.unwrap_or_else(|e| fail(e));
+        let client = env.client.clone();
+        let url = env.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = send(&client, &url, &tok, &body).await;
+            drop(permit);
+            r
+        }));
+    }
+    let mut hist = new_hist();
+    let mut codes = BTreeMap::new();
+    for t in tasks {
+        let (us, code) = t.await.unwrap_or_else(|e| fail(e));
+        let _ = hist.record(us.max(1));
+        *codes.entry(code).or_insert(0) += 1;
+    }
+    (started.elapsed(), hist, codes)
+}
+
+/// 정해진 시간 동안 `concurrency`개의 작업자가 요청을 반복한다.
+async fn drive_for(env: &Env, seconds: u64, concurrency: usize, make: impl Fn(usize) -> (String, Value)) -> (u64, Duration, Histogram<u64>, BTreeMap<String, u64>) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let (tok, body) = make(w);
+        let client = env.client.clone();
+        let url = env.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = new_hist();
+            let mut codes: BTreeMap<String, u64> = BTreeMap::new();
+            while Instant::now() < deadline {
+                let (us, code) = send(&client, &url, &tok, &body).await;
+                let _ = hist.record(us.max(1));
+                *codes.entry(code).or_insert(0) += 1;
+            }
+            (hist, codes)
+        }));
+    }
+    let mut hist = new_hist();
+    let mut codes = BTreeMap::new();
+    for t in tasks {
+        let (h, c) = t.await.unwrap_or_else(|e| fail(e));
+        let _ = hist.add(h);
+        for (k, v) in c {
+            *codes.entry(k).or_insert(0) += v;
+        }
+    }
+    (hist.len(), started.elapsed(), hist, codes)
+}
+
+fn issue_body(coupon: Uuid) -> Value {
+    json!({ "query": "mutation($c: ID!) { issueCoupon(couponId: $c) { id } }", "variables": { "c": coupon.to_string() } })
+}
+
+/// 불변식: issued_quantity = 발급 내역 수 ≤ total. 어긋나면 시끄럽게 실패한다.
+async fn check_invariant(db: &DatabaseConnection, coupon: Uuid, expect_issued: Option<i32>) -> i32 {
+    let c = couponql::repo::coupon::find_by_id(db, coupon).await.unwrap_or_else(|e| fail(format!("{e:?}"))).unwrap_or_else(|| fail("coupon vanished"));
+    let rows = couponql::repo::user_coupon::count_for_coupon(db, coupon).await.unwrap_or_else(|e| fail(format!("{e:?}")));
+    if c.issued_quantity as u64 != rows {
+        fail(format!("INVARIANT BROKEN: issued_quantity {} but {rows} user coupons", c.issued_quantity));
+    }
+    if let Some(total) = c.total_quantity
+        && c.issued_quantity > total
+    {
+        fail(format!("INVARIANT BROKEN: over-issued {} > {total}", c.issued_quantity));
+    }
+    if let Some(want) = expect_issued
+        && c.issued_quantity != want
+    {
+        fail(format!("INVARIANT BROKEN: expected exactly {want} issued, found {}", c.issued_quantity));
+    }
+    c.issued_quantity
+}
+
+/// 프로세스의 최대 RSS (kB): /proc/<pid>/status의 VmHWM.
+fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// 프로세스가 쓴 CPU 시간(초): /proc/<pid>/stat의 utime+stime.
+fn cpu_seconds(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else { return 0.0 };
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// 데이터베이스 서버 프로세스들(mariadbd, mysqld, postgres)의 CPU 시간 합.
+fn database_cpu_seconds() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().to_string();
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            matches!(comm.trim(), "mariadbd" | "mysqld" | "postgres").then(|| cpu_seconds(&pid))
+        })
+        .sum()
+}
+
+fn cpu_now(env: &Env) -> CpuSplit {
+    CpuSplit { server: cpu_seconds(&env.server.id().to_string()), database: database_cpu_seconds(), bench: cpu_seconds("self") }
+}
+
+fn cpu_delta(a: CpuSplit, b: CpuSplit) -> CpuSplit {
+    CpuSplit { server: b.server - a.server, database: b.database - a.database, bench: b.bench - a.bench }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(env: &Env, name: &str, requests: u64, wall: Duration, hist: Histogram<u64>, codes: BTreeMap<String, u64>, cpu: CpuSplit, issued: Option<i32>) -> Report {
+    Report { scenario: name.into(), requests, wall, hist, codes, server_peak_rss_kb: peak_rss_kb(env.server.id()), cpu, issued }
+}
+
+async fn flash_sale(args: &Args, name: &str, users: usize, quantity: i32, concurrency: usize) -> Report {
+    let env = setup(args).await;
+    let ids = make_users(&env.db, users).await;
+    let coupon = make_coupon(&env.db, Some(quantity)).await;
+    let reqs: Vec<(String, Value)> = ids.iter().map(|u| (token(&env, *u), issue_body(coupon))).collect();
+    let before = cpu_now(&env);
+    let (wall, hist, codes) = drive(&env, reqs, concurrency).await;
+    let cpu = cpu_delta(before, cpu_now(&env));
+    let issued = check_invariant(&env.db, coupon, Some(quantity.min(users as i32))).await;
+    report(&env, name, users as u64, wall, hist, codes, cpu, Some(issued))
+}
+
+async fn hot_row(args: &Args, users: usize, concurrency: usize) -> Report {
+    let env = setup(args).await;
+    let ids = make_users(&env.db, users).await;
+    let coupon = make_coupon(&env.db, Some(users as i32)).await;
+    let reqs: Vec<(String, Value)> = ids.iter().map(|u| (token(&env, *u), issue_body(coupon))).collect();
+    let before = cpu_now(&env);
+    let (wall, hist, codes) = drive(&env, reqs, concurrency).await;
+    let cpu = cpu_delta(before, cpu_now(&env));
+    let issued = check_invariant(&env.db, coupon, Some(users as i32)).await;
+    report(&env, "hot-row", users as u64, wall, hist, codes, cpu, Some(issued))
+}
+
+async fn single(args: &Args, requests: usize) -> Report {
+    let env = setup(args).await;
+    let ids = make_users(&env.db, requests).await;
+    let coupon = make_coupon(&env.db, None).await;
+    let reqs: Vec<(String, Value)> = ids.iter().map(|u| (token(&env, *u), issue_body(coupon))).collect();
+    let before = cpu_now(&env);
+    let (wall, hist, codes) = drive(&env, reqs, 1).await;
+    let cpu = cpu_delta(before, cpu_now(&env));
+    let issued = check_invariant(&env.db, coupon, Some(requests as i32)).await;
+    report(&env, "single", requests as u64, wall, hist, codes, cpu, Some(issued))
+}
+
+async fn read(args: &Args, seconds: u64, concurrency: usize) -> Vec<Report> {
+    let env = setup(args).await;
+    let ids = make_users(&env.db, concurrency).await;
+    let coupons = [make_coupon(&env.db, None).await, make_coupon(&env.db, None).await, make_coupon(&env.db, Some(100_000)).await];
+    for u in &ids {
+        for c in &coupons {
+            couponql::service::issuance::issue(&env.db, *u, *c).await.unwrap_or_else(|e| fail(format!("{e:?}")));
+        }
+    }
+    let mut out = Vec::new();
+    let one = json!({ "query": "query($id: ID!) { coupon(id: $id) { id name discountType discountValue remainingQuantity isAvailable } }", "variables": { "id": coupons[0].to_string() } });
+    let before = cpu_now(&env);
+    let (n, wall, hist, codes) = drive_for(&env, seconds, concurrency, |_| (String::new(), one.clone())).await;
+    out.push(report(&env, "read coupon(id)", n, wall, hist, codes, cpu_delta(before, cpu_now(&env)), None));
+    let me = json!({ "query": "{ me { id name coupons { id isUsed coupon { id name discountValue remainingQuantity } } } }" });
+    let toks: Vec<String> = ids.iter().map(|u| token(&env, *u)).collect();
+    let before = cpu_now(&env);
+    let (n, wall, hist, codes) = drive_for(&env, seconds, concurrency, |w| (toks[w % toks.len()].clone(), me.clone())).await;
+    out.push(report(&env, "read me{coupons}", n, wall, hist, codes, cpu_delta(before, cpu_now(&env)), None));
+    out
+}
+
+async fn burst(args: &Args, clients: usize, quantity: i32) -> Report {
+    flash_sale(args, "burst", clients, quantity, clients).await
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    println!("# couponql-bench on {} ({} cores), server {}", args.database, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), args.server_bin.display());
+    let mut reports = Vec::new();
+    match args.scenario.clone() {
+        Scenario::FlashSale { users, quantity, concurrency } => reports.push(flash_sale(&args, "flash-sale", users, quantity, concurrency).await),
+        Scenario::HotRow { users, concurrency } => reports.push(hot_row(&args, users, concurrency).await),
+        Scenario::Single { requests } => reports.push(single(&args, requests).await),
+        Scenario::Read { seconds, concurrency } => reports.extend(read(&args, seconds, concurrency).await),
+        Scenario::Burst { clients, quantity } => reports.push(burst(&args, clients, quantity).await),
+        Scenario::All => {
+            reports.push(flash_sale(&args, "flash-sale", 1000, 100, 200).await);
+            reports.push(hot_row(&args, 5000, 100).await);
+            reports.push(single(&args, 500).await);
+            reports.extend(read(&args, 10, 50).await);
+            reports.push(burst(&args, 5000, 100).await);
+        }
+        Scenario::Smoke => {
+            reports.push(flash_sale(&args, "flash-sale", 300, 30, 50).await);
+            reports.push(hot_row(&args, 200, 20).await);
+            reports.push(single(&args, 20).await);
+            reports.extend(read(&args, 1, 5).await);
+            reports.push(burst(&args, 300, 10).await);
+        }
+    }
+    for r in &reports {
+        r.print();
+    }
+}
