@@ -124,7 +124,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         "couponql listening on http://{addr} — GraphiQL at http://{addr}/graphql; get a token with `couponql token --user 11111111-1111-4111-8111-111111111111` and send it as `Authorization: Bearer <token>`"
     );
 
-    let app = http::router(http::AppState::new(conn.clone(), JwtKeys::new(&settings.jwt_secret)));
+    let app = http::router(http::AppState::new(conn.clone(), JwtKeys::new(&settings.jwt_secret), settings.issue_coalescing));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;

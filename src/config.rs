@@ -15,6 +15,8 @@ pub struct Settings {
     pub jwt_secret: String,
     pub production: bool,
     pub db: DbSettings,
+    /// 같은 쿠폰의 동시 발급 요청을 한 트랜잭션으로 합칠지 (ISSUE_COALESCING=on|off, 기본 on).
+    pub issue_coalescing: bool,
 }
 
 /// 커넥션 풀과 잠금 대기 한도.
@@ -48,7 +50,13 @@ impl Settings {
             ),
             None => None,
         };
+        let issue_coalescing = match var("ISSUE_COALESCING").as_deref() {
+            None | Some("on") | Some("true") | Some("1") => true,
+            Some("off") | Some("false") | Some("0") => false,
+            Some(other) => return Err(format!("ISSUE_COALESCING must be on or off, got {other:?}")),
+        };
         Ok(Self {
+            issue_coalescing,
             embedded_default: database_url.is_none(),
             database_url: database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             bind_addr: var("BIND_ADDR").unwrap_or_else(|| DEFAULT_BIND_ADDR.to_owned()),

@@ -22,6 +22,9 @@ use crate::graphql::{self, AppSchema};
 
 /// 요청 본문 한도 (계약: 64 KiB, 넘으면 413).
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// 동시에 실행하는 GraphQL 연산 수. 실행 중인 연산은 큰 퓨처와 버퍼를 쥐므로, 수천 명이 한꺼번에 와도
+/// 나머지는 요청 본문만 든 채 줄을 서게 해서 메모리를 묶어 둔다 (풀 크기보다 훨씬 커서 처리량은 그대로).
+pub const MAX_IN_FLIGHT: usize = 256;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -32,12 +35,14 @@ struct Inner {
     schema: AppSchema,
     db: DatabaseConnection,
     jwt: JwtKeys,
+    gate: tokio::sync::Semaphore,
 }
 
 impl AppState {
-    pub fn new(db: DatabaseConnection, jwt: JwtKeys) -> Self {
-        let schema = graphql::build_schema(Some(db.clone()));
-        Self { inner: Arc::new(Inner { schema, db, jwt }) }
+    /// `issue_coalescing`: 같은 쿠폰의 동시 발급을 한 트랜잭션으로 합친다 (설정 ISSUE_COALESCING).
+    pub fn new(db: DatabaseConnection, jwt: JwtKeys, issue_coalescing: bool) -> Self {
+        let schema = graphql::build_schema(Some(db.clone()), issue_coalescing);
+        Self { inner: Arc::new(Inner { schema, db, jwt, gate: tokio::sync::Semaphore::new(MAX_IN_FLIGHT) }) }
     }
 }
 
@@ -118,10 +123,14 @@ async fn execute(state: &AppState, headers: &HeaderMap, request: Request) -> Gra
     let started = Instant::now();
     let operation = request.operation_name.clone().unwrap_or_else(|| "-".into());
     let response = match viewer_from(headers, &state.inner.jwt) {
-        Ok(viewer) => {
-            let request = graphql::prepare_request(request, &state.inner.db, viewer);
-            state.inner.schema.execute(request).await
-        }
+        Ok(viewer) => match state.inner.gate.acquire().await {
+            Ok(_permit) => {
+                let request = graphql::prepare_request(request, &state.inner.db, viewer);
+                state.inner.schema.execute(request).await
+            }
+            // 세마포어는 닫지 않으므로 여기 오지 않는다.
+            Err(_) => Response::from_errors(vec![server_error(&AppError::TryAgain)]),
+        },
         Err(e) => Response::from_errors(vec![server_error(&e)]),
     };
     let outcome = if response.errors.is_empty() {

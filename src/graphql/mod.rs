@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::domain::Viewer;
 use crate::error::AppError;
+use crate::service::issuance::Issuer;
 pub use loaders::Loaders;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
@@ -30,22 +31,23 @@ pub const MAX_COMPLEXITY: usize = 5_000;
 /// 데이터베이스를 한 번 오가는 루트 필드의 비용: 같은 필드를 별칭으로 수백 번 부르는 남용을 막는다.
 pub const FETCH_COST: usize = 10;
 
-/// 스키마를 만든다. 데이터베이스 풀은 스키마 데이터, 뷰어와 DataLoader는 요청 데이터.
-pub fn build_schema(db: Option<DatabaseConnection>) -> AppSchema {
+/// 스키마를 만든다. 데이터베이스 풀과 발급기는 스키마 데이터, 뷰어와 DataLoader는 요청 데이터.
+/// `db`가 없으면 SDL 출력용.
+pub fn build_schema(db: Option<DatabaseConnection>, issue_coalescing: bool) -> AppSchema {
     let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .register_output_type::<types::RoleGql>()
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .extension(ErrorCodes);
     if let Some(db) = db {
-        builder = builder.data(db);
+        builder = builder.data(Issuer::new(db.clone(), issue_coalescing)).data(db);
     }
     builder.finish()
 }
 
 /// SDL (`couponql schema`와 `schema.graphql`).
 pub fn sdl() -> String {
-    build_schema(None).sdl()
+    build_schema(None, false).sdl()
 }
 
 /// 요청 하나를 스키마에 맞게 꾸민다: 뷰어와 요청별 DataLoader (요청 사이에 아무것도 새지 않게).
@@ -91,6 +93,10 @@ pub(crate) fn parse_uuid(field: &str, raw: &str) -> async_graphql::Result<Uuid> 
 /// 뷰어 (없으면 익명).
 pub(crate) fn viewer<'a>(ctx: &async_graphql::Context<'a>) -> Option<&'a Viewer> {
     ctx.data_opt::<Viewer>()
+}
+
+pub(crate) fn issuer<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a Issuer> {
+    ctx.data::<Issuer>().map_err(|_| AppError::Internal("스키마에 발급기가 없음".into()).extend())
 }
 
 pub(crate) fn db<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a DatabaseConnection> {

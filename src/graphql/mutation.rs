@@ -3,7 +3,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 
 use super::scalars::{DateTime, Decimal};
 use super::types::{Coupon, DiscountTypeGql, UserCoupon};
-use super::{GqlResultExt, db, parse_uuid, viewer};
+use super::{GqlResultExt, db, issuer, parse_uuid, viewer};
 use crate::domain::{NewCouponInput, money};
 use crate::service;
 
@@ -28,7 +28,7 @@ impl MutationRoot {
     async fn issue_coupon(&self, ctx: &Context<'_>, coupon_id: ID, user_id: Option<ID>) -> async_graphql::Result<UserCoupon> {
         let coupon_id = parse_uuid("couponId", &coupon_id)?;
         let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
-        let uc = service::issuance::issue_for(db(ctx)?, viewer(ctx), coupon_id, user_id).await.gql()?;
+        let uc = issuer(ctx)?.issue_for(viewer(ctx), coupon_id, user_id).await.gql()?;
         Ok(UserCoupon(uc))
     }
 

@@ -1,7 +1,11 @@
 //! user_coupons 저장소: 발급 내역 조회, 발급(삽입), 사용/취소의 조건부 갱신.
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use uuid::Uuid;
 
 use super::{DbFailure, classify, db_error, id_str, parse_id, ts, utc};
@@ -40,21 +44,50 @@ pub async fn count_for_coupon(db: &impl ConnectionTrait, coupon_id: Uuid) -> App
     UserCoupons::find().filter(Column::CouponId.eq(id_str(coupon_id))).count(db).await.map_err(db_error)
 }
 
-/// 발급 내역 삽입. (user_id, coupon_id) 유일 제약 위반은 ALREADY_ISSUED로 바꾼다.
-pub async fn insert(db: &impl ConnectionTrait, uc: &UserCoupon) -> AppResult<()> {
-    let am = user_coupon::ActiveModel {
+fn to_active(uc: &UserCoupon) -> user_coupon::ActiveModel {
+    user_coupon::ActiveModel {
         id: Set(id_str(uc.id)),
         user_id: Set(id_str(uc.user_id)),
         coupon_id: Set(id_str(uc.coupon_id)),
         is_used: Set(uc.is_used),
         used_at: Set(uc.used_at.map(ts)),
         issued_at: Set(ts(uc.issued_at)),
-    };
-    match UserCoupons::insert(am).exec_without_returning(db).await {
+    }
+}
+
+/// 발급 내역 삽입. (user_id, coupon_id) 유일 제약 위반은 ALREADY_ISSUED로 바꾼다.
+pub async fn insert(db: &impl ConnectionTrait, uc: &UserCoupon) -> AppResult<()> {
+    insert_many(db, std::slice::from_ref(uc)).await
+}
+
+/// 여러 행을 INSERT 한 번으로 (배치 발급). 유일 제약 위반은 ALREADY_ISSUED.
+pub async fn insert_many(db: &impl ConnectionTrait, rows: &[UserCoupon]) -> AppResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match UserCoupons::insert_many(rows.iter().map(to_active)).exec_without_returning(db).await {
         Ok(_) => Ok(()),
         Err(e) if classify(&e) == DbFailure::Unique => Err(AppError::CouponAlreadyIssued),
         Err(e) => Err(db_error(e)),
     }
+}
+
+/// 주어진 사용자들 중 이 쿠폰을 이미 가진 사람 (배치의 중복 검사를 질의 한 번으로).
+pub async fn holders(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[Uuid]) -> AppResult<HashSet<Uuid>> {
+    if users.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let ids: Vec<String> = users.iter().copied().map(id_str).collect();
+    let rows: Vec<String> = UserCoupons::find()
+        .select_only()
+        .column(Column::UserId)
+        .filter(Column::CouponId.eq(id_str(coupon_id)))
+        .filter(Column::UserId.is_in(ids))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    rows.iter().map(|r| parse_id(r)).collect()
 }
 
 /// 한 사용자의 발급 내역, 최신순.

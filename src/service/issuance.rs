@@ -1,42 +1,79 @@
 //! 선착순 발급: 쿠폰 행 잠금 아래에서 검사·삽입·수량 증가를 한 트랜잭션으로.
-use sea_orm::{DatabaseConnection, TransactionTrait};
+//!
+//! 두 가지 방식이 같은 핵심(`issue_batch`)을 쓴다.
+//! - 요청별: 요청 하나가 트랜잭션 하나 (잠금을 요청 수만큼 잡는다).
+//! - 합치기(coalesced): 같은 쿠폰에 동시에 온 요청을 모아 트랜잭션 하나로 처리한다. 행 잠금을 한 번 잡고,
+//!   중복 여부를 한 번에 조회하고, 당첨자를 한 번에 넣고, 수량을 한 번 올린다. 한 행의 잠금이
+//!   초당 처리량의 천장이 되는 선착순 상황에서 그 천장을 넘는 방법이다. 여러 프로세스가 떠 있어도
+//!   배치끼리는 행 잠금으로 직렬화되므로 정확성은 그대로다.
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::domain::{self, Coupon, UserCoupon, Viewer};
+use crate::domain::{self, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
 
-/// `issueCoupon`: 뷰어 본인(또는 관리자가 지정한 사용자)에게 발급한다.
-pub async fn issue_for(
-    db: &DatabaseConnection,
-    viewer: Option<&Viewer>,
-    coupon_id: Uuid,
-    user_id: Option<Uuid>,
-) -> AppResult<UserCoupon> {
-    let target = Viewer::act_for(viewer, user_id)?;
-    issue(db, target, coupon_id).await
+/// 배치 하나의 최대 요청 수: 다중 행 INSERT와 IN 목록을 적당한 크기로 묶는다.
+const MAX_BATCH: usize = 256;
+
+/// 발급기. 서버는 하나를 만들어 요청들이 나눠 쓴다.
+#[derive(Clone)]
+pub struct Issuer {
+    db: DatabaseConnection,
+    coalescer: Option<Arc<Coalescer>>,
 }
 
-/// 권한 검사를 마친 발급. 검사 순서(계약): 쿠폰 존재 → 사용자 존재 → 유효기간 → 중복 → 재고.
+impl Issuer {
+    /// `coalesce`가 참이면 같은 쿠폰의 동시 요청을 한 트랜잭션으로 합친다.
+    pub fn new(db: DatabaseConnection, coalesce: bool) -> Self {
+        let coalescer = coalesce.then(|| Arc::new(Coalescer { db: db.clone(), queues: Mutex::new(HashMap::new()) }));
+        Self { db, coalescer }
+    }
+
+    /// `issueCoupon`: 뷰어 본인(또는 관리자가 지정한 사용자)에게 발급한다.
+    pub async fn issue_for(&self, viewer: Option<&Viewer>, coupon_id: Uuid, user_id: Option<Uuid>) -> AppResult<UserCoupon> {
+        let target = Viewer::act_for(viewer, user_id)?;
+        self.issue(target, coupon_id).await
+    }
+
+    /// 권한 검사를 마친 발급.
+    pub async fn issue(&self, user_id: Uuid, coupon_id: Uuid) -> AppResult<UserCoupon> {
+        precheck(&self.db, user_id, coupon_id).await?;
+        match &self.coalescer {
+            Some(c) => c.submit(user_id, coupon_id).await,
+            None => issue_one(&self.db, user_id, coupon_id).await,
+        }
+    }
+}
+
+/// 요청별 방식의 발급 (권한 검사 후). 검사 순서(계약): 쿠폰 존재 → 사용자 존재 → 유효기간 → 중복 → 재고.
 pub async fn issue(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> AppResult<UserCoupon> {
-    // 잠금 밖의 평범한 읽기로 걸러낼 수 있는 것은 먼저 걸러낸다. 쿠폰·사용자는 지워지지 않고,
-    // 유효기간은 바뀌지 않으며, 발급 수량은 줄지 않으므로 여기서 내린 거절은 잠금 안에서도 같다.
+    precheck(db, user_id, coupon_id).await?;
+    issue_one(db, user_id, coupon_id).await
+}
+
+/// 잠금 밖의 평범한 읽기로 걸러낼 수 있는 것은 먼저 걸러낸다. 쿠폰·사용자는 지워지지 않고,
+/// 유효기간과 총수량은 바뀌지 않으며, 발급 수량은 줄지 않으므로 여기서 내린 거절은 잠금 안에서도 같다.
+async fn precheck(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> AppResult<()> {
     let coupon = repo::coupon::find_by_id(db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
     if !repo::user::exists(db, user_id).await? {
         return Err(AppError::UserNotFound);
     }
-    let now = domain::now();
-    coupon.check_window(now)?;
+    coupon.check_window(domain::now())?;
     if coupon.is_sold_out() {
         // 매진 빠른 경로: 패자는 잠금 대기열에 서지 않고 바로 답을 받는다.
         return Err(sold_out_or_held(db, user_id, coupon_id).await);
     }
-
-    issue_locked(db, user_id, coupon_id).await
+    Ok(())
 }
 
 /// 매진일 때: 이미 가진 사용자에게는 ALREADY_ISSUED가 먼저다.
-async fn sold_out_or_held(db: &impl sea_orm::ConnectionTrait, user_id: Uuid, coupon_id: Uuid) -> AppError {
+async fn sold_out_or_held(db: &impl ConnectionTrait, user_id: Uuid, coupon_id: Uuid) -> AppError {
     match repo::user_coupon::exists(db, user_id, coupon_id).await {
         Ok(true) => AppError::CouponAlreadyIssued,
         Ok(false) => AppError::CouponSoldOut,
@@ -44,20 +81,132 @@ async fn sold_out_or_held(db: &impl sea_orm::ConnectionTrait, user_id: Uuid, cou
     }
 }
 
-/// 한 트랜잭션: FOR UPDATE → 재고 재확인 → 삽입 → 수량 증가 → 커밋.
-/// 어떤 실패든 커밋 전에 돌아가면 트랜잭션이 버려지며(drop = rollback) 아무것도 남지 않는다.
-/// 교착 상태 희생자·잠금 대기 초과는 TRY_AGAIN으로 돌아간다 (재시도는 클라이언트 몫: 이미 몇 초를 기다렸다).
-async fn issue_locked(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> AppResult<UserCoupon> {
+async fn issue_one(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> AppResult<UserCoupon> {
+    issue_batch(db, coupon_id, &[user_id]).await?.pop().unwrap_or_else(|| Err(AppError::Internal("빈 배치 결과".into())))
+}
+
+/// 한 트랜잭션: FOR UPDATE → 이미 가진 사용자 조회(한 번) → 순서대로 당첨/매진 판정 → 다중 행 삽입 → 수량 증가 → 커밋.
+/// 돌려주는 값은 요청 순서대로의 개별 결과. 트랜잭션 자체가 실패하면 전체 에러이고, 커밋 전이므로 아무것도 남지 않는다.
+/// 교착 상태 희생자·잠금 대기 초과는 TRY_AGAIN (재시도는 클라이언트 몫: 이미 몇 초를 기다렸다).
+async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, users: &[Uuid]) -> AppResult<Vec<AppResult<UserCoupon>>> {
     let txn = db.begin().await.map_err(repo::db_error)?;
-    let coupon: Coupon = repo::coupon::find_for_update(&txn, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
-    if coupon.is_sold_out() {
-        return Err(sold_out_or_held(&txn, user_id, coupon_id).await);
-    }
+    let coupon = repo::coupon::find_for_update(&txn, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
+    let held = repo::user_coupon::holders(&txn, coupon_id, users).await?;
+    let mut remaining = coupon.remaining_quantity();
     let now = domain::now();
-    let uc = UserCoupon { id: Uuid::new_v4(), user_id, coupon_id, is_used: false, used_at: None, issued_at: now };
-    // 중복 발급은 유일 제약이 잡는다 (같은 쿠폰의 발급은 잠금으로 직렬화되어 있으므로 별도 조회가 필요 없다).
-    repo::user_coupon::insert(&txn, &uc).await?;
-    repo::coupon::increment_issued(&txn, coupon_id, 1, now).await?;
+    let mut winners: Vec<UserCoupon> = Vec::new();
+    let mut won: HashSet<Uuid> = HashSet::new();
+    let results: Vec<AppResult<UserCoupon>> = users
+        .iter()
+        .map(|&user_id| {
+            if held.contains(&user_id) || won.contains(&user_id) {
+                return Err(AppError::CouponAlreadyIssued);
+            }
+            if remaining == Some(0) {
+                return Err(AppError::CouponSoldOut);
+            }
+            remaining = remaining.map(|r| r - 1);
+            won.insert(user_id);
+            let uc = UserCoupon { id: Uuid::new_v4(), user_id, coupon_id, is_used: false, used_at: None, issued_at: now };
+            winners.push(uc.clone());
+            Ok(uc)
+        })
+        .collect();
+    if !winners.is_empty() {
+        repo::user_coupon::insert_many(&txn, &winners).await?;
+        repo::coupon::increment_issued(&txn, coupon_id, winners.len() as i32, now).await?;
+    }
     txn.commit().await.map_err(repo::db_error)?;
-    Ok(uc)
+    Ok(results)
+}
+
+/// 같은 쿠폰에 대한 대기 요청들. 큐가 있다는 것은 그 쿠폰의 배치 작업자가 돌고 있다는 뜻이다.
+struct Coalescer {
+    db: DatabaseConnection,
+    queues: Mutex<HashMap<Uuid, Vec<Waiter>>>,
+}
+
+struct Waiter {
+    user_id: Uuid,
+    reply: oneshot::Sender<AppResult<UserCoupon>>,
+}
+
+impl Coalescer {
+    fn queues(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Vec<Waiter>>> {
+        // 잠금을 쥔 채 패닉하는 코드가 없으므로 오염된 잠금도 내용은 온전하다.
+        self.queues.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// 줄에 서고 결과를 기다린다. 줄이 없었다면 이 요청이 그 쿠폰의 작업자를 띄운다.
+    async fn submit(self: &Arc<Self>, user_id: Uuid, coupon_id: Uuid) -> AppResult<UserCoupon> {
+        let (reply, answer) = oneshot::channel();
+        let lead = match self.queues().entry(coupon_id) {
+            Entry::Occupied(mut e) => {
+                e.get_mut().push(Waiter { user_id, reply });
+                false
+            }
+            Entry::Vacant(e) => {
+                e.insert(vec![Waiter { user_id, reply }]);
+                true
+            }
+        };
+        if lead {
+            let me = self.clone();
+            tokio::spawn(async move { me.drain(coupon_id).await });
+        }
+        answer.await.unwrap_or_else(|_| Err(AppError::Internal("발급 작업자가 답 없이 끝남".into())))
+    }
+
+    /// 줄이 빌 때까지 배치를 처리한다. 배치가 도는 동안 도착한 요청이 다음 배치가 된다.
+    async fn drain(&self, coupon_id: Uuid) {
+        let _guard = DrainGuard { coalescer: self, coupon_id };
+        loop {
+            let batch: Vec<Waiter> = {
+                let mut queues = self.queues();
+                let Some(queue) = queues.get_mut(&coupon_id) else { return };
+                if queue.is_empty() {
+                    queues.remove(&coupon_id);
+                    return;
+                }
+                let n = queue.len().min(MAX_BATCH);
+                queue.drain(..n).collect()
+            };
+            let users: Vec<Uuid> = batch.iter().map(|w| w.user_id).collect();
+            match issue_batch(&self.db, coupon_id, &users).await {
+                Ok(results) => {
+                    for (w, r) in batch.into_iter().zip(results) {
+                        let _ = w.reply.send(r);
+                    }
+                }
+                // 예상 못 한 실패가 한 요청 때문일 수 있으니, 다른 요청까지 실패시키지 않도록 하나씩 다시 돌린다.
+                Err(AppError::Internal(detail)) if batch.len() > 1 => {
+                    tracing::warn!(%coupon_id, detail = %detail, size = batch.len(), "배치 발급 실패: 요청별로 다시 처리");
+                    for w in batch {
+                        let r = issue_one(&self.db, w.user_id, coupon_id).await;
+                        let _ = w.reply.send(r);
+                    }
+                }
+                // TRY_AGAIN 등: 아무것도 쓰이지 않았고, 모두에게 같은 사정이다.
+                Err(e) => {
+                    for w in batch {
+                        let _ = w.reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// 작업자가 패닉으로 끝나면 큐를 치워서, 남은 요청이 답(INTERNAL)을 받고 다음 요청이 새 작업자를 띄우게 한다.
+struct DrainGuard<'a> {
+    coalescer: &'a Coalescer,
+    coupon_id: Uuid,
+}
+
+impl Drop for DrainGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.coalescer.queues().remove(&self.coupon_id);
+        }
+    }
 }

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 use couponql::config::DbSettings;
 use couponql::domain::{Role, Viewer};
 use couponql::{repo, service};
-use sea_orm::DatabaseConnection;
+use couponql::service::issuance::Issuer;
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use crate::helpers::{TestDb, assert_invariant, new_coupon, new_user, new_users, reconnect};
-use crate::on_locking_backends;
+use crate::{on_locking_backends, on_locking_backends_both_modes};
 
 /// 결과 코드별 개수 ("OK" 포함).
 fn tally(results: Vec<&'static str>) -> BTreeMap<&'static str, usize> {
@@ -23,16 +23,16 @@ fn tally(results: Vec<&'static str>) -> BTreeMap<&'static str, usize> {
 }
 
 /// 사용자마다 동시에 한 번씩 발급을 요청한다. 모두 장벽에서 기다렸다가 한꺼번에 출발.
-async fn race(db: &DatabaseConnection, users: &[Uuid], coupon: Uuid) -> BTreeMap<&'static str, usize> {
+async fn race(issuer: &Issuer, users: &[Uuid], coupon: Uuid) -> BTreeMap<&'static str, usize> {
     let barrier = Arc::new(Barrier::new(users.len()));
     let tasks: Vec<_> = users
         .iter()
         .map(|&u| {
-            let db = db.clone();
+            let issuer = issuer.clone();
             let barrier = barrier.clone();
             tokio::spawn(async move {
                 barrier.wait().await;
-                match service::issuance::issue(&db, u, coupon).await {
+                match issuer.issue(u, coupon).await {
                     Ok(_) => "OK",
                     Err(e) => e.code(),
                 }
@@ -46,38 +46,38 @@ async fn race(db: &DatabaseConnection, users: &[Uuid], coupon: Uuid) -> BTreeMap
     tally(out)
 }
 
-async fn a_hundred_users_racing_for_ten_coupons_get_exactly_ten(db: TestDb) {
+async fn a_hundred_users_racing_for_ten_coupons_get_exactly_ten(db: TestDb, coalesce: bool) {
     let coupon = new_coupon(&db.conn, Some(10)).await;
     let users: Vec<Uuid> = new_users(&db.conn, 100).await.into_iter().map(|u| u.id).collect();
-    let got = race(&db.conn, &users, coupon.id).await;
+    let got = race(&Issuer::new(db.conn.clone(), coalesce), &users, coupon.id).await;
     assert_eq!(got, BTreeMap::from([("COUPON_SOLD_OUT", 90), ("OK", 10)]));
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 10);
 }
-on_locking_backends!(a_hundred_users_racing_for_ten_coupons_get_exactly_ten);
+on_locking_backends_both_modes!(a_hundred_users_racing_for_ten_coupons_get_exactly_ten);
 
-async fn a_thousand_users_racing_for_a_hundred_through_a_small_pool_get_exactly_a_hundred(db: TestDb) {
+async fn a_thousand_users_racing_for_a_hundred_through_a_small_pool_get_exactly_a_hundred(db: TestDb, coalesce: bool) {
     let coupon = new_coupon(&db.conn, Some(100)).await;
     let users: Vec<Uuid> = new_users(&db.conn, 1000).await.into_iter().map(|u| u.id).collect();
     // 군중(1000)보다 훨씬 작은 풀(10): 기다림은 풀이 흡수하고, 아무도 TRY_AGAIN/INTERNAL을 받지 않는다.
     let settings = DbSettings { max_connections: Some(10), acquire_timeout: Duration::from_secs(30), ..Default::default() };
     let pool = reconnect(&db, &settings).await;
     let started = Instant::now();
-    let got = race(&pool, &users, coupon.id).await;
+    let got = race(&Issuer::new(pool, coalesce), &users, coupon.id).await;
     let wall = started.elapsed();
-    println!("[{:?}] 1000 users / 100 coupons / pool 10: wall {:.0} ms", db.backend, wall.as_secs_f64() * 1000.0);
+    println!("[{:?} coalesce={coalesce}] 1000 users / 100 coupons / pool 10: wall {:.0} ms", db.backend, wall.as_secs_f64() * 1000.0);
     assert_eq!(got, BTreeMap::from([("COUPON_SOLD_OUT", 900), ("OK", 100)]));
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 100);
 }
-on_locking_backends!(a_thousand_users_racing_for_a_hundred_through_a_small_pool_get_exactly_a_hundred);
+on_locking_backends_both_modes!(a_thousand_users_racing_for_a_hundred_through_a_small_pool_get_exactly_a_hundred);
 
-async fn one_user_asking_fifty_times_at_once_gets_exactly_one(db: TestDb) {
+async fn one_user_asking_fifty_times_at_once_gets_exactly_one(db: TestDb, coalesce: bool) {
     let coupon = new_coupon(&db.conn, Some(100)).await;
     let u = new_user(&db.conn).await;
-    let got = race(&db.conn, &vec![u.id; 50], coupon.id).await;
+    let got = race(&Issuer::new(db.conn.clone(), coalesce), &vec![u.id; 50], coupon.id).await;
     assert_eq!(got, BTreeMap::from([("COUPON_ALREADY_ISSUED", 49), ("OK", 1)]));
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 1);
 }
-on_locking_backends!(one_user_asking_fifty_times_at_once_gets_exactly_one);
+on_locking_backends_both_modes!(one_user_asking_fifty_times_at_once_gets_exactly_one);
 
 async fn twenty_concurrent_uses_of_one_user_coupon_let_exactly_one_through(db: TestDb) {
     let coupon = new_coupon(&db.conn, Some(10)).await;
@@ -107,23 +107,24 @@ async fn twenty_concurrent_uses_of_one_user_coupon_let_exactly_one_through(db: T
 }
 on_locking_backends!(twenty_concurrent_uses_of_one_user_coupon_let_exactly_one_through);
 
-async fn users_issuing_two_coupons_in_opposite_orders_never_see_internal(db: TestDb) {
+async fn users_issuing_two_coupons_in_opposite_orders_never_see_internal(db: TestDb, coalesce: bool) {
     let a = new_coupon(&db.conn, Some(1000)).await;
     let b = new_coupon(&db.conn, Some(1000)).await;
     let users: Vec<Uuid> = new_users(&db.conn, 60).await.into_iter().map(|u| u.id).collect();
     let barrier = Arc::new(Barrier::new(users.len()));
+    let issuer = Issuer::new(db.conn.clone(), coalesce);
     let tasks: Vec<_> = users
         .iter()
         .enumerate()
         .map(|(i, &u)| {
-            let db = db.conn.clone();
+            let issuer = issuer.clone();
             let barrier = barrier.clone();
             let order = if i % 2 == 0 { [a.id, b.id] } else { [b.id, a.id] };
             tokio::spawn(async move {
                 barrier.wait().await;
                 let mut codes = Vec::new();
                 for c in order {
-                    codes.push(match service::issuance::issue(&db, u, c).await {
+                    codes.push(match issuer.issue(u, c).await {
                         Ok(_) => "OK",
                         Err(e) => e.code(),
                     });
@@ -141,6 +142,22 @@ async fn users_issuing_two_coupons_in_opposite_orders_never_see_internal(db: Tes
     assert!(got.keys().all(|k| *k == "OK" || *k == "TRY_AGAIN"), "{got:?}");
     let issued = assert_invariant(&db.conn, a.id).await + assert_invariant(&db.conn, b.id).await;
     assert_eq!(issued as usize, got.get("OK").copied().unwrap_or(0), "성공 응답 수 = 데이터베이스의 발급 수");
-    println!("[{:?}] opposite orders: {got:?}", db.backend);
+    println!("[{:?} coalesce={coalesce}] opposite orders: {got:?}", db.backend);
 }
-on_locking_backends!(users_issuing_two_coupons_in_opposite_orders_never_see_internal);
+on_locking_backends_both_modes!(users_issuing_two_coupons_in_opposite_orders_never_see_internal);
+
+/// 합쳐진 배치 안에서도 요청마다 제 답을 받는다: 이미 가진 사람, 같은 사람의 두 번째 요청, 새 사람이 섞여도.
+async fn a_mixed_crowd_gets_one_answer_each(db: TestDb, coalesce: bool) {
+    let coupon = new_coupon(&db.conn, Some(40)).await;
+    let holders: Vec<Uuid> = new_users(&db.conn, 30).await.into_iter().map(|u| u.id).collect();
+    for u in &holders {
+        service::issuance::issue(&db.conn, *u, coupon.id).await.expect("미리 발급");
+    }
+    let newcomers: Vec<Uuid> = new_users(&db.conn, 30).await.into_iter().map(|u| u.id).collect();
+    // 새 사람은 두 번씩 요청한다. 남은 재고는 10장.
+    let crowd: Vec<Uuid> = holders.iter().chain(newcomers.iter()).chain(newcomers.iter()).copied().collect();
+    let got = race(&Issuer::new(db.conn.clone(), coalesce), &crowd, coupon.id).await;
+    assert_eq!(got, BTreeMap::from([("COUPON_ALREADY_ISSUED", 40), ("COUPON_SOLD_OUT", 40), ("OK", 10)]));
+    assert_eq!(assert_invariant(&db.conn, coupon.id).await, 40);
+}
+on_locking_backends_both_modes!(a_mixed_crowd_gets_one_answer_each);

@@ -120,7 +120,7 @@ async fn ready_answers_503_while_the_database_is_unreachable() {
     let mut opt = sea_orm::ConnectOptions::new("postgres://nobody@127.0.0.1:9/none");
     opt.connect_lazy(true).acquire_timeout(std::time::Duration::from_millis(500));
     let dead = sea_orm::Database::connect(opt).await.expect("지연 연결");
-    let state = couponql::http::AppState::new(dead, couponql::auth::JwtKeys::new("s"));
+    let state = couponql::http::AppState::new(dead, couponql::auth::JwtKeys::new("s"), true);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("포트");
     let base = format!("http://{}", listener.local_addr().expect("주소"));
     tokio::spawn(async move {

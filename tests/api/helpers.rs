@@ -247,7 +247,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     db.conn.set_metric_callback(move |_| {
         counter.fetch_add(1, Ordering::SeqCst);
     });
-    let state = couponql::http::AppState::new(db.conn.clone(), JwtKeys::new(TEST_SECRET));
+    let state = couponql::http::AppState::new(db.conn.clone(), JwtKeys::new(TEST_SECRET), true);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("포트");
     let addr = listener.local_addr().expect("주소");
     tokio::spawn(async move {
@@ -300,6 +300,40 @@ macro_rules! on_locking_backends {
             async fn postgres() {
                 if let Some(db) = $crate::helpers::fresh_db(Backend::Postgres).await {
                     super::$name(db).await
+                }
+            }
+        }
+    };
+}
+
+/// 동시성 테스트를 행 잠금 백엔드 × 발급 방식(요청별, 합치기)마다.
+#[macro_export]
+macro_rules! on_locking_backends_both_modes {
+    ($name:ident) => {
+        mod $name {
+            use $crate::helpers::Backend;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql_per_request() {
+                if let Some(db) = $crate::helpers::fresh_db(Backend::MySql).await {
+                    super::$name(db, false).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql_coalesced() {
+                if let Some(db) = $crate::helpers::fresh_db(Backend::MySql).await {
+                    super::$name(db, true).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_per_request() {
+                if let Some(db) = $crate::helpers::fresh_db(Backend::Postgres).await {
+                    super::$name(db, false).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_coalesced() {
+                if let Some(db) = $crate::helpers::fresh_db(Backend::Postgres).await {
+                    super::$name(db, true).await
                 }
             }
         }
