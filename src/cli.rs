@@ -7,6 +7,8 @@ use uuid::Uuid;
 use crate::auth::JwtKeys;
 use crate::config::Settings;
 use crate::domain::{Role, Viewer};
+use axum::serve::Listener;
+
 use crate::{db, graphql, http, seed};
 
 #[derive(Parser, Debug)]
@@ -110,7 +112,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         }
         tracing::warn!("!!! JWT_SECRET is not set: using the built-in DEVELOPMENT secret. Anyone can mint tokens. Never run like this in production. !!!");
     }
-    let listener = tokio::net::TcpListener::bind(&settings.bind_addr)
+    let listener = crate::listener::bind(&settings.bind_addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.bind_addr))?;
     let conn = connect(&settings).await?;
@@ -124,7 +126,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         "couponql listening on http://{addr} — GraphiQL at http://{addr}/graphql; get a token with `couponql token --user 11111111-1111-4111-8111-111111111111` and send it as `Authorization: Bearer <token>`"
     );
 
-    let app = http::router(http::AppState::new(conn.clone(), JwtKeys::new(&settings.jwt_secret), settings.issue_coalescing));
+    let app = listener.shed_when_full(http::router(http::AppState::new(conn.clone(), JwtKeys::new(&settings.jwt_secret), settings.issue_coalescing)));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;

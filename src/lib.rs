@@ -18,6 +18,8 @@ pub mod error;
 pub mod graphql;
 /// axum 라우터
 pub mod http;
+/// 연결 수를 묶는 리스너
+pub mod listener;
 /// SQL 저장소
 pub mod repo;
 /// 데모 데이터

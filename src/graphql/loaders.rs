@@ -35,20 +35,20 @@ impl Loader<CouponKey> for CouponLoader {
 pub struct UserCouponsLoader(DatabaseConnection);
 
 impl Loader<UserCouponsKey> for UserCouponsLoader {
-    type Value = Vec<UserCoupon>;
+    type Value = Vec<(UserCoupon, Coupon)>;
     type Error = AppError;
 
-    async fn load(&self, keys: &[UserCouponsKey]) -> Result<HashMap<UserCouponsKey, Vec<UserCoupon>>, AppError> {
-        let mut out: HashMap<UserCouponsKey, Vec<UserCoupon>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+    async fn load(&self, keys: &[UserCouponsKey]) -> Result<HashMap<UserCouponsKey, Self::Value>, AppError> {
+        let mut out: HashMap<UserCouponsKey, Self::Value> = keys.iter().map(|k| (*k, Vec::new())).collect();
         // 플래그별로 한 번씩: 보통은 한 종류뿐이라 질의 한 번.
         for unused_only in [false, true] {
             let users: Vec<Uuid> = keys.iter().filter(|k| k.unused_only == unused_only).map(|k| k.user_id).collect();
             if users.is_empty() {
                 continue;
             }
-            // 저장소가 최신순으로 주므로 사용자별로 나눠 담아도 순서가 유지된다.
-            for uc in repo::user_coupon::list_by_users(&self.0, &users, unused_only).await? {
-                out.entry(UserCouponsKey { user_id: uc.user_id, unused_only }).or_default().push(uc);
+            // 저장소가 최신순으로, 쿠폰까지 JOIN해서 주므로 사용자별로 나눠 담아도 순서가 유지되고 쿠폰 질의가 따로 없다.
+            for (uc, c) in repo::user_coupon::list_by_users(&self.0, &users, unused_only).await? {
+                out.entry(UserCouponsKey { user_id: uc.user_id, unused_only }).or_default().push((uc, c));
             }
         }
         Ok(out)

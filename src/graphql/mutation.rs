@@ -29,7 +29,7 @@ impl MutationRoot {
         let coupon_id = parse_uuid("couponId", &coupon_id)?;
         let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
         let uc = issuer(ctx)?.issue_for(viewer(ctx), coupon_id, user_id).await.gql()?;
-        Ok(UserCoupon(uc))
+        Ok(UserCoupon::alone(uc))
     }
 
     /// Marks a user coupon used. With orderAmount, also checks minPurchaseAmount.
@@ -43,7 +43,7 @@ impl MutationRoot {
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let amount = order_amount.map(|a| money::parse_order_amount("orderAmount", &a.0)).transpose().gql()?;
         let uc = service::user_coupons::use_coupon(db(ctx)?, viewer(ctx), id, amount).await.gql()?;
-        Ok(UserCoupon(uc))
+        Ok(UserCoupon::alone(uc))
     }
 
     /// Reverts a use (the order was cancelled).
@@ -51,7 +51,7 @@ impl MutationRoot {
     async fn cancel_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID) -> async_graphql::Result<UserCoupon> {
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let uc = service::user_coupons::cancel_coupon(db(ctx)?, viewer(ctx), id).await.gql()?;
-        Ok(UserCoupon(uc))
+        Ok(UserCoupon::alone(uc))
     }
 
     #[graphql(complexity = "super::FETCH_COST + child_complexity")]

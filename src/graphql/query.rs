@@ -44,7 +44,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<Vec<UserCoupon>> {
         let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
         let list = service::user_coupons::list(db(ctx)?, viewer(ctx), user_id, unused_only).await.gql()?;
-        Ok(list.into_iter().map(UserCoupon).collect())
+        Ok(list.into_iter().map(UserCoupon::with_coupon).collect())
     }
 
     #[graphql(complexity = "super::FETCH_COST + child_complexity")]

@@ -111,7 +111,18 @@ impl Coupon {
     }
 }
 
-pub struct UserCoupon(pub domain::UserCoupon);
+/// 발급 내역. 목록에서 온 것은 쿠폰을 이미 들고 있고(JOIN), 변경 결과처럼 혼자 온 것은 쿠폰 DataLoader로 읽는다.
+pub struct UserCoupon(pub domain::UserCoupon, pub Option<domain::Coupon>);
+
+impl UserCoupon {
+    pub fn alone(uc: domain::UserCoupon) -> Self {
+        UserCoupon(uc, None)
+    }
+
+    pub fn with_coupon((uc, c): (domain::UserCoupon, domain::Coupon)) -> Self {
+        UserCoupon(uc, Some(c))
+    }
+}
 
 #[Object]
 impl UserCoupon {
@@ -125,6 +136,9 @@ impl UserCoupon {
 
     /// 같은 요청의 모든 발급 내역이 쿠폰을 한 번의 질의로 함께 읽는다 (DataLoader).
     async fn coupon(&self, ctx: &Context<'_>) -> async_graphql::Result<Coupon> {
+        if let Some(c) = &self.1 {
+            return Ok(Coupon(c.clone()));
+        }
         let loaders = ctx.data::<Loaders>()?;
         let found = loaders.coupons.load_one(CouponKey(self.0.coupon_id)).await.map_err(|e| e.extend())?;
         found
@@ -169,6 +183,6 @@ impl User {
             .load_one(UserCouponsKey { user_id: self.0.id, unused_only })
             .await
             .map_err(|e| e.extend())?;
-        Ok(list.unwrap_or_default().into_iter().map(UserCoupon).collect())
+        Ok(list.unwrap_or_default().into_iter().map(UserCoupon::with_coupon).collect())
     }
 }

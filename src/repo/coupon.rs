@@ -12,7 +12,7 @@ use crate::domain::{Coupon, DiscountType, NewCoupon};
 use crate::entities::coupon::{self, Column, Entity as Coupons};
 use crate::error::{AppError, AppResult};
 
-fn to_domain(m: coupon::Model) -> AppResult<Coupon> {
+pub(crate) fn to_domain(m: coupon::Model) -> AppResult<Coupon> {
     let discount_type = DiscountType::parse(&m.discount_type)
         .ok_or_else(|| AppError::Internal(format!("알 수 없는 discount_type: {:?}", m.discount_type)))?;
     Ok(Coupon {

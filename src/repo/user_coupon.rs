@@ -9,7 +9,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{DbFailure, classify, db_error, id_str, parse_id, ts, utc};
-use crate::domain::UserCoupon;
+use crate::domain::{Coupon, UserCoupon};
+use crate::entities::coupon;
 use crate::entities::user_coupon::{self, Column, Entity as UserCoupons};
 use crate::error::{AppError, AppResult};
 
@@ -90,13 +91,13 @@ pub async fn holders(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[Uuid])
     rows.iter().map(|r| parse_id(r)).collect()
 }
 
-/// 한 사용자의 발급 내역, 최신순.
-pub async fn list_by_user(db: &impl ConnectionTrait, user_id: Uuid, unused_only: bool) -> AppResult<Vec<UserCoupon>> {
+/// 한 사용자의 발급 내역과 그 쿠폰, 최신순.
+pub async fn list_by_user(db: &impl ConnectionTrait, user_id: Uuid, unused_only: bool) -> AppResult<Vec<(UserCoupon, Coupon)>> {
     list_by_users(db, &[user_id], unused_only).await
 }
 
-/// 여러 사용자의 발급 내역을 한 번에, 최신순 (DataLoader용).
-pub async fn list_by_users(db: &impl ConnectionTrait, user_ids: &[Uuid], unused_only: bool) -> AppResult<Vec<UserCoupon>> {
+/// 여러 사용자의 발급 내역을 쿠폰과 함께(JOIN) 질의 한 번에, 최신순 (DataLoader용: 쿠폰을 따로 읽지 않는다).
+pub async fn list_by_users(db: &impl ConnectionTrait, user_ids: &[Uuid], unused_only: bool) -> AppResult<Vec<(UserCoupon, Coupon)>> {
     if user_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -105,13 +106,17 @@ pub async fn list_by_users(db: &impl ConnectionTrait, user_ids: &[Uuid], unused_
     if unused_only {
         q = q.filter(Column::IsUsed.eq(false));
     }
-    q.order_by_desc(Column::IssuedAt)
+    q.find_also_related(coupon::Entity)
+        .order_by_desc(Column::IssuedAt)
         .order_by_desc(Column::Id)
         .all(db)
         .await
         .map_err(db_error)?
         .into_iter()
-        .map(to_domain)
+        .map(|(uc, c)| {
+            let c = c.ok_or_else(|| AppError::Internal(format!("발급 내역 {}의 쿠폰이 없음", uc.id)))?;
+            Ok((to_domain(uc)?, super::coupon::to_domain(c)?))
+        })
         .collect()
 }
 

@@ -3,17 +3,17 @@ use rust_decimal::Decimal;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::domain::{self, UserCoupon, Viewer};
+use crate::domain::{self, Coupon, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
 
-/// `userCoupons`: 기본은 뷰어 본인, 남의 것은 관리자만.
+/// `userCoupons`: 기본은 뷰어 본인, 남의 것은 관리자만. 쿠폰과 함께 돌려준다.
 pub async fn list(
     db: &DatabaseConnection,
     viewer: Option<&Viewer>,
     user_id: Option<Uuid>,
     unused_only: bool,
-) -> AppResult<Vec<UserCoupon>> {
+) -> AppResult<Vec<(UserCoupon, Coupon)>> {
     let target = Viewer::act_for(viewer, user_id)?;
     repo::user_coupon::list_by_user(db, target, unused_only).await
 }

@@ -71,11 +71,11 @@ async fn demo_data_matches_the_contract_and_seeding_twice_changes_nothing(db: Te
     }
 
     let minsu = repo::user_coupon::list_by_user(&db.conn, MINSU, false).await.expect("민수");
-    let mut held: Vec<(Uuid, bool)> = minsu.iter().map(|uc| (uc.coupon_id, uc.is_used)).collect();
+    let mut held: Vec<(Uuid, bool)> = minsu.iter().map(|(uc, c)| { assert_eq!(uc.coupon_id, c.id); (uc.coupon_id, uc.is_used) }).collect();
     held.sort();
     assert_eq!(held, vec![(demo_coupon(1), false), (demo_coupon(5), false)]);
     let seoyeon = repo::user_coupon::list_by_user(&db.conn, SEOYEON, false).await.expect("서연");
-    let mut held: Vec<(Uuid, bool)> = seoyeon.iter().map(|uc| (uc.coupon_id, uc.is_used)).collect();
+    let mut held: Vec<(Uuid, bool)> = seoyeon.iter().map(|(uc, c)| { assert_eq!(uc.coupon_id, c.id); (uc.coupon_id, uc.is_used) }).collect();
     held.sort();
     assert_eq!(held, vec![(demo_coupon(2), true), (demo_coupon(5), false)]);
     assert!(repo::user_coupon::list_by_user(&db.conn, JIHOON, false).await.expect("지훈").is_empty());
@@ -261,18 +261,20 @@ async fn user_coupons_are_listed_per_user_and_for_many_users_at_once(db: TestDb)
             service::issuance::issue(&db.conn, u.id, c.id).await.expect("발급");
         }
     }
-    let first = repo::user_coupon::list_by_user(&db.conn, users[0].id, false).await.expect("목록");
+    let first: Vec<domain::UserCoupon> =
+        repo::user_coupon::list_by_user(&db.conn, users[0].id, false).await.expect("목록").into_iter().map(|(uc, _)| uc).collect();
     assert_eq!(first.len(), 2);
     assert!(first[0].issued_at >= first[1].issued_at, "최신순");
     let me = Viewer { user_id: users[0].id, role: Role::User };
     service::user_coupons::use_coupon(&db.conn, Some(&me), first[0].id, None).await.expect("사용");
     let unused = repo::user_coupon::list_by_user(&db.conn, users[0].id, true).await.expect("미사용");
-    assert_eq!(unused.iter().map(|uc| uc.id).collect::<Vec<_>>(), vec![first[1].id]);
+    assert_eq!(unused.iter().map(|(uc, _)| uc.id).collect::<Vec<_>>(), vec![first[1].id]);
 
     let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
     let many = repo::user_coupon::list_by_users(&db.conn, &ids, false).await.expect("여럿");
     assert_eq!(many.len(), 4);
-    assert_eq!(many.iter().filter(|uc| uc.user_id == users[2].id).count(), 0);
+    assert_eq!(many.iter().filter(|(uc, _)| uc.user_id == users[2].id).count(), 0);
+    assert!(many.iter().all(|(uc, c)| uc.coupon_id == c.id), "JOIN으로 온 쿠폰이 제 발급 내역의 것");
     let unused_many = repo::user_coupon::list_by_users(&db.conn, &ids, true).await.expect("여럿 미사용");
     assert_eq!(unused_many.len(), 3);
     // 관리자가 아니면 남의 목록은 FORBIDDEN.

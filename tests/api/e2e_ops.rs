@@ -110,7 +110,7 @@ async fn users_with_coupons_cost_the_same_statements_for_50_users_as_for_5(app: 
     let fifty = statements_for(&app, &admin, &ids).await;
     println!("[{:?}] statements: 5 users → {five}, 50 users → {fifty}", app.db.backend);
     assert_eq!(five, fifty, "DataLoader가 묶지 못함: 5명 {five}개, 50명 {fifty}개");
-    assert!(fifty <= 3, "사용자·발급 내역·쿠폰 세 번이면 충분: {fifty}");
+    assert!(fifty <= 2, "사용자 한 번, 발급 내역과 쿠폰(JOIN) 한 번이면 충분: {fifty}");
 }
 e2e_on_all_backends!(users_with_coupons_cost_the_same_statements_for_50_users_as_for_5);
 

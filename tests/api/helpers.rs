@@ -248,10 +248,11 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         counter.fetch_add(1, Ordering::SeqCst);
     });
     let state = couponql::http::AppState::new(db.conn.clone(), JwtKeys::new(TEST_SECRET), true);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("포트");
-    let addr = listener.local_addr().expect("주소");
+    let listener = couponql::listener::bind("127.0.0.1:0").await.expect("포트");
+    let addr = axum::serve::Listener::local_addr(&listener).expect("주소");
     tokio::spawn(async move {
-        let _ = axum::serve(listener, couponql::http::router(state)).await;
+        let app = listener.shed_when_full(couponql::http::router(state));
+        let _ = axum::serve(listener, app).await;
     });
     Some(TestApp { base: format!("http://{addr}"), http: reqwest::Client::new(), db, statements })
 }

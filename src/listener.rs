@@ -1,0 +1,118 @@
+//! 연결 수를 묶는 리스너: 동시에 붙잡는 연결은 `MAX_CONNECTIONS`개까지, 나머지는 커널의 대기열(backlog)에서
+//! 기다린다. 연결마다 읽기·쓰기 버퍼를 쥐므로, 수천 명이 한 순간에 몰려도 프로세스 메모리가 연결 수에 비례해
+//! 불어나지 않게 한다. 대기열에 선 연결은 TCP 핸드셰이크가 끝난 상태라 끊기지 않고 곧 받아들여진다.
+//! 자리가 다 찼을 때는 응답에 `Connection: close`를 붙여, 유지(keep-alive)된 연결이 자리를 붙잡고
+//! 대기열의 새 손님을 굶기지 않게 한다.
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// 동시에 열어 두는 연결 수.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// 커널 대기열 길이 (리눅스는 net.core.somaxconn으로 다시 자른다).
+const BACKLOG: u32 = 4096;
+
+pub struct BoundedListener {
+    inner: TcpListener,
+    permits: Arc<Semaphore>,
+}
+
+/// 주소에 묶는다. 대기열을 길게 잡아 순간적인 폭주도 거절하지 않는다.
+pub async fn bind(addr: &str) -> io::Result<BoundedListener> {
+    let addr: SocketAddr = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "address resolves to nothing"))?;
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let inner = socket.listen(BACKLOG)?;
+    Ok(BoundedListener { inner, permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)) })
+}
+
+impl BoundedListener {
+    /// 라우터에 "자리가 다 찼으면 응답 후 연결을 닫는다" 규칙을 붙인다.
+    pub fn shed_when_full(&self, router: axum::Router) -> axum::Router {
+        let permits = self.permits.clone();
+        router.layer(axum::middleware::map_response(move |mut resp: axum::response::Response| {
+            let full = permits.available_permits() == 0;
+            async move {
+                if full {
+                    resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+                }
+                resp
+            }
+        }))
+    }
+}
+
+impl axum::serve::Listener for BoundedListener {
+    type Io = Limited;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        // 자리가 날 때까지 accept하지 않는다. 세마포어는 닫지 않으므로 실패하지 않는다.
+        let permit = loop {
+            if let Ok(p) = self.permits.clone().acquire_owned().await {
+                break p;
+            }
+        };
+        loop {
+            match self.inner.accept().await {
+                Ok((io, addr)) => {
+                    let _ = io.set_nodelay(true);
+                    return (Limited { io, _permit: permit }, addr);
+                }
+                // 파일 디스크립터 부족 등: 잠시 쉬고 다시 (axum 기본 리스너와 같은 처리).
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// 연결과 그 자리(허가). 연결이 닫히면 자리가 돌아간다.
+pub struct Limited {
+    io: TcpStream,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Limited {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Limited {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
