@@ -49,14 +49,14 @@ impl QueryRoot {
 
     #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        Ok(User(service::users::me(db(ctx)?, viewer(ctx)).await.gql()?))
+        Ok(User::single(service::users::me(db(ctx)?, viewer(ctx)).await.gql()?))
     }
 
     /// null when absent.
     #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
         let id = parse_uuid("id", &id)?;
-        Ok(service::users::get(db(ctx)?, viewer(ctx), id).await.gql()?.map(User))
+        Ok(service::users::get(db(ctx)?, viewer(ctx), id).await.gql()?.map(User::single))
     }
 
     /// At most 100 ids; result in the order of ids, null for unknown ones.
@@ -64,6 +64,6 @@ impl QueryRoot {
     async fn users(&self, ctx: &Context<'_>, ids: Vec<ID>) -> async_graphql::Result<Vec<Option<User>>> {
         let ids = ids.iter().map(|id| parse_uuid("ids", id)).collect::<Result<Vec<_>, _>>()?;
         let found = service::users::get_many(db(ctx)?, viewer(ctx), &ids).await.gql()?;
-        Ok(found.into_iter().map(|u| u.map(User)).collect())
+        Ok(found.into_iter().map(|u| u.map(User::in_list)).collect())
     }
 }

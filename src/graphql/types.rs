@@ -3,9 +3,10 @@ use async_graphql::{Context, Enum, ErrorExtensions, ID, Object};
 
 use super::loaders::{CouponKey, Loaders, UserCouponsKey};
 use super::scalars::{DateTime, Decimal};
-use super::GqlResultExt;
+use super::{GqlResultExt, db};
 use crate::domain::{self, money};
 use crate::error::AppError;
+use crate::repo;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "DiscountType")]
@@ -159,30 +160,46 @@ impl UserCoupon {
     }
 }
 
-pub struct User(pub domain::User);
+/// 사용자. `users(ids)` 목록에서 온 것은 발급 내역을 DataLoader로 모아 읽고, `me`·`user(id)`처럼 혼자 온 것은
+/// 바로 읽는다 (모을 것이 없는데 DataLoader의 1 ms 대기와 작업 생성을 치를 이유가 없다).
+pub struct User {
+    pub user: domain::User,
+    pub batched: bool,
+}
+
+impl User {
+    pub fn single(user: domain::User) -> Self {
+        User { user, batched: false }
+    }
+
+    pub fn in_list(user: domain::User) -> Self {
+        User { user, batched: true }
+    }
+}
 
 #[Object]
 impl User {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.user.id.to_string())
     }
 
     async fn email(&self) -> &str {
-        &self.0.email
+        &self.user.email
     }
 
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.user.name
     }
 
     /// 여러 사용자의 발급 내역을 한 번의 질의로 (DataLoader). 최신순.
     async fn coupons(&self, ctx: &Context<'_>, #[graphql(default = false)] unused_only: bool) -> async_graphql::Result<Vec<UserCoupon>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let list = loaders
-            .user_coupons
-            .load_one(UserCouponsKey { user_id: self.0.id, unused_only })
-            .await
-            .map_err(|e| e.extend())?;
-        Ok(list.unwrap_or_default().into_iter().map(UserCoupon::with_coupon).collect())
+        let list = if self.batched {
+            let loaders = ctx.data::<Loaders>()?;
+            let key = UserCouponsKey { user_id: self.user.id, unused_only };
+            loaders.user_coupons.load_one(key).await.map_err(|e| e.extend())?.unwrap_or_default()
+        } else {
+            repo::user_coupon::list_by_user(db(ctx)?, self.user.id, unused_only).await.gql()?
+        };
+        Ok(list.into_iter().map(UserCoupon::with_coupon).collect())
     }
 }
