@@ -1,22 +1,31 @@
 //! 연결 수를 묶는 리스너: 동시에 붙잡는 연결은 `MAX_CONNECTIONS`개까지, 나머지는 커널의 대기열(backlog)에서
 //! 기다린다. 연결마다 읽기·쓰기 버퍼를 쥐므로, 수천 명이 한 순간에 몰려도 프로세스 메모리가 연결 수에 비례해
 //! 불어나지 않게 한다. 대기열에 선 연결은 TCP 핸드셰이크가 끝난 상태라 끊기지 않고 곧 받아들여진다.
-//! 자리가 다 찼을 때는 응답에 `Connection: close`를 붙여, 유지(keep-alive)된 연결이 자리를 붙잡고
-//! 대기열의 새 손님을 굶기지 않게 한다.
+//! 유지(keep-alive)된 연결이 자리를 붙잡고 대기열의 새 손님을 굶기지 않도록, 자리가 다 찼을 때는
+//! 응답에 `Connection: close`를 붙이고, 응답을 다 쓴 뒤 1초 넘게 놀고 있는 연결을 닫는다
+//! (자리가 남을 때는 60초까지 기다린다). 요청을 처리 중인 연결은 건드리지 않는다.
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
+
+use std::future::Future;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
 
 /// 동시에 열어 두는 연결 수.
 pub const MAX_CONNECTIONS: usize = 1024;
 /// 커널 대기열 길이 (리눅스는 net.core.somaxconn으로 다시 자른다).
 const BACKLOG: u32 = 4096;
+/// 자리가 다 찼을 때, 응답을 마치고 노는 연결을 닫기까지의 시간 (검사 주기이기도 하다).
+const IDLE_WHEN_FULL: Duration = Duration::from_secs(1);
+/// 자리가 남을 때 노는 연결을 닫기까지의 시간.
+const IDLE_MAX: Duration = Duration::from_secs(60);
 
 pub struct BoundedListener {
     inner: TcpListener,
@@ -67,7 +76,16 @@ impl axum::serve::Listener for BoundedListener {
             match self.inner.accept().await {
                 Ok((io, addr)) => {
                     let _ = io.set_nodelay(true);
-                    return (Limited { io, _permit: permit }, addr);
+                    let now = Instant::now();
+                    let limited = Limited {
+                        io,
+                        permits: self.permits.clone(),
+                        last_read: now,
+                        last_write: now,
+                        check: Box::pin(tokio::time::sleep(IDLE_WHEN_FULL)),
+                        _permit: permit,
+                    };
+                    return (limited, addr);
                 }
                 // 파일 디스크립터 부족 등: 잠시 쉬고 다시 (axum 기본 리스너와 같은 처리).
                 Err(e) => {
@@ -86,22 +104,68 @@ impl axum::serve::Listener for BoundedListener {
 /// 연결과 그 자리(허가). 연결이 닫히면 자리가 돌아간다.
 pub struct Limited {
     io: TcpStream,
+    permits: Arc<Semaphore>,
+    /// 마지막으로 요청 바이트를 읽은 때와 응답 바이트를 쓴 때: 쓴 것이 더 나중이면 처리 중인 요청이 없다.
+    last_read: Instant,
+    last_write: Instant,
+    check: Pin<Box<Sleep>>,
     _permit: OwnedSemaphorePermit,
+}
+
+impl Limited {
+    /// 응답을 다 쓰고 놀고 있는 연결을 닫을 때인지.
+    fn should_close_idle(&self, now: Instant) -> bool {
+        if self.last_write < self.last_read {
+            return false; // 요청 처리 중
+        }
+        let idle = now.saturating_duration_since(self.last_write);
+        idle >= IDLE_MAX || (idle >= IDLE_WHEN_FULL && self.permits.available_permits() == 0)
+    }
 }
 
 impl AsyncRead for Limited {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let this = &mut *self;
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    this.last_read = Instant::now();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => loop {
+                match this.check.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => {
+                        let now = Instant::now();
+                        if this.should_close_idle(now) {
+                            // 읽기 끝(EOF)으로 알리면 hyper가 연결을 닫는다.
+                            return Poll::Ready(Ok(()));
+                        }
+                        this.check.as_mut().reset(now + IDLE_WHEN_FULL);
+                    }
+                }
+            },
+        }
     }
 }
 
 impl AsyncWrite for Limited {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.last_write = Instant::now();
+        }
+        r
     }
 
     fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.last_write = Instant::now();
+        }
+        r
     }
 
     fn is_write_vectored(&self) -> bool {
