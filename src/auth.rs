@@ -30,6 +30,8 @@ impl JwtKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
+        // 계약은 sub·role·exp만 정한다: aud가 있다고 해서 거부하지 않는다.
+        validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
@@ -48,7 +50,7 @@ impl JwtKeys {
 
     /// 로컬 개발용 토큰 발급.
     pub fn sign(&self, viewer: Viewer, ttl: std::time::Duration) -> AppResult<String> {
-        let exp = chrono::Utc::now().timestamp().max(0) as u64 + ttl.as_secs();
+        let exp = (chrono::Utc::now().timestamp().max(0) as u64).saturating_add(ttl.as_secs());
         let claims = Claims { sub: viewer.user_id.to_string(), role: viewer.role.as_str().to_owned(), exp };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AppError::Internal(format!("토큰 서명 실패: {e}")))
@@ -95,6 +97,8 @@ mod tests {
         assert!(keys().verify(&hs384).is_err());
         let no_exp = format!(r#"{{"sub":"{USER}","role":"USER"}}"#);
         assert!(keys().verify(&raw_token(hs, &no_exp, "test-secret")).is_err());
+        let with_aud = format!(r#"{{"sub":"{USER}","role":"USER","exp":{far},"aud":"shop"}}"#);
+        assert!(keys().verify(&raw_token(hs, &with_aud, "test-secret")).is_ok(), "aud는 계약 밖이라 무시");
         let expired = format!(r#"{{"sub":"{USER}","role":"USER","exp":{past}}}"#);
         assert!(keys().verify(&raw_token(hs, &expired, "test-secret")).is_err());
     }

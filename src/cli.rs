@@ -112,28 +112,34 @@ async fn serve(settings: Settings) -> Result<(), String> {
         }
         tracing::warn!("!!! JWT_SECRET is not set: using the built-in DEVELOPMENT secret. Anyone can mint tokens. Never run like this in production. !!!");
     }
-    let listener = crate::listener::bind(&settings.bind_addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.bind_addr))?;
-    let conn = connect(&settings).await?;
-    db::migrate(&conn).await.map_err(|e| format!("migration failed: {e}"))?;
-    if settings.embedded_default {
-        let report = seed::seed(&conn).await.map_err(|e| format!("seeding failed: {e:?}"))?;
-        tracing::info!(?report, database = %settings.database_url, "embedded SQLite ready with demo data");
-    }
+    // 신호는 처음부터 듣는다: 시작 도중(연결·마이그레이션·시드)에 온 SIGTERM도 깨끗한 종료(0)가 된다.
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let mut starting_rx = stop_rx.clone();
+    let started = tokio::select! {
+        r = start(&settings) => Some(r?),
+        _ = starting_rx.wait_for(|stopped| *stopped) => None,
+    };
+    let Some((listener, conn)) = started else {
+        tracing::info!("stopped during startup");
+        return Ok(());
+    };
     let addr = listener.local_addr().map_err(|e| format!("cannot read the bound address: {e}"))?;
     tracing::info!(
         "couponql listening on http://{addr} — GraphiQL at http://{addr}/graphql; get a token with `couponql token --user 11111111-1111-4111-8111-111111111111` and send it as `Authorization: Bearer <token>`"
     );
 
-    let app = listener.shed_when_full(http::router(http::AppState::new(conn.clone(), JwtKeys::new(&settings.jwt_secret), settings.issue_coalescing)));
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let state = http::AppState::new(conn.clone(), JwtKeys::new(&settings.jwt_secret), settings.issue_coalescing);
+    let app = listener.shed_when_full(http::router(state));
+    let mut graceful_rx = stop_rx.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown_signal().await;
+        let _ = graceful_rx.wait_for(|stopped| *stopped).await;
         tracing::info!("shutting down: finishing in-flight requests");
-        let _ = stop_tx.send(true);
     });
-    // 진행 중인 요청은 마치되, 10초 안에는 반드시 끝낸다.
+    // 진행 중인 요청은 마치되, 10초 안에는 반드시 끝낸다 (8초 + 풀 닫기 1초).
     let deadline = async move {
         let _ = stop_rx.wait_for(|stopped| *stopped).await;
         tokio::time::sleep(Duration::from_secs(8)).await;
@@ -142,9 +148,25 @@ async fn serve(settings: Settings) -> Result<(), String> {
         res = server => res.map_err(|e| format!("server error: {e}"))?,
         _ = deadline => tracing::warn!("in-flight requests did not finish in time; closing anyway"),
     }
-    conn.close().await.ok();
+    if tokio::time::timeout(Duration::from_secs(1), conn.close()).await.is_err() {
+        tracing::warn!("the connection pool did not close in time");
+    }
     tracing::info!("bye");
     Ok(())
+}
+
+/// 포트를 잡고, 데이터베이스에 연결해 마이그레이션하고, 내장 SQLite면 데모 데이터를 넣는다.
+async fn start(settings: &Settings) -> Result<(crate::listener::BoundedListener, sea_orm::DatabaseConnection), String> {
+    let listener = crate::listener::bind(&settings.bind_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.bind_addr))?;
+    let conn = connect(settings).await?;
+    db::migrate(&conn).await.map_err(|e| format!("migration failed: {e}"))?;
+    if settings.embedded_default {
+        let report = seed::seed(&conn).await.map_err(|e| format!("seeding failed: {e:?}"))?;
+        tracing::info!(?report, database = %settings.database_url, "embedded SQLite ready with demo data");
+    }
+    Ok((listener, conn))
 }
 
 async fn shutdown_signal() {

@@ -8,6 +8,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,10 +31,17 @@ const IDLE_MAX: Duration = Duration::from_secs(60);
 pub struct BoundedListener {
     inner: TcpListener,
     permits: Arc<Semaphore>,
+    /// 받아들이는 쪽이 빈자리를 기다리는 중인지 = 자리가 다 찼다.
+    full: Arc<AtomicBool>,
 }
 
 /// 주소에 묶는다. 대기열을 길게 잡아 순간적인 폭주도 거절하지 않는다.
 pub async fn bind(addr: &str) -> io::Result<BoundedListener> {
+    bind_with_limit(addr, MAX_CONNECTIONS).await
+}
+
+/// 연결 수 한도를 지정해 묶는다 (시험용으로 작게).
+pub async fn bind_with_limit(addr: &str, max_connections: usize) -> io::Result<BoundedListener> {
     let addr: SocketAddr = tokio::net::lookup_host(addr)
         .await?
         .next()
@@ -42,15 +50,15 @@ pub async fn bind(addr: &str) -> io::Result<BoundedListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     let inner = socket.listen(BACKLOG)?;
-    Ok(BoundedListener { inner, permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)) })
+    Ok(BoundedListener { inner, permits: Arc::new(Semaphore::new(max_connections.max(1))), full: Arc::new(AtomicBool::new(false)) })
 }
 
 impl BoundedListener {
     /// 라우터에 "자리가 다 찼으면 응답 후 연결을 닫는다" 규칙을 붙인다.
     pub fn shed_when_full(&self, router: axum::Router) -> axum::Router {
-        let permits = self.permits.clone();
+        let full_flag = self.full.clone();
         router.layer(axum::middleware::map_response(move |mut resp: axum::response::Response| {
-            let full = permits.available_permits() == 0;
+            let full = full_flag.load(Ordering::Relaxed);
             async move {
                 if full {
                     resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
@@ -67,9 +75,17 @@ impl axum::serve::Listener for BoundedListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         // 자리가 날 때까지 accept하지 않는다. 세마포어는 닫지 않으므로 실패하지 않는다.
-        let permit = loop {
-            if let Ok(p) = self.permits.clone().acquire_owned().await {
-                break p;
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                self.full.store(true, Ordering::Relaxed);
+                let p = loop {
+                    if let Ok(p) = self.permits.clone().acquire_owned().await {
+                        break p;
+                    }
+                };
+                self.full.store(false, Ordering::Relaxed);
+                p
             }
         };
         loop {
@@ -79,7 +95,7 @@ impl axum::serve::Listener for BoundedListener {
                     let now = Instant::now();
                     let limited = Limited {
                         io,
-                        permits: self.permits.clone(),
+                        full: self.full.clone(),
                         last_read: now,
                         last_write: now,
                         check: Box::pin(tokio::time::sleep(IDLE_WHEN_FULL)),
@@ -104,7 +120,7 @@ impl axum::serve::Listener for BoundedListener {
 /// 연결과 그 자리(허가). 연결이 닫히면 자리가 돌아간다.
 pub struct Limited {
     io: TcpStream,
-    permits: Arc<Semaphore>,
+    full: Arc<AtomicBool>,
     /// 마지막으로 요청 바이트를 읽은 때와 응답 바이트를 쓴 때: 쓴 것이 더 나중이면 처리 중인 요청이 없다.
     last_read: Instant,
     last_write: Instant,
@@ -119,7 +135,7 @@ impl Limited {
             return false; // 요청 처리 중
         }
         let idle = now.saturating_duration_since(self.last_write);
-        idle >= IDLE_MAX || (idle >= IDLE_WHEN_FULL && self.permits.available_permits() == 0)
+        idle >= IDLE_MAX || (idle >= IDLE_WHEN_FULL && self.full.load(Ordering::Relaxed))
     }
 }
 

@@ -159,7 +159,7 @@ impl MigrationTrait for Migration {
         for (name, table, cols) in [
             ("idx_coupons_validity", Coupons::Table.into_iden(), vec![Coupons::ValidFrom.into_iden(), Coupons::ValidUntil.into_iden()]),
             ("idx_coupons_created", Coupons::Table.into_iden(), vec![Coupons::CreatedAt.into_iden(), Coupons::Id.into_iden()]),
-            ("idx_user_coupons_user", UserCoupons::Table.into_iden(), vec![UserCoupons::UserId.into_iden(), UserCoupons::IssuedAt.into_iden()]),
+            ("idx_user_coupons_user", UserCoupons::Table.into_iden(), vec![UserCoupons::UserId.into_iden()]),
             ("idx_user_coupons_coupon", UserCoupons::Table.into_iden(), vec![UserCoupons::CouponId.into_iden()]),
             ("idx_user_coupons_is_used", UserCoupons::Table.into_iden(), vec![UserCoupons::IsUsed.into_iden()]),
         ] {

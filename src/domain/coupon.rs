@@ -1,5 +1,5 @@
 //! 쿠폰 규칙: 유효기간, 재고, 할인 계산, 생성 입력 검증 (CONTRACT 5절을 한 곳에).
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use uuid::Uuid;
 
@@ -131,10 +131,10 @@ pub struct NewCoupon {
     pub valid_until: DateTime<Utc>,
 }
 
-/// RFC 3339 시각을 UTC로 해석한다.
+/// RFC 3339 시각을 UTC로 해석한다. 저장 정밀도(마이크로초)로 잘라서 돌려준 값과 다시 읽은 값이 같게.
 pub fn parse_datetime(field: &str, raw: &str) -> AppResult<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
         .map_err(|_| AppError::bad_input(field, format!("{field}: RFC 3339 시각이어야 합니다 (예: \"2025-01-01T00:00:00Z\")")))
 }
 

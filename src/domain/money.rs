@@ -24,11 +24,17 @@ pub fn parse_decimal(field: &str, raw: &str) -> AppResult<Decimal> {
         .map_err(|_| AppError::bad_input(field, format!("{field}: 표현할 수 없는 숫자입니다")))
 }
 
-/// 주문 금액: 0 이상.
+/// 주문 금액의 상한 (10^15): 할인 계산(금액 × 비율)이 넘치지 않게 한다.
+const ORDER_LIMIT: i64 = 1_000_000_000_000_000;
+
+/// 주문 금액: 0 이상, 10^15 미만.
 pub fn parse_order_amount(field: &str, raw: &str) -> AppResult<Decimal> {
     let value = parse_decimal(field, raw)?;
     if value.is_sign_negative() && !value.is_zero() {
         return Err(AppError::bad_input(field, format!("{field}: 0 이상이어야 합니다")));
+    }
+    if value >= Decimal::from(ORDER_LIMIT) {
+        return Err(AppError::bad_input(field, format!("{field}: 1000000000000000 미만이어야 합니다")));
     }
     Ok(value)
 }
@@ -83,6 +89,12 @@ mod tests {
     fn a_negative_order_amount_is_bad_input() {
         assert!(parse_order_amount("orderAmount", "-0.01").is_err());
         assert!(parse_order_amount("orderAmount", "0").is_ok());
+    }
+
+    #[test]
+    fn an_order_amount_too_large_to_compute_with_is_bad_input() {
+        assert!(parse_order_amount("orderAmount", "8000000000000000000000000000").is_err());
+        assert!(parse_order_amount("orderAmount", "999999999999999.99").is_ok());
     }
 
     #[test]

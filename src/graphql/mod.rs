@@ -125,6 +125,13 @@ fn with_code(mut err: ServerError, code: &str) -> ServerError {
 
 #[async_trait::async_trait]
 impl Extension for ErrorCodesExt {
+    /// 단계 밖에서 생기는 요청 수준의 에러(없는 operationName, 이름 없이 여러 연산)도 코드를 갖게 한다.
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: async_graphql::extensions::NextRequest<'_>) -> async_graphql::Response {
+        let mut resp = next.run(ctx).await;
+        resp.errors = resp.errors.into_iter().map(|e| with_code(e, "GRAPHQL_VALIDATION_FAILED")).collect();
+        resp
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,

@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 use super::scalars::{DateTime, Decimal};
 use super::types::{Coupon, DiscountTypeGql, UserCoupon};
 use super::{GqlResultExt, db, issuer, parse_uuid, viewer};
-use crate::domain::{NewCouponInput, money};
+use crate::domain::{NewCouponInput, Viewer, money};
 use crate::service;
 
 pub struct MutationRoot;
@@ -21,11 +21,12 @@ pub struct CreateCouponInput {
     valid_until: DateTime,
 }
 
-#[Object]
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Issues one coupon to a user (default: the viewer). Row-locked: never over-issues, never twice per user.
     #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn issue_coupon(&self, ctx: &Context<'_>, coupon_id: ID, user_id: Option<ID>) -> async_graphql::Result<UserCoupon> {
+        Viewer::require(viewer(ctx)).gql()?;
         let coupon_id = parse_uuid("couponId", &coupon_id)?;
         let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
         let uc = issuer(ctx)?.issue_for(viewer(ctx), coupon_id, user_id).await.gql()?;
@@ -40,8 +41,12 @@ impl MutationRoot {
         user_coupon_id: ID,
         order_amount: Option<Decimal>,
     ) -> async_graphql::Result<UserCoupon> {
+        Viewer::require(viewer(ctx)).gql()?;
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
-        let amount = order_amount.map(|a| money::parse_order_amount("orderAmount", &a.0)).transpose().gql()?;
+        let amount = order_amount
+            .map(|a| a.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)))
+            .transpose()
+            .gql()?;
         let uc = service::user_coupons::use_coupon(db(ctx)?, viewer(ctx), id, amount).await.gql()?;
         Ok(UserCoupon::alone(uc))
     }
@@ -49,6 +54,7 @@ impl MutationRoot {
     /// Reverts a use (the order was cancelled).
     #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn cancel_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID) -> async_graphql::Result<UserCoupon> {
+        Viewer::require(viewer(ctx)).gql()?;
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let uc = service::user_coupons::cancel_coupon(db(ctx)?, viewer(ctx), id).await.gql()?;
         Ok(UserCoupon::alone(uc))
@@ -59,12 +65,12 @@ impl MutationRoot {
         let input = NewCouponInput {
             name: input.name,
             discount_type: input.discount_type.into(),
-            discount_value: input.discount_value.0,
-            min_purchase_amount: input.min_purchase_amount.map(|d| d.0),
-            max_discount_amount: input.max_discount_amount.map(|d| d.0),
+            discount_value: input.discount_value.raw("discountValue").gql()?,
+            min_purchase_amount: input.min_purchase_amount.map(|d| d.raw("minPurchaseAmount")).transpose().gql()?,
+            max_discount_amount: input.max_discount_amount.map(|d| d.raw("maxDiscountAmount")).transpose().gql()?,
             total_quantity: input.total_quantity,
-            valid_from: input.valid_from.0,
-            valid_until: input.valid_until.0,
+            valid_from: input.valid_from.raw("validFrom").gql()?,
+            valid_until: input.valid_until.raw("validUntil").gql()?,
         };
         Ok(Coupon(service::coupons::create(db(ctx)?, viewer(ctx), input).await.gql()?))
     }

@@ -4,11 +4,12 @@ use async_graphql::{Context, ID, Object};
 
 use super::types::{Coupon, User, UserCoupon};
 use super::{GqlResultExt, db, parse_uuid, viewer};
+use crate::domain::Viewer;
 use crate::service;
 
 pub struct QueryRoot;
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// null when absent.
     #[graphql(complexity = "super::FETCH_COST + child_complexity")]
@@ -42,6 +43,7 @@ impl QueryRoot {
         user_id: Option<ID>,
         #[graphql(default = false)] unused_only: bool,
     ) -> async_graphql::Result<Vec<UserCoupon>> {
+        Viewer::require(viewer(ctx)).gql()?;
         let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
         let list = service::user_coupons::list(db(ctx)?, viewer(ctx), user_id, unused_only).await.gql()?;
         Ok(list.into_iter().map(UserCoupon::with_coupon).collect())
@@ -55,6 +57,7 @@ impl QueryRoot {
     /// null when absent.
     #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
+        Viewer::require(viewer(ctx)).gql()?;
         let id = parse_uuid("id", &id)?;
         Ok(service::users::get(db(ctx)?, viewer(ctx), id).await.gql()?.map(User::single))
     }
@@ -62,6 +65,7 @@ impl QueryRoot {
     /// At most 100 ids; result in the order of ids, null for unknown ones.
     #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn users(&self, ctx: &Context<'_>, ids: Vec<ID>) -> async_graphql::Result<Vec<Option<User>>> {
+        Viewer::require_admin(viewer(ctx)).gql()?;
         let ids = ids.iter().map(|id| parse_uuid("ids", id)).collect::<Result<Vec<_>, _>>()?;
         let found = service::users::get_many(db(ctx)?, viewer(ctx), &ids).await.gql()?;
         Ok(found.into_iter().map(|u| u.map(User::in_list)).collect())

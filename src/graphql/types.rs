@@ -99,7 +99,7 @@ impl Coupon {
 
     /// The discount this coupon gives an order of this amount (0 below minPurchaseAmount).
     async fn discount_for(&self, order_amount: Decimal) -> async_graphql::Result<Decimal> {
-        let amount = money::parse_order_amount("orderAmount", &order_amount.0).gql()?;
+        let amount = order_amount.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)).gql()?;
         Ok(Decimal::money(self.0.discount_for(amount)))
     }
 

@@ -171,6 +171,11 @@ impl Coalescer {
                 let n = queue.len().min(MAX_BATCH);
                 queue.drain(..n).collect()
             };
+            // 응답을 기다리는 쪽이 이미 사라졌으면(연결이 끊김) 발급하지 않는다: 답하지 못할 발급은 남기지 않는다.
+            let batch: Vec<Waiter> = batch.into_iter().filter(|w| !w.reply.is_closed()).collect();
+            if batch.is_empty() {
+                continue;
+            }
             let users: Vec<Uuid> = batch.iter().map(|w| w.user_id).collect();
             match issue_batch(&self.db, coupon_id, &users).await {
                 Ok(results) => {

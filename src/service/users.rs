@@ -21,12 +21,9 @@ pub async fn get(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid) -> 
     repo::user::find_by_id(db, id).await
 }
 
-/// `users(ids)`: 관리자 전용(본인 한 명만 묻는 경우는 허용). ids 순서대로, 없는 것은 None.
+/// `users(ids)`: 관리자 전용. ids 순서대로, 없는 것은 None.
 pub async fn get_many(db: &DatabaseConnection, viewer: Option<&Viewer>, ids: &[Uuid]) -> AppResult<Vec<Option<User>>> {
-    let v = Viewer::require(viewer)?;
-    if !v.is_admin() && ids.iter().any(|id| *id != v.user_id) {
-        return Err(AppError::Forbidden);
-    }
+    Viewer::require_admin(viewer)?;
     if ids.len() > MAX_IDS {
         return Err(AppError::bad_input("ids", format!("ids: 최대 {MAX_IDS}개까지 조회할 수 있습니다")));
     }

@@ -52,7 +52,21 @@ async fn abusive_and_malformed_requests_are_refused_and_the_server_keeps_serving
     let (_, body) = app
         .raw(None, json!({ "query": "query($a: Decimal!){ coupon(id: \"c0000000-0000-4000-8000-000000000001\") { discountFor(orderAmount: $a) } }", "variables": { "a": 5 } }).to_string())
         .await;
-    assert!(matches!(first_code(&body), Some("BAD_USER_INPUT") | Some("GRAPHQL_VALIDATION_FAILED")), "{body}");
+    assert_eq!(first_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["field"].as_str(), Some("orderAmount"), "{body}");
+    // 너무 큰 주문 금액도 입력 오류 (계산이 넘치지 않는다).
+    let (_, body) = app
+        .raw(None, json!({ "query": "{ coupon(id: \"c0000000-0000-4000-8000-000000000002\") { discountFor(orderAmount: \"8000000000000000000000000000\") } }" }).to_string())
+        .await;
+    assert_eq!(first_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    // 요청 수준의 에러도 코드를 갖는다: 없는 operationName, 이름 없이 여러 연산.
+    let (_, body) = app.raw(None, json!({ "query": "query A { __typename }", "operationName": "B" }).to_string()).await;
+    assert_eq!(first_code(&body), Some("GRAPHQL_VALIDATION_FAILED"), "{body}");
+    let (_, body) = app.raw(None, json!({ "query": "query A { __typename } query B { __typename }" }).to_string()).await;
+    assert_eq!(first_code(&body), Some("GRAPHQL_VALIDATION_FAILED"), "{body}");
+    // 익명 요청은 입력 검사보다 인증이 먼저.
+    let (_, body) = app.raw(None, json!({ "query": "mutation { issueCoupon(couponId: \"nope\") { id } }" }).to_string()).await;
+    assert_eq!(first_code(&body), Some("UNAUTHENTICATED"), "{body}");
     // GET으로 보낸 mutation은 거부, GET 조회는 허용
     let jihoon = token(Uuid::from_u128(0x33333333_3333_4333_8333_333333333333), Role::User);
     let get = app
@@ -189,4 +203,39 @@ mod a_thousand_http_clients_race_for_a_hundred_coupons {
             super::a_thousand_http_clients_race_for_a_hundred_coupons(app).await
         }
     }
+}
+
+/// 연결 한도가 찼을 때 놀고 있는 keep-alive 연결이 자리를 붙잡아 새 손님을 굶기지 않는다.
+#[tokio::test]
+async fn idle_keep_alive_connections_do_not_starve_new_clients_when_the_server_is_full() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(db) = crate::helpers::fresh_db(Backend::Sqlite).await else { return };
+    let state = couponql::http::AppState::new(db.conn.clone(), couponql::auth::JwtKeys::new("s"), true);
+    let listener = couponql::listener::bind_with_limit("127.0.0.1:0", 2).await.expect("포트");
+    let addr = axum::serve::Listener::local_addr(&listener).expect("주소");
+    let app = listener.shed_when_full(couponql::http::router(state));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    async fn health(stream: &mut tokio::net::TcpStream) -> String {
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n").await.expect("쓰기");
+        let mut buf = vec![0u8; 1024];
+        let n = stream.read(&mut buf).await.expect("읽기");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+    // 첫 연결은 자리가 남을 때 답을 받아 keep-alive로 남고, 두 번째는 연결만 하고 말이 없다: 두 자리가 다 찬다.
+    let mut idle1 = tokio::net::TcpStream::connect(addr).await.expect("연결 1");
+    let first = health(&mut idle1).await;
+    assert!(first.starts_with("HTTP/1.1 200") && !first.to_lowercase().contains("connection: close"), "{first}");
+    let idle2 = tokio::net::TcpStream::connect(addr).await.expect("연결 2");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // 세 번째 손님은 대기열에 섰다가, 노는 연결이 (다 찬 동안 1초 뒤) 닫히면 받아들여진다.
+    let started = std::time::Instant::now();
+    let mut third = tokio::net::TcpStream::connect(addr).await.expect("연결 3");
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), health(&mut third)).await.expect("굶지 않아야 함");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let waited = started.elapsed();
+    println!("third client answered after {waited:?}");
+    assert!(waited >= std::time::Duration::from_millis(500), "자리가 찼으니 기다렸어야 함: {waited:?}");
+    drop((idle1, idle2));
 }
