@@ -1,5 +1,6 @@
 //! 동시성: 실제 트랜잭션을 동시에 돌리고, 끝나면 데이터베이스에서 불변식을 확인한다 (MySQL 계열, PostgreSQL).
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,8 +14,16 @@ use uuid::Uuid;
 use crate::helpers::{TestDb, assert_invariant, new_coupon, new_user, new_users, reconnect};
 use crate::{on_locking_backends, on_locking_backends_both_modes};
 
-/// 결과 코드별 개수 ("OK" 포함).
-fn tally(results: Vec<&'static str>) -> BTreeMap<&'static str, usize> {
+/// 결과 코드 ("OK" 또는 에러 코드).
+fn outcome<T>(r: Result<T, couponql::error::AppError>) -> &'static str {
+    match r {
+        Ok(_) => "OK",
+        Err(e) => e.code(),
+    }
+}
+
+/// 결과 코드별 개수.
+fn tally(results: impl IntoIterator<Item = &'static str>) -> BTreeMap<&'static str, usize> {
     let mut m = BTreeMap::new();
     for r in results {
         *m.entry(r).or_insert(0) += 1;
@@ -22,28 +31,38 @@ fn tally(results: Vec<&'static str>) -> BTreeMap<&'static str, usize> {
     m
 }
 
-/// 사용자마다 동시에 한 번씩 발급을 요청한다. 모두 장벽에서 기다렸다가 한꺼번에 출발.
-async fn race(issuer: &Issuer, users: &[Uuid], coupon: Uuid) -> BTreeMap<&'static str, usize> {
-    let barrier = Arc::new(Barrier::new(users.len()));
-    let tasks: Vec<_> = users
-        .iter()
-        .map(|&u| {
-            let issuer = issuer.clone();
+/// 작업 n개를 띄워 모두 장벽에서 기다렸다가 한꺼번에 출발시키고, 결과 코드를 모은다.
+async fn all_at_once<F, Fut>(n: usize, job: F) -> Vec<&'static str>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Vec<&'static str>> + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
             let barrier = barrier.clone();
+            let work = job(i);
             tokio::spawn(async move {
                 barrier.wait().await;
-                match issuer.issue(u, coupon).await {
-                    Ok(_) => "OK",
-                    Err(e) => e.code(),
-                }
+                work.await
             })
         })
         .collect();
     let mut out = Vec::new();
     for t in tasks {
-        out.push(t.await.expect("작업"));
+        out.extend(t.await.expect("작업"));
     }
-    tally(out)
+    out
+}
+
+/// 사용자마다 동시에 한 번씩 발급을 요청한다.
+async fn race(issuer: &Issuer, users: &[Uuid], coupon: Uuid) -> BTreeMap<&'static str, usize> {
+    let codes = all_at_once(users.len(), |i| {
+        let (issuer, user) = (issuer.clone(), users[i]);
+        async move { vec![outcome(issuer.issue(user, coupon).await)] }
+    })
+    .await;
+    tally(codes)
 }
 
 async fn a_hundred_users_racing_for_ten_coupons_get_exactly_ten(db: TestDb, coalesce: bool) {
@@ -84,25 +103,12 @@ async fn twenty_concurrent_uses_of_one_user_coupon_let_exactly_one_through(db: T
     let u = new_user(&db.conn).await;
     let uc = service::issuance::issue(&db.conn, u.id, coupon.id).await.expect("발급");
     let viewer = Viewer { user_id: u.id, role: Role::User };
-    let barrier = Arc::new(Barrier::new(20));
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let db = db.conn.clone();
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                match service::user_coupons::use_coupon(&db, Some(&viewer), uc.id, None).await {
-                    Ok(_) => "OK",
-                    Err(e) => e.code(),
-                }
-            })
-        })
-        .collect();
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.expect("작업"));
-    }
-    assert_eq!(tally(out), BTreeMap::from([("COUPON_ALREADY_USED", 19), ("OK", 1)]));
+    let codes = all_at_once(20, |_| {
+        let db = db.conn.clone();
+        async move { vec![outcome(service::user_coupons::use_coupon(&db, Some(&viewer), uc.id, None).await)] }
+    })
+    .await;
+    assert_eq!(tally(codes), BTreeMap::from([("COUPON_ALREADY_USED", 19), ("OK", 1)]));
     assert!(repo::user_coupon::find_by_id(&db.conn, uc.id).await.expect("조회").expect("있음").is_used);
 }
 on_locking_backends!(twenty_concurrent_uses_of_one_user_coupon_let_exactly_one_through);
@@ -111,33 +117,20 @@ async fn users_issuing_two_coupons_in_opposite_orders_never_see_internal(db: Tes
     let a = new_coupon(&db.conn, Some(1000)).await;
     let b = new_coupon(&db.conn, Some(1000)).await;
     let users: Vec<Uuid> = new_users(&db.conn, 60).await.into_iter().map(|u| u.id).collect();
-    let barrier = Arc::new(Barrier::new(users.len()));
     let issuer = Issuer::new(db.conn.clone(), coalesce);
-    let tasks: Vec<_> = users
-        .iter()
-        .enumerate()
-        .map(|(i, &u)| {
-            let issuer = issuer.clone();
-            let barrier = barrier.clone();
-            let order = if i % 2 == 0 { [a.id, b.id] } else { [b.id, a.id] };
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let mut codes = Vec::new();
-                for c in order {
-                    codes.push(match issuer.issue(u, c).await {
-                        Ok(_) => "OK",
-                        Err(e) => e.code(),
-                    });
-                }
-                codes
-            })
-        })
-        .collect();
-    let mut out = Vec::new();
-    for t in tasks {
-        out.extend(t.await.expect("작업"));
-    }
-    let got = tally(out);
+    let codes = all_at_once(users.len(), |i| {
+        let (issuer, user) = (issuer.clone(), users[i]);
+        let order = if i % 2 == 0 { [a.id, b.id] } else { [b.id, a.id] };
+        async move {
+            let mut codes = Vec::new();
+            for c in order {
+                codes.push(outcome(issuer.issue(user, c).await));
+            }
+            codes
+        }
+    })
+    .await;
+    let got = tally(codes);
     assert_eq!(got.get("INTERNAL"), None, "교착 상태가 INTERNAL로 새어 나옴: {got:?}");
     assert!(got.keys().all(|k| *k == "OK" || *k == "TRY_AGAIN"), "{got:?}");
     let issued = assert_invariant(&db.conn, a.id).await + assert_invariant(&db.conn, b.id).await;

@@ -10,7 +10,7 @@ use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use crate::client::*;
-use crate::helpers::{Backend, TestApp, assert_invariant, new_coupon, new_users, spawn_app, token};
+use crate::helpers::{Backend, TestApp, assert_invariant, new_coupon, new_users, token};
 use crate::e2e_on_all_backends;
 
 const C1: &str = "c0000000-0000-4000-8000-000000000001";
@@ -189,21 +189,7 @@ async fn a_thousand_http_clients_race_for_a_hundred_coupons(app: TestApp) {
     assert_eq!(assert_invariant(&app.db.conn, coupon.id).await, 100);
 }
 
-mod a_thousand_http_clients_race_for_a_hundred_coupons {
-    use super::*;
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn mysql() {
-        if let Some(app) = spawn_app(Backend::MySql).await {
-            super::a_thousand_http_clients_race_for_a_hundred_coupons(app).await
-        }
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if let Some(app) = spawn_app(Backend::Postgres).await {
-            super::a_thousand_http_clients_race_for_a_hundred_coupons(app).await
-        }
-    }
-}
+crate::backend_tests!(a_thousand_http_clients_race_for_a_hundred_coupons, crate::helpers::spawn_app, mysql => MySql; postgres => Postgres);
 
 /// 연결 한도가 찼을 때 놀고 있는 keep-alive 연결이 자리를 붙잡아 새 손님을 굶기지 않는다.
 #[tokio::test]

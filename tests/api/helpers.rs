@@ -257,31 +257,30 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     Some(TestApp { base: format!("http://{addr}"), http: reqwest::Client::new(), db, statements })
 }
 
-/// 각 백엔드에 같은 테스트를 만든다: 같은 이름의 async fn을 `이름::mysql`, `::postgres`, `::sqlite`로.
+/// 백엔드마다 테스트를 만든다: `이름::변형`마다 준비 함수(`fresh_db`, `spawn_app`)가 준 값과
+/// 추가 인자로 같은 이름의 async fn을 부른다. 준비 함수가 None이면(건너뜀) 아무것도 하지 않는다.
+#[macro_export]
+macro_rules! backend_tests {
+    ($name:ident, $setup:path, $( $variant:ident => $backend:ident $(, $arg:expr)? );+ $(;)?) => {
+        mod $name {
+            use $crate::helpers::Backend;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $variant() {
+                    if let Some(x) = $setup(Backend::$backend).await {
+                        super::$name(x $(, $arg)?).await
+                    }
+                }
+            )+
+        }
+    };
+}
+
+/// 모든 백엔드에서: `이름::mysql`, `::postgres`, `::sqlite`.
 #[macro_export]
 macro_rules! on_all_backends {
     ($name:ident) => {
-        mod $name {
-            use $crate::helpers::Backend;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() {
-                if let Some(db) = $crate::helpers::fresh_db(Backend::MySql).await {
-                    super::$name(db).await
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(db) = $crate::helpers::fresh_db(Backend::Postgres).await {
-                    super::$name(db).await
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                if let Some(db) = $crate::helpers::fresh_db(Backend::Sqlite).await {
-                    super::$name(db).await
-                }
-            }
-        }
+        $crate::backend_tests!($name, $crate::helpers::fresh_db, mysql => MySql; postgres => Postgres; sqlite => Sqlite);
     };
 }
 
@@ -289,21 +288,7 @@ macro_rules! on_all_backends {
 #[macro_export]
 macro_rules! on_locking_backends {
     ($name:ident) => {
-        mod $name {
-            use $crate::helpers::Backend;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() {
-                if let Some(db) = $crate::helpers::fresh_db(Backend::MySql).await {
-                    super::$name(db).await
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(db) = $crate::helpers::fresh_db(Backend::Postgres).await {
-                    super::$name(db).await
-                }
-            }
-        }
+        $crate::backend_tests!($name, $crate::helpers::fresh_db, mysql => MySql; postgres => Postgres);
     };
 }
 
@@ -311,60 +296,16 @@ macro_rules! on_locking_backends {
 #[macro_export]
 macro_rules! on_locking_backends_both_modes {
     ($name:ident) => {
-        mod $name {
-            use $crate::helpers::Backend;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql_per_request() {
-                if let Some(db) = $crate::helpers::fresh_db(Backend::MySql).await {
-                    super::$name(db, false).await
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql_coalesced() {
-                if let Some(db) = $crate::helpers::fresh_db(Backend::MySql).await {
-                    super::$name(db, true).await
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres_per_request() {
-                if let Some(db) = $crate::helpers::fresh_db(Backend::Postgres).await {
-                    super::$name(db, false).await
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres_coalesced() {
-                if let Some(db) = $crate::helpers::fresh_db(Backend::Postgres).await {
-                    super::$name(db, true).await
-                }
-            }
-        }
+        $crate::backend_tests!($name, $crate::helpers::fresh_db,
+            mysql_per_request => MySql, false; mysql_coalesced => MySql, true;
+            postgres_per_request => Postgres, false; postgres_coalesced => Postgres, true);
     };
 }
 
-/// 서버를 띄워 각 백엔드에서: E2E 테스트.
+/// 서버를 띄워 모든 백엔드에서: E2E 테스트.
 #[macro_export]
 macro_rules! e2e_on_all_backends {
     ($name:ident) => {
-        mod $name {
-            use $crate::helpers::Backend;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() {
-                if let Some(app) = $crate::helpers::spawn_app(Backend::MySql).await {
-                    super::$name(app).await
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(app) = $crate::helpers::spawn_app(Backend::Postgres).await {
-                    super::$name(app).await
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                if let Some(app) = $crate::helpers::spawn_app(Backend::Sqlite).await {
-                    super::$name(app).await
-                }
-            }
-        }
+        $crate::backend_tests!($name, $crate::helpers::spawn_app, mysql => MySql; postgres => Postgres; sqlite => Sqlite);
     };
 }
