@@ -135,7 +135,7 @@ impl UserCoupon {
         ID(self.0.user_id.to_string())
     }
 
-    /// 같은 요청의 모든 발급 내역이 쿠폰을 한 번의 질의로 함께 읽는다 (DataLoader).
+    // 목록에서 온 발급 내역은 쿠폰을 이미 들고 있다(JOIN). 아니면 같은 요청의 쿠폰 조회를 DataLoader로 모은다.
     async fn coupon(&self, ctx: &Context<'_>) -> async_graphql::Result<Coupon> {
         if let Some(c) = &self.1 {
             return Ok(Coupon(c.clone()));
@@ -191,7 +191,8 @@ impl User {
         &self.user.name
     }
 
-    /// 여러 사용자의 발급 내역을 한 번의 질의로 (DataLoader). 최신순.
+    /// Newest first.
+    // users(ids)에서 온 사용자들은 발급 내역을 DataLoader로 모아 질의 한 번에 읽는다.
     async fn coupons(&self, ctx: &Context<'_>, #[graphql(default = false)] unused_only: bool) -> async_graphql::Result<Vec<UserCoupon>> {
         let list = if self.batched {
             let loaders = ctx.data::<Loaders>()?;
