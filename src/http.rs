@@ -8,6 +8,7 @@ use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, Request, Response, ServerError};
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse};
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
+        .fallback(|| async { reject(StatusCode::NOT_FOUND, "NOT_FOUND", "없는 경로입니다") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
@@ -75,7 +77,18 @@ fn viewer_from(headers: &HeaderMap, jwt: &JwtKeys) -> Result<Option<Viewer>, App
     jwt.verify(token).map(Some)
 }
 
-async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> axum::response::Response {
+async fn graphql_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> axum::response::Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return reject(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "요청 본문이 64 KiB를 넘습니다");
+        }
+        Err(_) => return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", "요청 본문을 읽을 수 없습니다"),
+    };
     let request = match serde_json::from_slice::<BatchRequest>(&body) {
         Ok(BatchRequest::Single(r)) => r,
         // 배치는 꺼 두었다: 요청 하나에 연산 하나.

@@ -132,10 +132,15 @@ pub struct NewCoupon {
 }
 
 /// RFC 3339 시각을 UTC로 해석한다. 저장 정밀도(마이크로초)로 잘라서 돌려준 값과 다시 읽은 값이 같게.
+/// 연도는 1000..=9999 (MySQL DATETIME이 담을 수 있는 범위).
 pub fn parse_datetime(field: &str, raw: &str) -> AppResult<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(raw)
+    let t = DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
-        .map_err(|_| AppError::bad_input(field, format!("{field}: RFC 3339 시각이어야 합니다 (예: \"2025-01-01T00:00:00Z\")")))
+        .map_err(|_| AppError::bad_input(field, format!("{field}: RFC 3339 시각이어야 합니다 (예: \"2025-01-01T00:00:00Z\")")))?;
+    if !(1000..=9999).contains(&chrono::Datelike::year(&t)) {
+        return Err(AppError::bad_input(field, format!("{field}: 연도는 1000년부터 9999년까지입니다")));
+    }
+    Ok(t)
 }
 
 impl NewCoupon {
@@ -296,6 +301,7 @@ mod tests {
         );
         assert_eq!(rejected_field(NewCouponInput { total_quantity: Some(0), ..input() }), "totalQuantity");
         assert_eq!(rejected_field(NewCouponInput { valid_from: "yesterday".into(), ..input() }), "validFrom");
+        assert_eq!(rejected_field(NewCouponInput { valid_from: "0999-12-31T23:59:59Z".into(), ..input() }), "validFrom");
         assert_eq!(rejected_field(NewCouponInput { valid_until: "2025-01-01T00:00:00Z".into(), ..input() }), "validUntil");
     }
 

@@ -44,11 +44,16 @@ pub fn classify(err: &DbErr) -> DbFailure {
                     _ => DbFailure::Other,
                 };
             }
+            if db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite 확장 코드의 아래 8비트가 기본 코드: BUSY(5), LOCKED(6)와 그 변형들.
+                let primary = db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
+                return if matches!(primary, Some(5) | Some(6)) { DbFailure::Busy } else { DbFailure::Other };
+            }
             match db.code().as_deref() {
                 // 40P01 교착 상태, 40001 직렬화 실패 (PostgreSQL)
                 Some("40P01") | Some("40001") => DbFailure::Deadlock,
-                // 55P03 lock_not_available (lock_timeout), SQLite의 BUSY(5)/LOCKED(6)
-                Some("55P03") | Some("5") | Some("6") | Some("517") => DbFailure::Busy,
+                // 55P03 lock_not_available (lock_timeout)
+                Some("55P03") => DbFailure::Busy,
                 _ => DbFailure::Other,
             }
         }

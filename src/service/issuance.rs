@@ -91,6 +91,9 @@ async fn issue_one(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> A
 async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, users: &[Uuid]) -> AppResult<Vec<AppResult<UserCoupon>>> {
     let txn = db.begin().await.map_err(repo::db_error)?;
     let coupon = repo::coupon::find_for_update(&txn, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
+    let now = domain::now();
+    // 잠금이나 배치를 기다리는 사이에 유효기간이 끝났을 수 있다.
+    coupon.check_window(now)?;
     let mut remaining = coupon.remaining_quantity();
     // 한 명뿐이고 재고가 있으면 중복 조회를 건너뛰고 유일 제약에 맡긴다 (잠금 안의 왕복 하나를 줄인다:
     // 중복이면 INSERT가 ALREADY_ISSUED로 실패하고 트랜잭션째 버려진다). 매진이면 ALREADY_ISSUED가 먼저이므로 조회한다.
@@ -99,7 +102,6 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, users: &[Uuid]) -
     } else {
         repo::user_coupon::holders(&txn, coupon_id, users).await?
     };
-    let now = domain::now();
     let mut winners: Vec<UserCoupon> = Vec::new();
     let mut won: HashSet<Uuid> = HashSet::new();
     let results: Vec<AppResult<UserCoupon>> = users
@@ -189,10 +191,11 @@ impl Coalescer {
                         let _ = w.reply.send(r);
                     }
                 }
-                // 예상 못 한 실패가 한 요청 때문일 수 있으니, 다른 요청까지 실패시키지 않도록 하나씩 다시 돌린다.
-                Err(AppError::Internal(detail)) if batch.len() > 1 => {
-                    tracing::warn!(%coupon_id, detail = %detail, size = batch.len(), "배치 발급 실패: 요청별로 다시 처리");
-                    for w in batch {
+                // 예상 못 한 실패(또는 잠금 밖에서 끼어든 중복 삽입)가 한 요청 때문일 수 있으니,
+                // 다른 요청까지 실패시키지 않도록 하나씩 다시 돌린다.
+                Err(e @ (AppError::Internal(_) | AppError::CouponAlreadyIssued)) if batch.len() > 1 => {
+                    tracing::warn!(%coupon_id, error = ?e, size = batch.len(), "배치 발급 실패: 요청별로 다시 처리");
+                    for w in batch.into_iter().filter(|w| !w.reply.is_closed()) {
                         let r = issue_one(&self.db, w.user_id, coupon_id).await;
                         let _ = w.reply.send(r);
                     }

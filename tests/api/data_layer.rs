@@ -319,3 +319,31 @@ async fn an_exhausted_pool_answers_try_again(db: TestDb) {
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 0);
 }
 on_locking_backends!(an_exhausted_pool_answers_try_again);
+
+/// 두 트랜잭션이 두 쿠폰을 반대 순서로 잠그면 데이터베이스가 교착 상태를 풀고, 그 오류는 INTERNAL이 아니라 TRY_AGAIN이 된다.
+async fn a_deadlock_victim_is_classified_as_try_again(db: TestDb) {
+    use couponql::entities::coupon::Entity as Coupons;
+    use sea_orm::{EntityTrait, QuerySelect, TransactionTrait};
+    let a = new_coupon(&db.conn, Some(1)).await.id.to_string();
+    let b = new_coupon(&db.conn, Some(1)).await.id.to_string();
+    let t1 = db.conn.begin().await.expect("t1");
+    let t2 = db.conn.begin().await.expect("t2");
+    Coupons::find_by_id(a.clone()).lock_exclusive().one(&t1).await.expect("t1: A");
+    Coupons::find_by_id(b.clone()).lock_exclusive().one(&t2).await.expect("t2: B");
+    let (r1, r2) = tokio::join!(Coupons::find_by_id(b.clone()).lock_exclusive().one(&t1), async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        Coupons::find_by_id(a.clone()).lock_exclusive().one(&t2).await
+    });
+    let errors: Vec<sea_orm::DbErr> = [r1.err(), r2.err()].into_iter().flatten().collect();
+    assert!(
+        errors.iter().any(|e| repo::classify(e) == repo::DbFailure::Deadlock),
+        "교착 상태로 분류된 오류가 있어야 함: {errors:?}"
+    );
+    for e in errors {
+        assert_eq!(repo::db_error(e).code(), "TRY_AGAIN");
+    }
+    // 명시적으로 되돌려 잠금을 푼다 (희생자 쪽은 이미 되돌려졌을 수 있다).
+    let _ = t1.rollback().await;
+    let _ = t2.rollback().await;
+}
+on_locking_backends!(a_deadlock_victim_is_classified_as_try_again);
