@@ -27,6 +27,22 @@ impl Backend {
     }
 }
 
+/// 서버 주소의 데이터베이스 부분을 `name`으로 바꾼다 (쿼리 문자열은 그대로). 테스트와 벤치가 새 데이터베이스를 만들 때 쓴다.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..].find('/').map(|i| scheme_end + i).unwrap_or(base.len());
+    let mut out = format!("{}/{name}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
 /// 풀을 연다. SQLite는 행 잠금이 없으므로 커넥션 하나(단일 작성자)로 모든 쓰기를 직렬화한다.
 pub async fn connect(url: &str, settings: &DbSettings) -> Result<DatabaseConnection, DbErr> {
     let backend = Backend::of_url(url)
@@ -70,4 +86,16 @@ pub async fn connect(url: &str, settings: &DbSettings) -> Result<DatabaseConnect
 /// 밀린 마이그레이션을 적용한다 (멱등).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn the_database_part_is_replaced_and_the_query_kept() {
+        assert_eq!(with_database("mysql://root@127.0.0.1:3306/test", "x"), "mysql://root@127.0.0.1:3306/x");
+        assert_eq!(with_database("mysql://root@127.0.0.1:3306", "x"), "mysql://root@127.0.0.1:3306/x");
+        assert_eq!(with_database("postgres://u:p@h:5432/db?sslmode=disable", "y"), "postgres://u:p@h:5432/y?sslmode=disable");
+    }
 }

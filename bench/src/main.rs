@@ -160,17 +160,11 @@ fn fail(msg: impl std::fmt::Display) -> ! {
     std::process::exit(1)
 }
 
-fn db_url(server: &str, name: &str) -> String {
-    let base = server.trim_end_matches('/');
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[scheme_end..].find('/').map(|i| scheme_end + i).unwrap_or(base.len());
-    format!("{}/{name}", &base[..host_end])
-}
 
 /// 데이터베이스를 새로 만들고 마이그레이션한 뒤, 그 위에 서버를 띄운다.
 async fn setup(args: &Args) -> Env {
     let postgres = args.database.starts_with("postgres");
-    let admin_url = if postgres { db_url(&args.database, "postgres") } else { db_url(&args.database, "") };
+    let admin_url = couponql::db::with_database(&args.database, if postgres { "postgres" } else { "" });
     let admin = Database::connect(admin_url.trim_end_matches('/')).await.unwrap_or_else(|e| fail(format!("cannot reach {}: {e}", args.database)));
     let (drop_sql, create_sql) = if postgres {
         (format!("DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"), format!("CREATE DATABASE {BENCH_DB}"))
@@ -180,7 +174,7 @@ async fn setup(args: &Args) -> Env {
     admin.execute_unprepared(&drop_sql).await.unwrap_or_else(|e| fail(e));
     admin.execute_unprepared(&create_sql).await.unwrap_or_else(|e| fail(e));
     admin.close().await.ok();
-    let url = db_url(&args.database, BENCH_DB);
+    let url = couponql::db::with_database(&args.database, BENCH_DB);
     let db = couponql::db::connect(&url, &DbSettings::default()).await.unwrap_or_else(|e| fail(e));
     couponql::db::migrate(&db).await.unwrap_or_else(|e| fail(e));
 

@@ -53,8 +53,7 @@ impl Issuer {
 
 /// 요청별 방식의 발급 (권한 검사 후). 검사 순서(계약): 쿠폰 존재 → 사용자 존재 → 유효기간 → 중복 → 재고.
 pub async fn issue(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> AppResult<UserCoupon> {
-    precheck(db, user_id, coupon_id).await?;
-    issue_one(db, user_id, coupon_id).await
+    Issuer::new(db.clone(), false).issue(user_id, coupon_id).await
 }
 
 /// 잠금 밖의 평범한 읽기로 걸러낼 수 있는 것은 먼저 걸러낸다. 쿠폰·사용자는 지워지지 않고,

@@ -106,22 +106,6 @@ fn start_container(backend: Backend) -> String {
     .unwrap_or_else(|_| panic!("컨테이너 시작 스레드가 실패함"))
 }
 
-/// 서버 주소의 데이터베이스 부분을 바꾼다.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[scheme_end..].find('/').map(|i| scheme_end + i).unwrap_or(base.len());
-    let mut out = format!("{}/{name}", &base[..host_end]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
 /// 기본 풀 설정으로 새 데이터베이스.
 pub async fn fresh_db(backend: Backend) -> Option<TestDb> {
     fresh_db_with(backend, &DbSettings::default()).await
@@ -152,7 +136,7 @@ pub async fn fresh_db_with(backend: Backend, settings: &DbSettings) -> Option<Te
         };
         admin.execute_unprepared(&create).await.unwrap_or_else(|e| panic!("{backend:?}: CREATE DATABASE 실패: {e}"));
         admin.close().await.ok();
-        (with_database(&server, &name), Some((server, name)))
+        (couponql::db::with_database(&server, &name), Some((server, name)))
     };
     let conn = couponql::db::connect(&url, settings).await.unwrap_or_else(|e| panic!("{backend:?} 연결 실패: {e}"));
     couponql::db::migrate(&conn).await.unwrap_or_else(|e| panic!("{backend:?} 마이그레이션 실패: {e}"));
