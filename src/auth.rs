@@ -33,11 +33,7 @@ impl JwtKeys {
         // 계약은 sub·role·exp만 정한다: aud가 있다고 해서 거부하지 않는다.
         validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        Self {
-            encoding: EncodingKey::from_secret(secret.as_bytes()),
-            decoding: DecodingKey::from_secret(secret.as_bytes()),
-            validation,
-        }
+        Self { encoding: EncodingKey::from_secret(secret.as_bytes()), decoding: DecodingKey::from_secret(secret.as_bytes()), validation }
     }
 
     /// Bearer 토큰을 검증해 뷰어로. sub가 UUID가 아니거나 role이 정확하지 않아도 UNAUTHENTICATED.
@@ -52,8 +48,7 @@ impl JwtKeys {
     pub fn sign(&self, viewer: Viewer, ttl: std::time::Duration) -> AppResult<String> {
         let exp = (chrono::Utc::now().timestamp().max(0) as u64).saturating_add(ttl.as_secs());
         let claims = Claims { sub: viewer.user_id.to_string(), role: viewer.role.as_str().to_owned(), exp };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| AppError::Internal(format!("토큰 서명 실패: {e}")))
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| AppError::Internal(format!("토큰 서명 실패: {e}")))
     }
 }
 

@@ -110,7 +110,9 @@ async fn serve(settings: Settings) -> Result<(), String> {
         if settings.production {
             return Err("refusing to start: JWT_SECRET is the development secret and APP_ENV=production".into());
         }
-        tracing::warn!("!!! JWT_SECRET is not set: using the built-in DEVELOPMENT secret. Anyone can mint tokens. Never run like this in production. !!!");
+        tracing::warn!(
+            "!!! JWT_SECRET is not set: using the built-in DEVELOPMENT secret. Anyone can mint tokens. Never run like this in production. !!!"
+        );
     }
     // 신호는 처음부터 듣는다: 시작 도중(연결·마이그레이션·시드)에 온 SIGTERM도 깨끗한 종료(0)가 된다.
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -157,9 +159,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
 
 /// 포트를 잡고, 데이터베이스에 연결해 마이그레이션하고, 내장 SQLite면 데모 데이터를 넣는다.
 async fn start(settings: &Settings) -> Result<(crate::listener::BoundedListener, sea_orm::DatabaseConnection), String> {
-    let listener = crate::listener::bind(&settings.bind_addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.bind_addr))?;
+    let listener = crate::listener::bind(&settings.bind_addr).await.map_err(|e| format!("cannot listen on {}: {e}", settings.bind_addr))?;
     let conn = connect(settings).await?;
     db::migrate(&conn).await.map_err(|e| format!("migration failed: {e}"))?;
     if settings.embedded_default {

@@ -53,7 +53,9 @@ impl Settings {
         let issue_coalescing = match var("ISSUE_COALESCING").as_deref() {
             None | Some("on") | Some("true") | Some("1") => true,
             Some("off") | Some("false") | Some("0") => false,
-            Some(other) => return Err(format!("ISSUE_COALESCING must be on or off, got {other:?}")),
+            Some(other) => {
+                return Err(format!("ISSUE_COALESCING must be on or off, got {other:?}"));
+            }
         };
         Ok(Self {
             issue_coalescing,

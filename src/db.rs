@@ -45,8 +45,8 @@ pub fn with_database(url: &str, name: &str) -> String {
 
 /// 풀을 연다. SQLite는 행 잠금이 없으므로 커넥션 하나(단일 작성자)로 모든 쓰기를 직렬화한다.
 pub async fn connect(url: &str, settings: &DbSettings) -> Result<DatabaseConnection, DbErr> {
-    let backend = Backend::of_url(url)
-        .ok_or_else(|| DbErr::Custom("DATABASE_URL must start with mysql://, postgres:// or sqlite:".into()))?;
+    let backend =
+        Backend::of_url(url).ok_or_else(|| DbErr::Custom("DATABASE_URL must start with mysql://, postgres:// or sqlite:".into()))?;
     let mut opt = ConnectOptions::new(url.to_owned());
     opt.acquire_timeout(settings.acquire_timeout)
         .connect_timeout(std::time::Duration::from_secs(10))

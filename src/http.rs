@@ -77,17 +77,15 @@ fn viewer_from(headers: &HeaderMap, jwt: &JwtKeys) -> Result<Option<Viewer>, App
     jwt.verify(token).map(Some)
 }
 
-async fn graphql_post(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> axum::response::Response {
+async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> axum::response::Response {
     let body = match body {
         Ok(b) => b,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return reject(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "요청 본문이 64 KiB를 넘습니다");
         }
-        Err(_) => return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", "요청 본문을 읽을 수 없습니다"),
+        Err(_) => {
+            return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", "요청 본문을 읽을 수 없습니다");
+        }
     };
     let request = match serde_json::from_slice::<BatchRequest>(&body) {
         Ok(BatchRequest::Single(r)) => r,
@@ -95,7 +93,9 @@ async fn graphql_post(
         Ok(BatchRequest::Batch(_)) => {
             return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", "배치 요청은 지원하지 않습니다");
         }
-        Err(_) => return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", "요청 본문이 올바른 JSON GraphQL 요청이 아닙니다"),
+        Err(_) => {
+            return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", "요청 본문이 올바른 JSON GraphQL 요청이 아닙니다");
+        }
     };
     execute(&state, &headers, request).await.into_response()
 }
@@ -108,7 +108,9 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
     }
     let request = match async_graphql::http::parse_query_string(&query) {
         Ok(r) => r,
-        Err(_) => return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", "쿼리 문자열이 올바른 GraphQL 요청이 아닙니다"),
+        Err(_) => {
+            return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", "쿼리 문자열이 올바른 GraphQL 요청이 아닙니다");
+        }
     };
     if is_mutation(&request) {
         return reject(StatusCode::METHOD_NOT_ALLOWED, "BAD_REQUEST", "mutation은 POST로만 보낼 수 있습니다");

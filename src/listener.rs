@@ -56,11 +56,7 @@ pub async fn bind_with_limit(addr: &str, max_connections: usize) -> io::Result<B
     socket.bind(addr)?;
     let inner = socket.listen(BACKLOG)?;
     let max = max_connections.max(1);
-    Ok(BoundedListener {
-        inner,
-        permits: Arc::new(Semaphore::new(max)),
-        slots: Arc::new(Slots { in_use: AtomicUsize::new(0), max }),
-    })
+    Ok(BoundedListener { inner, permits: Arc::new(Semaphore::new(max)), slots: Arc::new(Slots { in_use: AtomicUsize::new(0), max }) })
 }
 
 impl BoundedListener {

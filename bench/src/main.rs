@@ -7,9 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use couponql::auth::JwtKeys;
 use couponql::config::DbSettings;
+use couponql::db::Backend;
 use couponql::domain::{self, Role, Viewer};
 use hdrhistogram::Histogram;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, EntityTrait};
@@ -23,7 +25,8 @@ const BENCH_DB: &str = "couponql_bench";
 #[derive(Parser, Debug)]
 #[command(about = "Flash-sale benchmark for couponql")]
 struct Args {
-    /// Database server to benchmark on; the harness (re)creates the database `couponql_bench` there.
+    /// Database server to benchmark on; the harness (re)creates the database `couponql_bench` there
+    /// (`sqlite` for the file /tmp/couponql_bench.db).
     #[arg(long, default_value = "mysql://root@127.0.0.1:3306")]
     database: String,
     /// The couponql binary to start (build it first: `cargo build --release`).
@@ -75,6 +78,16 @@ enum Scenario {
         clients: usize,
         #[arg(long, default_value_t = 100)]
         quantity: i32,
+    },
+    /// Cost against table size: single issuance, both reads and a flash sale on a near-empty database,
+    /// then again after filling `rows` users and `rows` user coupons. Each figure is the median of `runs`.
+    Scale {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
     },
     /// Every scenario with its defaults.
     All,
@@ -139,7 +152,7 @@ impl Report {
     }
 }
 
-/// 준비된 데이터베이스와 그 위에서 도는 서버 한 벌.
+/// 준비된 데이터베이스와 그 위에서 도는 서버 한 벌. 드롭되면 서버를 끝낸다 (실패로 빠져나갈 때도).
 struct Env {
     db: DatabaseConnection,
     server: Child,
@@ -155,33 +168,37 @@ impl Drop for Env {
     }
 }
 
-fn fail(msg: impl std::fmt::Display) -> ! {
-    eprintln!("couponql-bench: {msg}");
-    std::process::exit(1)
-}
+const SQLITE_FILE: &str = "/tmp/couponql_bench.db";
 
-
-/// 데이터베이스를 새로 만들고 마이그레이션한 뒤, 그 위에 서버를 띄운다.
-async fn setup(args: &Args) -> Env {
-    let postgres = args.database.starts_with("postgres");
-    let admin_url = couponql::db::with_database(&args.database, if postgres { "postgres" } else { "" });
-    let admin = Database::connect(admin_url.trim_end_matches('/')).await.unwrap_or_else(|e| fail(format!("cannot reach {}: {e}", args.database)));
+/// 벤치용 데이터베이스를 새로 만들고 그 주소를 돌려준다.
+async fn create_database(server: &str) -> Result<String> {
+    if server == "sqlite" || server.starts_with("sqlite:") {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{SQLITE_FILE}{suffix}"));
+        }
+        return Ok(format!("sqlite://{SQLITE_FILE}?mode=rwc"));
+    }
+    let postgres = Backend::of_url(server) == Some(Backend::Postgres);
+    let admin_url = couponql::db::with_database(server, if postgres { "postgres" } else { "" });
+    let admin = Database::connect(admin_url.trim_end_matches('/')).await.with_context(|| format!("cannot reach {server}"))?;
     let (drop_sql, create_sql) = if postgres {
         (format!("DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"), format!("CREATE DATABASE {BENCH_DB}"))
     } else {
         (format!("DROP DATABASE IF EXISTS {BENCH_DB}"), format!("CREATE DATABASE {BENCH_DB} CHARACTER SET utf8mb4"))
     };
-    admin.execute_unprepared(&drop_sql).await.unwrap_or_else(|e| fail(e));
-    admin.execute_unprepared(&create_sql).await.unwrap_or_else(|e| fail(e));
+    admin.execute_unprepared(&drop_sql).await?;
+    admin.execute_unprepared(&create_sql).await?;
     admin.close().await.ok();
-    let url = couponql::db::with_database(&args.database, BENCH_DB);
-    let db = couponql::db::connect(&url, &DbSettings::default()).await.unwrap_or_else(|e| fail(e));
-    couponql::db::migrate(&db).await.unwrap_or_else(|e| fail(e));
+    Ok(couponql::db::with_database(server, BENCH_DB))
+}
 
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| fail(e));
-        l.local_addr().unwrap_or_else(|e| fail(e)).port()
-    };
+/// 데이터베이스를 새로 만들고 마이그레이션한 뒤, 그 위에 서버를 띄운다.
+async fn setup(args: &Args) -> Result<Env> {
+    let url = create_database(&args.database).await?;
+    let db = couponql::db::connect(&url, &DbSettings::default()).await.context("connect")?;
+    couponql::db::migrate(&db).await.context("migrate")?;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let mut cmd = Command::new(&args.server_bin);
     cmd.arg("serve")
         .env("DATABASE_URL", &url)
@@ -194,27 +211,26 @@ async fn setup(args: &Args) -> Env {
         cmd.env("DB_MAX_CONNECTIONS", n.to_string());
     }
     for kv in &args.server_env {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
-        }
+        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--server-env wants KEY=VALUE, got {kv:?}"))?;
+        cmd.env(k, v);
     }
-    let server = cmd.spawn().unwrap_or_else(|e| fail(format!("cannot start {}: {e}", args.server_bin.display())));
-    let client = reqwest::Client::builder().pool_max_idle_per_host(10_000).build().unwrap_or_else(|e| fail(e));
+    let server = cmd.spawn().with_context(|| format!("cannot start {}", args.server_bin.display()))?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(10_000).build()?;
     let base = format!("http://127.0.0.1:{port}");
     let env = Env { db, server, url: format!("{base}/graphql"), client, keys: JwtKeys::new(SECRET) };
     for _ in 0..300 {
         if let Ok(r) = env.client.get(format!("{base}/ready")).send().await
             && r.status().is_success()
         {
-            return env;
+            return Ok(env);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    fail("the server did not become ready in 30 s")
+    bail!("the server did not become ready in 30 s")
 }
 
 /// 사용자 n명을 여러 행 INSERT로 빠르게 만든다.
-async fn make_users(db: &DatabaseConnection, n: usize) -> Vec<Uuid> {
+async fn make_users(db: &DatabaseConnection, n: usize) -> Result<Vec<Uuid>> {
     use couponql::entities::user;
     let now = domain::now().fixed_offset();
     let ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
@@ -226,12 +242,12 @@ async fn make_users(db: &DatabaseConnection, n: usize) -> Vec<Uuid> {
             created_at: Set(now),
             updated_at: Set(now),
         });
-        user::Entity::insert_many(rows).exec_without_returning(db).await.unwrap_or_else(|e| fail(e));
+        user::Entity::insert_many(rows).exec_without_returning(db).await?;
     }
-    ids
+    Ok(ids)
 }
 
-async fn make_coupon(db: &DatabaseConnection, total: Option<i32>) -> Uuid {
+async fn make_coupon(db: &DatabaseConnection, total: Option<i32>) -> Result<Uuid> {
     let new = domain::NewCoupon::parse(domain::NewCouponInput {
         name: "벤치 쿠폰".into(),
         discount_type: domain::DiscountType::Percentage,
@@ -242,14 +258,46 @@ async fn make_coupon(db: &DatabaseConnection, total: Option<i32>) -> Uuid {
         valid_from: "2025-01-01T00:00:00Z".into(),
         valid_until: "2099-12-31T23:59:59Z".into(),
     })
-    .unwrap_or_else(|e| fail(format!("{e:?}")));
+    .map_err(|e| anyhow!("{e:?}"))?;
     let id = Uuid::new_v4();
-    couponql::repo::coupon::insert(db, id, &new, domain::now()).await.unwrap_or_else(|e| fail(format!("{e:?}")));
-    id
+    couponql::repo::coupon::insert(db, id, &new, domain::now()).await.map_err(|e| anyhow!("{e:?}"))?;
+    Ok(id)
 }
 
-fn token(env: &Env, user: Uuid) -> String {
-    env.keys.sign(Viewer { user_id: user, role: Role::User }, Duration::from_secs(3600)).unwrap_or_else(|e| fail(format!("{e:?}")))
+/// 큰 테이블: 사용자 `rows`명과 그들이 하나씩 가진 발급 내역 `rows`개를, 문장당 2,000행의 INSERT로 채운다.
+/// 채움용 쿠폰의 issued_quantity도 맞춰 불변식을 지킨다. 끝에 통계를 갱신한다.
+async fn fill(db: &DatabaseConnection, rows: usize) -> Result<Duration> {
+    let started = Instant::now();
+    let coupon = make_coupon(db, None).await?;
+    let backend = db.get_database_backend();
+    let falsy = if backend == sea_orm::DbBackend::Sqlite { "0" } else { "false" };
+    const CHUNK: usize = 2000;
+    let mut done = 0;
+    while done < rows {
+        let n = CHUNK.min(rows - done);
+        let ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
+        let users: Vec<String> = ids.iter().map(|u| format!("('{u}','{}@fill.example','채움')", u.simple())).collect();
+        let ucs: Vec<String> = ids.iter().map(|u| format!("('{}','{u}','{coupon}',{falsy})", Uuid::new_v4())).collect();
+        let txn = sea_orm::TransactionTrait::begin(db).await?;
+        txn.execute_unprepared(&format!("INSERT INTO users (id, email, name) VALUES {}", users.join(","))).await?;
+        txn.execute_unprepared(&format!("INSERT INTO user_coupons (id, user_id, coupon_id, is_used) VALUES {}", ucs.join(","))).await?;
+        txn.execute_unprepared(&format!("UPDATE coupons SET issued_quantity = issued_quantity + {n} WHERE id = '{coupon}'")).await?;
+        txn.commit().await?;
+        done += n;
+        if done % 100_000 == 0 {
+            eprintln!("# filled {done} / {rows} ({:.0} s)", started.elapsed().as_secs_f64());
+        }
+    }
+    let analyze = match backend {
+        sea_orm::DbBackend::MySql => "ANALYZE TABLE users, coupons, user_coupons",
+        _ => "ANALYZE",
+    };
+    db.execute_unprepared(analyze).await?;
+    Ok(started.elapsed())
+}
+
+fn token(env: &Env, user: Uuid) -> Result<String> {
+    env.keys.sign(Viewer { user_id: user, role: Role::User }, Duration::from_secs(3600)).map_err(|e| anyhow!("{e:?}"))
 }
 
 /// 요청 하나: (걸린 시간 µs, 결과 코드).
@@ -270,17 +318,17 @@ async fn send(client: &reqwest::Client, url: &str, token: &str, body: &Value) ->
     (started.elapsed().as_micros() as u64, code)
 }
 
-fn new_hist() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap_or_else(|e| fail(e))
+fn new_hist() -> Result<Histogram<u64>> {
+    Ok(Histogram::new_with_bounds(1, 3_600_000_000, 3)?)
 }
 
 /// 요청 목록을 동시에 `concurrency`개까지 보낸다.
-async fn drive(env: &Env, requests: Vec<(String, Value)>, concurrency: usize) -> (Duration, Histogram<u64>, BTreeMap<String, u64>) {
+async fn drive(env: &Env, requests: Vec<(String, Value)>, concurrency: usize) -> Result<(Duration, Histogram<u64>, BTreeMap<String, u64>)> {
     let sem = Arc::new(Semaphore::new(concurrency.max(1)));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(requests.len());
     for (tok, body) in requests {
-        let permit = sem.clone().acquire_owned().await.unwrap_or_else(|e| fail(e));
+        let permit = sem.clone().acquire_owned().await?;
         let client = env.client.clone();
         let url = env.url.clone();
         tasks.push(tokio::spawn(async move {
@@ -289,18 +337,23 @@ async fn drive(env: &Env, requests: Vec<(String, Value)>, concurrency: usize) ->
             r
         }));
     }
-    let mut hist = new_hist();
+    let mut hist = new_hist()?;
     let mut codes = BTreeMap::new();
     for t in tasks {
-        let (us, code) = t.await.unwrap_or_else(|e| fail(e));
+        let (us, code) = t.await?;
         hist.saturating_record(us.max(1));
         *codes.entry(code).or_insert(0) += 1;
     }
-    (started.elapsed(), hist, codes)
+    Ok((started.elapsed(), hist, codes))
 }
 
 /// 정해진 시간 동안 `concurrency`개의 작업자가 요청을 반복한다.
-async fn drive_for(env: &Env, seconds: u64, concurrency: usize, make: impl Fn(usize) -> (String, Value)) -> (u64, Duration, Histogram<u64>, BTreeMap<String, u64>) {
+async fn drive_for(
+    env: &Env,
+    seconds: u64,
+    concurrency: usize,
+    make: impl Fn(usize) -> (String, Value),
+) -> Result<(u64, Duration, Histogram<u64>, BTreeMap<String, u64>)> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -308,8 +361,8 @@ async fn drive_for(env: &Env, seconds: u64, concurrency: usize, make: impl Fn(us
         let (tok, body) = make(w);
         let client = env.client.clone();
         let url = env.url.clone();
+        let mut hist = new_hist()?;
         tasks.push(tokio::spawn(async move {
-            let mut hist = new_hist();
             let mut codes: BTreeMap<String, u64> = BTreeMap::new();
             while Instant::now() < deadline {
                 let (us, code) = send(&client, &url, &tok, &body).await;
@@ -319,40 +372,41 @@ async fn drive_for(env: &Env, seconds: u64, concurrency: usize, make: impl Fn(us
             (hist, codes)
         }));
     }
-    let mut hist = new_hist();
+    let mut hist = new_hist()?;
     let mut codes = BTreeMap::new();
     for t in tasks {
-        let (h, c) = t.await.unwrap_or_else(|e| fail(e));
-        let _ = hist.add(h);
+        let (h, c) = t.await?;
+        hist.add(h)?;
         for (k, v) in c {
             *codes.entry(k).or_insert(0) += v;
         }
     }
-    (hist.len(), started.elapsed(), hist, codes)
+    Ok((hist.len(), started.elapsed(), hist, codes))
 }
 
 fn issue_body(coupon: Uuid) -> Value {
     json!({ "query": "mutation($c: ID!) { issueCoupon(couponId: $c) { id } }", "variables": { "c": coupon.to_string() } })
 }
 
-/// 불변식: issued_quantity = 발급 내역 수 ≤ total. 어긋나면 시끄럽게 실패한다.
-async fn check_invariant(db: &DatabaseConnection, coupon: Uuid, expect_issued: Option<i32>) -> i32 {
-    let c = couponql::repo::coupon::find_by_id(db, coupon).await.unwrap_or_else(|e| fail(format!("{e:?}"))).unwrap_or_else(|| fail("coupon vanished"));
-    let rows = couponql::repo::user_coupon::count_for_coupon(db, coupon).await.unwrap_or_else(|e| fail(format!("{e:?}")));
+/// 불변식: issued_quantity = 발급 내역 수 ≤ total. 어긋나면 실패로 끝난다.
+async fn check_invariant(db: &DatabaseConnection, coupon: Uuid, expect_issued: Option<i32>) -> Result<i32> {
+    let c =
+        couponql::repo::coupon::find_by_id(db, coupon).await.map_err(|e| anyhow!("{e:?}"))?.ok_or_else(|| anyhow!("coupon vanished"))?;
+    let rows = couponql::repo::user_coupon::count_for_coupon(db, coupon).await.map_err(|e| anyhow!("{e:?}"))?;
     if c.issued_quantity as u64 != rows {
-        fail(format!("INVARIANT BROKEN: issued_quantity {} but {rows} user coupons", c.issued_quantity));
+        bail!("INVARIANT BROKEN: issued_quantity {} but {rows} user coupons", c.issued_quantity);
     }
     if let Some(total) = c.total_quantity
         && c.issued_quantity > total
     {
-        fail(format!("INVARIANT BROKEN: over-issued {} > {total}", c.issued_quantity));
+        bail!("INVARIANT BROKEN: over-issued {} > {total}", c.issued_quantity);
     }
     if let Some(want) = expect_issued
         && c.issued_quantity != want
     {
-        fail(format!("INVARIANT BROKEN: expected exactly {want} issued, found {}", c.issued_quantity));
+        bail!("INVARIANT BROKEN: expected exactly {want} issued, found {}", c.issued_quantity);
     }
-    c.issued_quantity
+    Ok(c.issued_quantity)
 }
 
 /// 프로세스의 최대 RSS (kB): /proc/<pid>/status의 VmHWM.
@@ -363,17 +417,24 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
 
 /// 프로세스가 쓴 CPU 시간(초): /proc/<pid>/stat의 utime+stime.
 fn cpu_seconds(pid: &str) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else { return 0.0 };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0.0;
+    };
     let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks: f64 =
+        f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     ticks / 100.0
 }
 
 /// 데이터베이스 서버 프로세스들(mariadbd, mysqld, postgres)의 CPU 시간 합.
 fn database_cpu_seconds() -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
-    dir.filter_map(Result::ok)
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(std::result::Result::ok)
         .filter_map(|e| {
             let pid = e.file_name().to_string_lossy().to_string();
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
@@ -391,99 +452,157 @@ fn cpu_delta(a: CpuSplit, b: CpuSplit) -> CpuSplit {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn report(env: &Env, name: &str, requests: u64, wall: Duration, hist: Histogram<u64>, codes: BTreeMap<String, u64>, cpu: CpuSplit, issued: Option<i32>) -> Report {
+fn report(
+    env: &Env,
+    name: &str,
+    requests: u64,
+    wall: Duration,
+    hist: Histogram<u64>,
+    codes: BTreeMap<String, u64>,
+    cpu: CpuSplit,
+    issued: Option<i32>,
+) -> Report {
     Report { scenario: name.into(), requests, wall, hist, codes, server_peak_rss_kb: peak_rss_kb(env.server.id()), cpu, issued }
 }
 
-async fn flash_sale(args: &Args, name: &str, users: usize, quantity: i32, concurrency: usize) -> Report {
-    let env = setup(args).await;
-    let ids = make_users(&env.db, users).await;
-    let coupon = make_coupon(&env.db, Some(quantity)).await;
-    let reqs: Vec<(String, Value)> = ids.iter().map(|u| (token(&env, *u), issue_body(coupon))).collect();
-    let before = cpu_now(&env);
-    let (wall, hist, codes) = drive(&env, reqs, concurrency).await;
-    let cpu = cpu_delta(before, cpu_now(&env));
-    let issued = check_invariant(&env.db, coupon, Some(quantity.min(users as i32))).await;
-    report(&env, name, users as u64, wall, hist, codes, cpu, Some(issued))
+async fn flash_sale(env: &Env, name: &str, users: usize, quantity: i32, concurrency: usize) -> Result<Report> {
+    let ids = make_users(&env.db, users).await?;
+    let coupon = make_coupon(&env.db, Some(quantity)).await?;
+    let reqs = ids.iter().map(|u| Ok((token(env, *u)?, issue_body(coupon)))).collect::<Result<Vec<_>>>()?;
+    let before = cpu_now(env);
+    let (wall, hist, codes) = drive(env, reqs, concurrency).await?;
+    let cpu = cpu_delta(before, cpu_now(env));
+    let issued = check_invariant(&env.db, coupon, Some(quantity.min(users as i32))).await?;
+    Ok(report(env, name, users as u64, wall, hist, codes, cpu, Some(issued)))
 }
 
-async fn hot_row(args: &Args, users: usize, concurrency: usize) -> Report {
-    let env = setup(args).await;
-    let ids = make_users(&env.db, users).await;
-    let coupon = make_coupon(&env.db, Some(users as i32)).await;
-    let reqs: Vec<(String, Value)> = ids.iter().map(|u| (token(&env, *u), issue_body(coupon))).collect();
-    let before = cpu_now(&env);
-    let (wall, hist, codes) = drive(&env, reqs, concurrency).await;
-    let cpu = cpu_delta(before, cpu_now(&env));
-    let issued = check_invariant(&env.db, coupon, Some(users as i32)).await;
-    report(&env, "hot-row", users as u64, wall, hist, codes, cpu, Some(issued))
+async fn hot_row(env: &Env, users: usize, concurrency: usize) -> Result<Report> {
+    let ids = make_users(&env.db, users).await?;
+    let coupon = make_coupon(&env.db, Some(users as i32)).await?;
+    let reqs = ids.iter().map(|u| Ok((token(env, *u)?, issue_body(coupon)))).collect::<Result<Vec<_>>>()?;
+    let before = cpu_now(env);
+    let (wall, hist, codes) = drive(env, reqs, concurrency).await?;
+    let cpu = cpu_delta(before, cpu_now(env));
+    let issued = check_invariant(&env.db, coupon, Some(users as i32)).await?;
+    Ok(report(env, "hot-row", users as u64, wall, hist, codes, cpu, Some(issued)))
 }
 
-async fn single(args: &Args, requests: usize) -> Report {
-    let env = setup(args).await;
-    let ids = make_users(&env.db, requests).await;
-    let coupon = make_coupon(&env.db, None).await;
-    let reqs: Vec<(String, Value)> = ids.iter().map(|u| (token(&env, *u), issue_body(coupon))).collect();
-    let before = cpu_now(&env);
-    let (wall, hist, codes) = drive(&env, reqs, 1).await;
-    let cpu = cpu_delta(before, cpu_now(&env));
-    let issued = check_invariant(&env.db, coupon, Some(requests as i32)).await;
-    report(&env, "single", requests as u64, wall, hist, codes, cpu, Some(issued))
+async fn single(env: &Env, requests: usize) -> Result<Report> {
+    let ids = make_users(&env.db, requests).await?;
+    let coupon = make_coupon(&env.db, None).await?;
+    let reqs = ids.iter().map(|u| Ok((token(env, *u)?, issue_body(coupon)))).collect::<Result<Vec<_>>>()?;
+    let before = cpu_now(env);
+    let (wall, hist, codes) = drive(env, reqs, 1).await?;
+    let cpu = cpu_delta(before, cpu_now(env));
+    let issued = check_invariant(&env.db, coupon, Some(requests as i32)).await?;
+    Ok(report(env, "single", requests as u64, wall, hist, codes, cpu, Some(issued)))
 }
 
-async fn read(args: &Args, seconds: u64, concurrency: usize) -> Vec<Report> {
-    let env = setup(args).await;
-    let ids = make_users(&env.db, concurrency).await;
-    let coupons = [make_coupon(&env.db, None).await, make_coupon(&env.db, None).await, make_coupon(&env.db, Some(100_000)).await];
+async fn read(env: &Env, seconds: u64, concurrency: usize) -> Result<Vec<Report>> {
+    let ids = make_users(&env.db, concurrency).await?;
+    let coupons = [make_coupon(&env.db, None).await?, make_coupon(&env.db, None).await?, make_coupon(&env.db, Some(100_000)).await?];
     for u in &ids {
         for c in &coupons {
-            couponql::service::issuance::issue(&env.db, *u, *c).await.unwrap_or_else(|e| fail(format!("{e:?}")));
+            couponql::service::issuance::issue(&env.db, *u, *c).await.map_err(|e| anyhow!("{e:?}"))?;
         }
     }
     let mut out = Vec::new();
     let one = json!({ "query": "query($id: ID!) { coupon(id: $id) { id name discountType discountValue remainingQuantity isAvailable } }", "variables": { "id": coupons[0].to_string() } });
-    let before = cpu_now(&env);
-    let (n, wall, hist, codes) = drive_for(&env, seconds, concurrency, |_| (String::new(), one.clone())).await;
-    out.push(report(&env, "read coupon(id)", n, wall, hist, codes, cpu_delta(before, cpu_now(&env)), None));
+    let before = cpu_now(env);
+    let (n, wall, hist, codes) = drive_for(env, seconds, concurrency, |_| (String::new(), one.clone())).await?;
+    out.push(report(env, "read coupon(id)", n, wall, hist, codes, cpu_delta(before, cpu_now(env)), None));
     let me = json!({ "query": "{ me { id name coupons { id isUsed coupon { id name discountValue remainingQuantity } } } }" });
-    let toks: Vec<String> = ids.iter().map(|u| token(&env, *u)).collect();
-    let before = cpu_now(&env);
-    let (n, wall, hist, codes) = drive_for(&env, seconds, concurrency, |w| (toks[w % toks.len()].clone(), me.clone())).await;
-    out.push(report(&env, "read me{coupons}", n, wall, hist, codes, cpu_delta(before, cpu_now(&env)), None));
-    out
+    let toks = ids.iter().map(|u| token(env, *u)).collect::<Result<Vec<String>>>()?;
+    let before = cpu_now(env);
+    let (n, wall, hist, codes) = drive_for(env, seconds, concurrency, |w| (toks[w % toks.len()].clone(), me.clone())).await?;
+    out.push(report(env, "read me{coupons}", n, wall, hist, codes, cpu_delta(before, cpu_now(env)), None));
+    Ok(out)
 }
 
-async fn burst(args: &Args, clients: usize, quantity: i32) -> Report {
-    flash_sale(args, "burst", clients, quantity, clients).await
+/// 한 번의 측정: 순차 발급 지연, 두 읽기의 처리량, 선착순 처리량.
+async fn scale_round(env: &Env, seconds: u64) -> Result<Vec<Report>> {
+    let mut out = vec![single(env, 200).await?];
+    out.extend(read(env, seconds, 50).await?);
+    out.push(flash_sale(env, "flash-sale", 1000, 100, 200).await?);
+    Ok(out)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// 작은 테이블과 큰 테이블에서 같은 측정을 `runs`번씩 하고 중앙값과 비율을 표로 낸다.
+async fn scale(env: &Env, rows: usize, runs: usize, seconds: u64) -> Result<()> {
+    let measure = |label: &'static str| async move {
+        let mut rounds = Vec::new();
+        for i in 0..runs.max(1) {
+            let r = scale_round(env, seconds).await?;
+            eprintln!("# {label} run {}:", i + 1);
+            for x in &r {
+                x.print();
+            }
+            rounds.push(r);
+        }
+        // 지표: single p50 (ms), coupon(id) req/s, me req/s, flash-sale req/s
+        let pick = |k: usize, f: &dyn Fn(&Report) -> f64| median(rounds.iter().map(|r| f(&r[k])).collect());
+        let rps = |r: &Report| r.requests as f64 / r.wall.as_secs_f64();
+        let p50 = |r: &Report| r.hist.value_at_quantile(0.5) as f64 / 1000.0;
+        anyhow::Ok([pick(0, &p50), pick(1, &rps), pick(2, &rps), pick(3, &rps)])
+    };
+    let small = measure("small").await?;
+    let took = fill(&env.db, rows).await?;
+    eprintln!("# filled {rows} users + {rows} user coupons in {:.0} s", took.as_secs_f64());
+    let large = measure("large").await?;
+    let names = ["single issuance p50 (ms)", "coupon(id) req/s", "me{coupons} req/s", "flash-sale 1000/100 req/s"];
+    println!("| figure (median of {runs}) | small tables | + {rows} rows | cost ratio |");
+    println!("|---|---|---|---|");
+    for (i, name) in names.iter().enumerate() {
+        // 비용 비율: 지연은 큰/작은, 처리량은 작은/큰 (1.0 = 차이 없음, 클수록 큰 테이블에서 비싸다).
+        let ratio = if i == 0 { large[i] / small[i] } else { small[i] / large[i] };
+        println!("| {name} | {:.2} | {:.2} | {ratio:.2}× |", small[i], large[i]);
+    }
+    println!("{}", json!({ "scenario": "scale", "rows": rows, "runs": runs, "small": small, "large": large }));
+    Ok(())
 }
 
 #[tokio::main]
-async fn main() {
+async fn main() -> Result<()> {
     let args = Args::parse();
-    println!("# couponql-bench on {} ({} cores), server {}", args.database, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), args.server_bin.display());
+    println!(
+        "# couponql-bench on {} ({} cores), server {}",
+        args.database,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        args.server_bin.display()
+    );
     let mut reports = Vec::new();
     match args.scenario.clone() {
-        Scenario::FlashSale { users, quantity, concurrency } => reports.push(flash_sale(&args, "flash-sale", users, quantity, concurrency).await),
-        Scenario::HotRow { users, concurrency } => reports.push(hot_row(&args, users, concurrency).await),
-        Scenario::Single { requests } => reports.push(single(&args, requests).await),
-        Scenario::Read { seconds, concurrency } => reports.extend(read(&args, seconds, concurrency).await),
-        Scenario::Burst { clients, quantity } => reports.push(burst(&args, clients, quantity).await),
+        Scenario::FlashSale { users, quantity, concurrency } => {
+            reports.push(flash_sale(&setup(&args).await?, "flash-sale", users, quantity, concurrency).await?)
+        }
+        Scenario::HotRow { users, concurrency } => reports.push(hot_row(&setup(&args).await?, users, concurrency).await?),
+        Scenario::Single { requests } => reports.push(single(&setup(&args).await?, requests).await?),
+        Scenario::Read { seconds, concurrency } => reports.extend(read(&setup(&args).await?, seconds, concurrency).await?),
+        Scenario::Burst { clients, quantity } => reports.push(flash_sale(&setup(&args).await?, "burst", clients, quantity, clients).await?),
+        Scenario::Scale { rows, runs, seconds } => scale(&setup(&args).await?, rows, runs, seconds).await?,
         Scenario::All => {
-            reports.push(flash_sale(&args, "flash-sale", 1000, 100, 200).await);
-            reports.push(hot_row(&args, 5000, 100).await);
-            reports.push(single(&args, 500).await);
-            reports.extend(read(&args, 10, 50).await);
-            reports.push(burst(&args, 5000, 100).await);
+            reports.push(flash_sale(&setup(&args).await?, "flash-sale", 1000, 100, 200).await?);
+            reports.push(hot_row(&setup(&args).await?, 5000, 100).await?);
+            reports.push(single(&setup(&args).await?, 500).await?);
+            reports.extend(read(&setup(&args).await?, 10, 50).await?);
+            reports.push(flash_sale(&setup(&args).await?, "burst", 5000, 100, 5000).await?);
         }
         Scenario::Smoke => {
-            reports.push(flash_sale(&args, "flash-sale", 300, 30, 50).await);
-            reports.push(hot_row(&args, 200, 20).await);
-            reports.push(single(&args, 20).await);
-            reports.extend(read(&args, 1, 5).await);
-            reports.push(burst(&args, 300, 10).await);
+            reports.push(flash_sale(&setup(&args).await?, "flash-sale", 300, 30, 50).await?);
+            reports.push(hot_row(&setup(&args).await?, 200, 20).await?);
+            reports.push(single(&setup(&args).await?, 20).await?);
+            reports.extend(read(&setup(&args).await?, 1, 5).await?);
+            reports.push(flash_sale(&setup(&args).await?, "burst", 300, 10, 300).await?);
+            scale(&setup(&args).await?, 2000, 1, 1).await?;
         }
     }
     for r in &reports {
         r.print();
     }
+    Ok(())
 }

@@ -1,7 +1,9 @@
 //! couponql 스키마 마이그레이션: 바이너리(`couponql migrate`)와 테스트가 같은 목록을 적용한다.
 pub use sea_orm_migration::prelude::*;
 
+pub mod columns;
 mod m20251120_000001_create_tables;
+mod m20261202_000002_postgres_varchar_ids;
 
 /// 적용 순서대로 나열한 마이그레이션 목록.
 pub struct Migrator;
@@ -9,6 +11,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20251120_000001_create_tables::Migration)]
+        vec![Box::new(m20251120_000001_create_tables::Migration), Box::new(m20261202_000002_postgres_varchar_ids::Migration)]
     }
 }

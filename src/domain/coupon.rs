@@ -93,8 +93,7 @@ impl Coupon {
             DiscountType::Fixed => self.discount_value.min(order_amount),
             DiscountType::Percentage => {
                 // 원 단위 아래 2자리에서 버림: 고객에게 약속한 비율을 넘지 않게.
-                let raw = (order_amount * self.discount_value / Decimal::ONE_HUNDRED)
-                    .round_dp_with_strategy(2, RoundingStrategy::ToZero);
+                let raw = (order_amount * self.discount_value / Decimal::ONE_HUNDRED).round_dp_with_strategy(2, RoundingStrategy::ToZero);
                 match self.max_discount_amount {
                     Some(cap) => raw.min(cap),
                     None => raw,
@@ -158,10 +157,8 @@ impl NewCoupon {
         if input.discount_type == DiscountType::Percentage && discount_value > Decimal::ONE_HUNDRED {
             return Err(AppError::bad_input("discountValue", "discountValue: 정률 할인은 100 이하여야 합니다"));
         }
-        let min_purchase_amount =
-            input.min_purchase_amount.as_deref().map(|raw| storable("minPurchaseAmount", raw)).transpose()?;
-        let max_discount_amount =
-            input.max_discount_amount.as_deref().map(|raw| storable("maxDiscountAmount", raw)).transpose()?;
+        let min_purchase_amount = input.min_purchase_amount.as_deref().map(|raw| storable("minPurchaseAmount", raw)).transpose()?;
+        let max_discount_amount = input.max_discount_amount.as_deref().map(|raw| storable("maxDiscountAmount", raw)).transpose()?;
         if max_discount_amount.is_some() && input.discount_type != DiscountType::Percentage {
             return Err(AppError::bad_input("maxDiscountAmount", "maxDiscountAmount: 정률 할인에만 지정할 수 있습니다"));
         }

@@ -20,8 +20,7 @@ pub fn parse_decimal(field: &str, raw: &str) -> AppResult<Decimal> {
     if !well_formed {
         return Err(AppError::bad_input(field, format!("{field}: 십진수 문자열이어야 합니다 (예: \"5000.00\")")));
     }
-    Decimal::from_str(raw)
-        .map_err(|_| AppError::bad_input(field, format!("{field}: 표현할 수 없는 숫자입니다")))
+    Decimal::from_str(raw).map_err(|_| AppError::bad_input(field, format!("{field}: 표현할 수 없는 숫자입니다")))
 }
 
 /// 주문 금액의 상한 (10^15): 할인 계산(금액 × 비율)이 넘치지 않게 한다.
@@ -79,7 +78,9 @@ mod tests {
     fn exponents_signs_and_junk_are_rejected_naming_the_field() {
         for raw in ["1e5", "+1", " 1", "1.", ".5", "", "abc", "1,000", "NaN", "--1", "1.2.3"] {
             match parse_decimal("orderAmount", raw) {
-                Err(AppError::BadUserInput { field, .. }) => assert_eq!(field, "orderAmount", "{raw}"),
+                Err(AppError::BadUserInput { field, .. }) => {
+                    assert_eq!(field, "orderAmount", "{raw}")
+                }
                 other => panic!("{raw:?} 는 거부되어야 함: {other:?}"),
             }
         }

@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{
-    EmptySubscription, ErrorExtensions, Request, Schema, ServerError, ServerResult, ValidationResult, Variables,
-};
+use async_graphql::{EmptySubscription, ErrorExtensions, Request, Schema, ServerError, ServerResult, ValidationResult, Variables};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -142,11 +140,7 @@ impl Extension for ErrorCodesExt {
         next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
     }
 
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
+    async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {
         next.run(ctx).await.map_err(|errs| errs.into_iter().map(|e| with_code(e, "GRAPHQL_VALIDATION_FAILED")).collect())
     }
 

@@ -35,18 +35,11 @@ impl MutationRoot {
 
     /// Marks a user coupon used. With orderAmount, also checks minPurchaseAmount.
     #[graphql(complexity = "super::FETCH_COST + child_complexity")]
-    async fn use_coupon(
-        &self,
-        ctx: &Context<'_>,
-        user_coupon_id: ID,
-        order_amount: Option<Decimal>,
-    ) -> async_graphql::Result<UserCoupon> {
+    async fn use_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID, order_amount: Option<Decimal>) -> async_graphql::Result<UserCoupon> {
         Viewer::require(viewer(ctx)).gql()?;
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
-        let amount = order_amount
-            .map(|a| a.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)))
-            .transpose()
-            .gql()?;
+        let amount =
+            order_amount.map(|a| a.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw))).transpose().gql()?;
         let uc = service::user_coupons::use_coupon(db(ctx)?, viewer(ctx), id, amount).await.gql()?;
         Ok(UserCoupon::alone(uc))
     }

@@ -29,9 +29,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<Connection<String, Coupon>> {
         let page = service::coupons::list(db(ctx)?, available_only, first, after.as_deref()).await.gql()?;
         let mut conn = Connection::new(after.is_some(), page.has_next_page);
-        conn.edges.extend(
-            page.items.into_iter().map(|c| Edge::new(service::coupons::encode_cursor(&c), Coupon(c))),
-        );
+        conn.edges.extend(page.items.into_iter().map(|c| Edge::new(service::coupons::encode_cursor(&c), Coupon(c))));
         Ok(conn)
     }
 
@@ -68,6 +66,6 @@ impl QueryRoot {
         Viewer::require_admin(viewer(ctx)).gql()?;
         let ids = ids.iter().map(|id| parse_uuid("ids", id)).collect::<Result<Vec<_>, _>>()?;
         let found = service::users::get_many(db(ctx)?, viewer(ctx), &ids).await.gql()?;
-        Ok(found.into_iter().map(|u| u.map(User::in_list)).collect())
+        User::list(ctx, found).await
     }
 }

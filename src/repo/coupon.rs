@@ -1,9 +1,7 @@
 //! coupons 저장소: 조회, 키셋 페이지네이션, 생성, 행 잠금, 발급 수량 증가.
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use super::{db_error, id_str, parse_id, ts, utc};
@@ -70,9 +68,9 @@ pub async fn list(
     }
     if let Some(k) = after {
         q = q.filter(
-            Condition::any().add(Column::CreatedAt.lt(ts(k.created_at))).add(
-                Condition::all().add(Column::CreatedAt.eq(ts(k.created_at))).add(Column::Id.lt(id_str(k.id))),
-            ),
+            Condition::any()
+                .add(Column::CreatedAt.lt(ts(k.created_at)))
+                .add(Condition::all().add(Column::CreatedAt.eq(ts(k.created_at))).add(Column::Id.lt(id_str(k.id)))),
         );
     }
     q.order_by_desc(Column::CreatedAt)
@@ -88,14 +86,9 @@ pub async fn list(
 
 /// 지금 유효기간 안이고 소진되지 않은 쿠폰 (설계서의 "발급 가능 쿠폰 조회").
 fn available_condition(now: DateTime<Utc>) -> Condition {
-    Condition::all()
-        .add(Column::ValidFrom.lte(ts(now)))
-        .add(Column::ValidUntil.gte(ts(now)))
-        .add(
-            Condition::any()
-                .add(Column::TotalQuantity.is_null())
-                .add(Expr::col(Column::IssuedQuantity).lt(Expr::col(Column::TotalQuantity))),
-        )
+    Condition::all().add(Column::ValidFrom.lte(ts(now))).add(Column::ValidUntil.gte(ts(now))).add(
+        Condition::any().add(Column::TotalQuantity.is_null()).add(Expr::col(Column::IssuedQuantity).lt(Expr::col(Column::TotalQuantity))),
+    )
 }
 
 pub async fn insert(db: &impl ConnectionTrait, id: Uuid, c: &NewCoupon, now: DateTime<Utc>) -> AppResult<Coupon> {

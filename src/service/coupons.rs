@@ -50,10 +50,7 @@ fn decode_cursor(raw: &str) -> AppResult<Keyset> {
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (micros, id) = text.split_once(':').ok_or_else(bad)?;
     let micros: i64 = micros.parse().map_err(|_| bad())?;
-    Ok(Keyset {
-        created_at: DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
-        id: Uuid::parse_str(id).map_err(|_| bad())?,
-    })
+    Ok(Keyset { created_at: DateTime::from_timestamp_micros(micros).ok_or_else(bad)?, id: Uuid::parse_str(id).map_err(|_| bad())? })
 }
 
 /// `createCoupon`: 관리자 전용, 계약서의 검증을 통과해야 한다.

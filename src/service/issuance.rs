@@ -96,11 +96,8 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, users: &[Uuid]) -
     let mut remaining = coupon.remaining_quantity();
     // 한 명뿐이고 재고가 있으면 중복 조회를 건너뛰고 유일 제약에 맡긴다 (잠금 안의 왕복 하나를 줄인다:
     // 중복이면 INSERT가 ALREADY_ISSUED로 실패하고 트랜잭션째 버려진다). 매진이면 ALREADY_ISSUED가 먼저이므로 조회한다.
-    let held = if users.len() == 1 && remaining != Some(0) {
-        HashSet::new()
-    } else {
-        repo::user_coupon::holders(&txn, coupon_id, users).await?
-    };
+    let held =
+        if users.len() == 1 && remaining != Some(0) { HashSet::new() } else { repo::user_coupon::holders(&txn, coupon_id, users).await? };
     let mut winners: Vec<UserCoupon> = Vec::new();
     let mut won: HashSet<Uuid> = HashSet::new();
     let results: Vec<AppResult<UserCoupon>> = users
@@ -170,7 +167,9 @@ impl Coalescer {
         loop {
             let batch: Vec<Waiter> = {
                 let mut queues = self.queues();
-                let Some(queue) = queues.get_mut(&coupon_id) else { return };
+                let Some(queue) = queues.get_mut(&coupon_id) else {
+                    return;
+                };
                 if queue.is_empty() {
                     queues.remove(&coupon_id);
                     return;

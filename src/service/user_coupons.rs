@@ -39,9 +39,8 @@ pub async fn use_coupon(
     if uc.is_used {
         return Err(AppError::CouponAlreadyUsed);
     }
-    let coupon = repo::coupon::find_by_id(db, uc.coupon_id)
-        .await?
-        .ok_or_else(|| AppError::Internal(format!("발급 내역 {id}의 쿠폰이 없음")))?;
+    let coupon =
+        repo::coupon::find_by_id(db, uc.coupon_id).await?.ok_or_else(|| AppError::Internal(format!("발급 내역 {id}의 쿠폰이 없음")))?;
     let now = domain::now();
     coupon.check_window(now)?;
     if let Some(amount) = order_amount

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use couponql::config::DbSettings;
 use couponql::domain::{Role, Viewer};
-use couponql::{repo, service};
 use couponql::service::issuance::Issuer;
+use couponql::{repo, service};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 

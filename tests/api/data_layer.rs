@@ -71,11 +71,23 @@ async fn demo_data_matches_the_contract_and_seeding_twice_changes_nothing(db: Te
     }
 
     let minsu = repo::user_coupon::list_by_user(&db.conn, MINSU, false).await.expect("민수");
-    let mut held: Vec<(Uuid, bool)> = minsu.iter().map(|(uc, c)| { assert_eq!(uc.coupon_id, c.id); (uc.coupon_id, uc.is_used) }).collect();
+    let mut held: Vec<(Uuid, bool)> = minsu
+        .iter()
+        .map(|(uc, c)| {
+            assert_eq!(uc.coupon_id, c.id);
+            (uc.coupon_id, uc.is_used)
+        })
+        .collect();
     held.sort();
     assert_eq!(held, vec![(demo_coupon(1), false), (demo_coupon(5), false)]);
     let seoyeon = repo::user_coupon::list_by_user(&db.conn, SEOYEON, false).await.expect("서연");
-    let mut held: Vec<(Uuid, bool)> = seoyeon.iter().map(|(uc, c)| { assert_eq!(uc.coupon_id, c.id); (uc.coupon_id, uc.is_used) }).collect();
+    let mut held: Vec<(Uuid, bool)> = seoyeon
+        .iter()
+        .map(|(uc, c)| {
+            assert_eq!(uc.coupon_id, c.id);
+            (uc.coupon_id, uc.is_used)
+        })
+        .collect();
     held.sort();
     assert_eq!(held, vec![(demo_coupon(2), true), (demo_coupon(5), false)]);
     assert!(repo::user_coupon::list_by_user(&db.conn, JIHOON, false).await.expect("지훈").is_empty());
@@ -245,7 +257,14 @@ async fn a_coupon_outside_its_window_cannot_be_used(db: TestDb) {
     let future = new_coupon_with(&db.conn, Some(5), "2098-01-01T00:00:00Z", "2099-01-01T00:00:00Z").await;
     for (coupon, want) in [(past.id, "COUPON_EXPIRED"), (future.id, "COUPON_NOT_STARTED")] {
         // 기간 밖 쿠폰은 발급되지 않으므로 발급 내역을 직접 넣는다 (기간 중에 받은 쿠폰이 만료된 상황).
-        let uc = domain::UserCoupon { id: Uuid::new_v4(), user_id: owner.id, coupon_id: coupon, is_used: false, used_at: None, issued_at: domain::now() };
+        let uc = domain::UserCoupon {
+            id: Uuid::new_v4(),
+            user_id: owner.id,
+            coupon_id: coupon,
+            is_used: false,
+            used_at: None,
+            issued_at: domain::now(),
+        };
         repo::user_coupon::insert(&db.conn, &uc).await.expect("삽입");
         assert_eq!(code(service::user_coupons::use_coupon(&db.conn, Some(&me), uc.id, None).await), want);
         assert!(!repo::user_coupon::find_by_id(&db.conn, uc.id).await.expect("조회").expect("있음").is_used);
@@ -335,10 +354,7 @@ async fn a_deadlock_victim_is_classified_as_try_again(db: TestDb) {
         Coupons::find_by_id(a.clone()).lock_exclusive().one(&t2).await
     });
     let errors: Vec<sea_orm::DbErr> = [r1.err(), r2.err()].into_iter().flatten().collect();
-    assert!(
-        errors.iter().any(|e| repo::classify(e) == repo::DbFailure::Deadlock),
-        "교착 상태로 분류된 오류가 있어야 함: {errors:?}"
-    );
+    assert!(errors.iter().any(|e| repo::classify(e) == repo::DbFailure::Deadlock), "교착 상태로 분류된 오류가 있어야 함: {errors:?}");
     for e in errors {
         assert_eq!(repo::db_error(e).code(), "TRY_AGAIN");
     }

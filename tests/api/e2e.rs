@@ -60,7 +60,10 @@ async fn demo_data_reads_back_through_the_api(app: TestApp) {
     assert!(c1.is_available);
     assert_eq!(c1.discount_for, "5000.00");
     let c2 = app.call::<Coupon>(None, coupon::Variables { id: C2.into() }).await.ok().coupon.expect("쿠폰 2");
-    assert_eq!((c2.discount_type, c2.max_discount_amount.as_deref(), c2.discount_for.as_str()), (coupon::DiscountType::PERCENTAGE, Some("3000.00"), "3000.00"));
+    assert_eq!(
+        (c2.discount_type, c2.max_discount_amount.as_deref(), c2.discount_for.as_str()),
+        (coupon::DiscountType::PERCENTAGE, Some("3000.00"), "3000.00")
+    );
     let c3 = app.call::<Coupon>(None, coupon::Variables { id: C3.into() }).await.ok().coupon.expect("쿠폰 3");
     assert_eq!((c3.total_quantity, c3.remaining_quantity), (None, None));
     let c4 = app.call::<Coupon>(None, coupon::Variables { id: C4.into() }).await.ok().coupon.expect("쿠폰 4");
@@ -101,13 +104,25 @@ async fn the_authorisation_table_holds_row_by_row(app: TestApp) {
     assert_eq!(app.call::<Me>(None, me::Variables { unused_only: false }).await.code(), "UNAUTHENTICATED");
     app.call::<Me>(u, me::Variables { unused_only: false }).await.ok();
     app.call::<Me>(a, me::Variables { unused_only: false }).await.ok();
-    assert_eq!(app.call::<UserCoupons>(None, user_coupons::Variables { user_id: None, unused_only: false }).await.code(), "UNAUTHENTICATED");
+    assert_eq!(
+        app.call::<UserCoupons>(None, user_coupons::Variables { user_id: None, unused_only: false }).await.code(),
+        "UNAUTHENTICATED"
+    );
     app.call::<UserCoupons>(u, user_coupons::Variables { user_id: None, unused_only: false }).await.ok();
     // 남의 것: USER는 FORBIDDEN, ADMIN은 가능
     let other = Some(SEOYEON.to_owned());
-    assert_eq!(app.call::<UserCoupons>(None, user_coupons::Variables { user_id: other.clone(), unused_only: false }).await.code(), "UNAUTHENTICATED");
-    assert_eq!(app.call::<UserCoupons>(u, user_coupons::Variables { user_id: other.clone(), unused_only: false }).await.code(), "FORBIDDEN");
-    assert_eq!(app.call::<UserCoupons>(a, user_coupons::Variables { user_id: other.clone(), unused_only: false }).await.ok().user_coupons.len(), 2);
+    assert_eq!(
+        app.call::<UserCoupons>(None, user_coupons::Variables { user_id: other.clone(), unused_only: false }).await.code(),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        app.call::<UserCoupons>(u, user_coupons::Variables { user_id: other.clone(), unused_only: false }).await.code(),
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        app.call::<UserCoupons>(a, user_coupons::Variables { user_id: other.clone(), unused_only: false }).await.ok().user_coupons.len(),
+        2
+    );
     assert_eq!(app.call::<User>(None, user::Variables { id: SEOYEON.into() }).await.code(), "UNAUTHENTICATED");
     assert_eq!(app.call::<User>(u, user::Variables { id: SEOYEON.into() }).await.code(), "FORBIDDEN");
     assert_eq!(app.call::<User>(a, user::Variables { id: SEOYEON.into() }).await.ok().user.map(|x| x.name), Some("이서연".into()));
@@ -138,7 +153,8 @@ async fn the_authorisation_table_holds_row_by_row(app: TestApp) {
     assert!(!cancel_as(&app, a, &for_her.id).await.ok().cancel_coupon.is_used);
 
     // createCoupon: 관리자만
-    let input = || create_coupon::Variables { input: coupon_input("관리자 쿠폰", "2025-01-01T00:00:00Z", "2099-01-01T00:00:00Z", Some(5)) };
+    let input =
+        || create_coupon::Variables { input: coupon_input("관리자 쿠폰", "2025-01-01T00:00:00Z", "2099-01-01T00:00:00Z", Some(5)) };
     assert_eq!(app.call::<CreateCoupon>(None, input()).await.code(), "UNAUTHENTICATED");
     assert_eq!(app.call::<CreateCoupon>(u, input()).await.code(), "FORBIDDEN");
     assert_eq!(app.call::<CreateCoupon>(a, input()).await.ok().create_coupon.remaining_quantity, Some(5));
@@ -153,7 +169,10 @@ async fn bad_tokens_fail_the_operation_and_unknown_users_are_not_found(app: Test
     let claims = format!(r#"{{"sub":"{MINSU}","role":"USER","exp":{far}}}"#);
     let none = format!("{}.{}.", B64.encode(r#"{"alg":"none","typ":"JWT"}"#), B64.encode(&claims));
     let wrong_secret = couponql::auth::JwtKeys::new("another-secret")
-        .sign(couponql::domain::Viewer { user_id: Uuid::parse_str(MINSU).expect("uuid"), role: Role::User }, std::time::Duration::from_secs(60))
+        .sign(
+            couponql::domain::Viewer { user_id: Uuid::parse_str(MINSU).expect("uuid"), role: Role::User },
+            std::time::Duration::from_secs(60),
+        )
         .expect("서명");
     for bad in ["garbage", none.as_str(), wrong_secret.as_str()] {
         // 익명에게 열린 연산이라도 잘못된 토큰이면 실패한다.
@@ -176,7 +195,10 @@ async fn every_rule_error_code_is_reachable_with_its_korean_message(app: TestApp
     let minsu = tok(MINSU, Role::User);
     let admin = tok(MINSU, Role::Admin);
     let future = app
-        .call::<CreateCoupon>(Some(&admin), create_coupon::Variables { input: coupon_input("미래 쿠폰", "2098-01-01T00:00:00Z", "2099-01-01T00:00:00Z", None) })
+        .call::<CreateCoupon>(
+            Some(&admin),
+            create_coupon::Variables { input: coupon_input("미래 쿠폰", "2098-01-01T00:00:00Z", "2099-01-01T00:00:00Z", None) },
+        )
         .await
         .ok()
         .create_coupon;
@@ -192,12 +214,29 @@ async fn every_rule_error_code_is_reachable_with_its_korean_message(app: TestApp
     }
 
     let mine = issue_as(&app, Some(&jihoon), C1, None).await.ok().issue_coupon; // 최소 주문 30000
-    let ans = app.call::<UseCoupon>(Some(&jihoon), use_coupon::Variables { user_coupon_id: mine.id.clone(), order_amount: Some("29999.99").map(str::to_owned) }).await;
+    let ans = app
+        .call::<UseCoupon>(
+            Some(&jihoon),
+            use_coupon::Variables { user_coupon_id: mine.id.clone(), order_amount: Some("29999.99").map(str::to_owned) },
+        )
+        .await;
     assert_eq!((ans.code(), ans.message()), ("MIN_PURCHASE_NOT_MET".to_owned(), "최소 주문 금액을 충족하지 않습니다".to_owned()));
     let ans = app.call::<CancelCoupon>(Some(&jihoon), cancel_coupon::Variables { user_coupon_id: mine.id.clone() }).await;
     assert_eq!((ans.code(), ans.message()), ("COUPON_NOT_USED".to_owned(), "사용되지 않은 쿠폰입니다".to_owned()));
-    assert!(app.call::<UseCoupon>(Some(&jihoon), use_coupon::Variables { user_coupon_id: mine.id.clone(), order_amount: Some("30000").map(str::to_owned) }).await.ok().use_coupon.used_at.is_some());
-    let ans = app.call::<UseCoupon>(Some(&jihoon), use_coupon::Variables { user_coupon_id: mine.id.clone(), order_amount: None.map(str::to_owned) }).await;
+    assert!(
+        app.call::<UseCoupon>(
+            Some(&jihoon),
+            use_coupon::Variables { user_coupon_id: mine.id.clone(), order_amount: Some("30000").map(str::to_owned) }
+        )
+        .await
+        .ok()
+        .use_coupon
+        .used_at
+        .is_some()
+    );
+    let ans = app
+        .call::<UseCoupon>(Some(&jihoon), use_coupon::Variables { user_coupon_id: mine.id.clone(), order_amount: None.map(str::to_owned) })
+        .await;
     assert_eq!((ans.code(), ans.message()), ("COUPON_ALREADY_USED".to_owned(), "이미 사용된 쿠폰입니다".to_owned()));
     let ans = app.call::<UserCoupons>(Some(&jihoon), user_coupons::Variables { user_id: Some(MINSU.into()), unused_only: false }).await;
     assert_eq!((ans.code(), ans.message()), ("FORBIDDEN".to_owned(), "권한이 없습니다".to_owned()));
@@ -220,8 +259,20 @@ async fn bad_input_is_refused_naming_the_field_and_changes_nothing(app: TestApp)
     assert_eq!(ok.coupon.map(|c| c.discount_for), Some("1234.56".into()));
 
     let cases: Vec<(create_coupon::CreateCouponInput, &str)> = vec![
-        (create_coupon::CreateCouponInput { name: String::new(), ..coupon_input("x", "2025-01-01T00:00:00Z", "2099-01-01T00:00:00Z", None) }, "name"),
-        (create_coupon::CreateCouponInput { discount_value: "0".into(), ..coupon_input("x", "2025-01-01T00:00:00Z", "2099-01-01T00:00:00Z", None) }, "discountValue"),
+        (
+            create_coupon::CreateCouponInput {
+                name: String::new(),
+                ..coupon_input("x", "2025-01-01T00:00:00Z", "2099-01-01T00:00:00Z", None)
+            },
+            "name",
+        ),
+        (
+            create_coupon::CreateCouponInput {
+                discount_value: "0".into(),
+                ..coupon_input("x", "2025-01-01T00:00:00Z", "2099-01-01T00:00:00Z", None)
+            },
+            "discountValue",
+        ),
         (
             create_coupon::CreateCouponInput {
                 discount_type: create_coupon::DiscountType::PERCENTAGE,
@@ -230,8 +281,20 @@ async fn bad_input_is_refused_naming_the_field_and_changes_nothing(app: TestApp)
             },
             "discountValue",
         ),
-        (create_coupon::CreateCouponInput { max_discount_amount: Some("10".into()), ..coupon_input("x", "2025-01-01T00:00:00Z", "2099-01-01T00:00:00Z", None) }, "maxDiscountAmount"),
-        (create_coupon::CreateCouponInput { min_purchase_amount: Some("100000000".into()), ..coupon_input("x", "2025-01-01T00:00:00Z", "2099-01-01T00:00:00Z", None) }, "minPurchaseAmount"),
+        (
+            create_coupon::CreateCouponInput {
+                max_discount_amount: Some("10".into()),
+                ..coupon_input("x", "2025-01-01T00:00:00Z", "2099-01-01T00:00:00Z", None)
+            },
+            "maxDiscountAmount",
+        ),
+        (
+            create_coupon::CreateCouponInput {
+                min_purchase_amount: Some("100000000".into()),
+                ..coupon_input("x", "2025-01-01T00:00:00Z", "2099-01-01T00:00:00Z", None)
+            },
+            "minPurchaseAmount",
+        ),
         (coupon_input("x", "2025-01-01T00:00:00Z", "2099-01-01T00:00:00Z", Some(0)), "totalQuantity"),
         (coupon_input("x", "2099-01-01T00:00:00Z", "2025-01-01T00:00:00Z", None), "validUntil"),
         (coupon_input("x", "tomorrow", "2099-01-01T00:00:00Z", None), "validFrom"),
@@ -249,7 +312,10 @@ async fn bad_input_is_refused_naming_the_field_and_changes_nothing(app: TestApp)
     // 이모지 이름은 그대로 저장되고 그대로 돌아온다.
     let name = "🎁 감사 쿠폰 <script>&amp;";
     let made = app
-        .call::<CreateCoupon>(Some(&admin), create_coupon::Variables { input: coupon_input(name, "2025-01-01T09:00:00+09:00", "2099-01-01T00:00:00Z", None) })
+        .call::<CreateCoupon>(
+            Some(&admin),
+            create_coupon::Variables { input: coupon_input(name, "2025-01-01T09:00:00+09:00", "2099-01-01T00:00:00Z", None) },
+        )
         .await
         .ok()
         .create_coupon;
@@ -269,7 +335,11 @@ async fn paging_through_45_coupons_is_complete_and_stable_under_inserts(app: Tes
     let mut after = None;
     let mut pages = 0;
     loop {
-        let page = app.call::<Coupons>(None, coupons::Variables { first: Some(20), after: after.clone(), available_only: false }).await.ok().coupons;
+        let page = app
+            .call::<Coupons>(None, coupons::Variables { first: Some(20), after: after.clone(), available_only: false })
+            .await
+            .ok()
+            .coupons;
         pages += 1;
         seen.extend(page.edges.iter().map(|e| e.node.id.clone()));
         if pages == 1 {

@@ -10,8 +10,8 @@ use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use crate::client::*;
-use crate::helpers::{Backend, TestApp, assert_invariant, new_coupon, new_users, token};
 use crate::e2e_on_all_backends;
+use crate::helpers::{Backend, TestApp, assert_invariant, new_coupon, new_users, token};
 
 const C1: &str = "c0000000-0000-4000-8000-000000000001";
 
@@ -35,7 +35,8 @@ async fn abusive_and_malformed_requests_are_refused_and_the_server_keeps_serving
     assert_eq!((status, first_code(&body)), (200, Some("GRAPHQL_VALIDATION_FAILED")), "{body}");
     // 2000개의 별칭
     let aliases: String = (0..2000).map(|i| format!("a{i}:coupon(id:$i){{id}} ")).collect();
-    let (status, body) = app.raw(None, json!({ "query": format!("query($i:ID!){{ {aliases} }}"), "variables": { "i": C1 } }).to_string()).await;
+    let (status, body) =
+        app.raw(None, json!({ "query": format!("query($i:ID!){{ {aliases} }}"), "variables": { "i": C1 } }).to_string()).await;
     assert_eq!((status, first_code(&body)), (200, Some("GRAPHQL_VALIDATION_FAILED")), "{body}");
     // 64 KiB를 넘는 본문
     let big = json!({ "query": format!("{{ __typename }} # {}", "x".repeat(70 * 1024)) }).to_string();
@@ -196,7 +197,9 @@ crate::backend_tests!(a_thousand_http_clients_race_for_a_hundred_coupons, crate:
 #[tokio::test]
 async fn keep_alive_clients_cannot_starve_new_clients_when_the_server_is_crowded() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Some(db) = crate::helpers::fresh_db(Backend::Sqlite).await else { return };
+    let Some(db) = crate::helpers::fresh_db(Backend::Sqlite).await else {
+        return;
+    };
     let state = couponql::http::AppState::new(db.conn.clone(), couponql::auth::JwtKeys::new("s"), true);
     let listener = couponql::listener::bind_with_limit("127.0.0.1:0", 4).await.expect("포트");
     let addr = axum::serve::Listener::local_addr(&listener).expect("주소");
@@ -215,9 +218,8 @@ async fn keep_alive_clients_cannot_starve_new_clients_when_the_server_is_crowded
     let mut held = Vec::new();
     for i in 0..10 {
         let mut s = tokio::net::TcpStream::connect(addr).await.expect("연결");
-        let answer = tokio::time::timeout(std::time::Duration::from_secs(5), health(&mut s))
-            .await
-            .unwrap_or_else(|_| panic!("손님 {i}이 굶음"));
+        let answer =
+            tokio::time::timeout(std::time::Duration::from_secs(5), health(&mut s)).await.unwrap_or_else(|_| panic!("손님 {i}이 굶음"));
         assert!(answer.starts_with("http/1.1 200"), "{answer}");
         // 자리가 덜 찼을 때의 응답은 keep-alive로 남는다.
         if i == 0 {

@@ -3,9 +3,9 @@
 //! 데이터베이스 주소: `TEST_MYSQL_URL`, `TEST_POSTGRES_URL` (서버 주소; 테스트마다 새 데이터베이스를 만들고 끝나면 지운다).
 //! 주소가 없고 Docker가 있으면 testcontainers로 MySQL 8 / PostgreSQL 16을 띄운다. 둘 다 없으면 건너뛰었다고 출력한다.
 //! 주소가 주어졌는데 닿지 않으면 실패한다.
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use couponql::auth::JwtKeys;
 use couponql::config::DbSettings;
@@ -30,15 +30,21 @@ pub struct TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some((admin_url, name)) = self.cleanup.take() else { return };
+        let Some((admin_url, name)) = self.cleanup.take() else {
+            return;
+        };
         let backend = self.backend;
         // 비동기 런타임 안에서 드롭될 수 있으므로 별도 스레드의 런타임에서 지운다.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
             rt.block_on(async move {
                 if let Ok(admin) = Database::connect(&admin_url).await {
                     let sql = match backend {
-                        Backend::Postgres => format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                        Backend::Postgres => {
+                            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")
+                        }
                         _ => format!("DROP DATABASE IF EXISTS `{name}`"),
                     };
                     let _ = admin.execute_unprepared(&sql).await;
@@ -117,21 +123,24 @@ pub async fn fresh_db_with(backend: Backend, settings: &DbSettings) -> Option<Te
         if std::env::var_os("COUPONQL_REQUIRE_DATABASES").is_some() {
             panic!("COUPONQL_REQUIRE_DATABASES is set but no {backend:?} database was given");
         }
-        println!("SKIPPED {backend:?}: no TEST_{}_URL given and no Docker available", match backend {
-            Backend::MySql => "MYSQL",
-            _ => "POSTGRES",
-        });
+        println!(
+            "SKIPPED {backend:?}: no TEST_{}_URL given and no Docker available",
+            match backend {
+                Backend::MySql => "MYSQL",
+                _ => "POSTGRES",
+            }
+        );
         return None;
     };
     let (url, cleanup) = if backend == Backend::Sqlite {
         (server, None)
     } else {
         let name = format!("cq_test_{}", Uuid::new_v4().simple());
-        let admin = Database::connect(&server)
-            .await
-            .unwrap_or_else(|e| panic!("{backend:?} 테스트 서버({server})에 연결할 수 없음: {e}"));
+        let admin = Database::connect(&server).await.unwrap_or_else(|e| panic!("{backend:?} 테스트 서버({server})에 연결할 수 없음: {e}"));
         let create = match backend {
-            Backend::MySql => format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"),
+            Backend::MySql => {
+                format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            }
             _ => format!("CREATE DATABASE \"{name}\""),
         };
         admin.execute_unprepared(&create).await.unwrap_or_else(|e| panic!("{backend:?}: CREATE DATABASE 실패: {e}"));
@@ -155,7 +164,8 @@ pub async fn new_user(db: &impl ConnectionTrait) -> User {
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
     let id = Uuid::new_v4();
     let now = domain::now();
-    let user = User { id, email: format!("u{n}-{}@test.example", id.simple()), name: format!("사용자{n}"), created_at: now, updated_at: now };
+    let user =
+        User { id, email: format!("u{n}-{}@test.example", id.simple()), name: format!("사용자{n}"), created_at: now, updated_at: now };
     couponql::repo::user::insert(db, &user).await.expect("사용자 삽입");
     user
 }
@@ -198,11 +208,7 @@ pub async fn assert_invariant(db: &DatabaseConnection, coupon_id: Uuid) -> i32 {
         assert!(coupon.issued_quantity <= total, "초과 발급: {} > {total}", coupon.issued_quantity);
     }
     let dup_sql = "SELECT COUNT(*) AS n FROM (SELECT user_id FROM user_coupons GROUP BY user_id, coupon_id HAVING COUNT(*) > 1) d";
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), dup_sql))
-        .await
-        .expect("중복 검사")
-        .expect("행");
+    let row = db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), dup_sql)).await.expect("중복 검사").expect("행");
     let dups: i64 = row.try_get("", "n").expect("n");
     assert_eq!(dups, 0, "같은 사용자에게 같은 쿠폰이 두 번 발급됨");
     coupon.issued_quantity

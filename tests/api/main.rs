@@ -3,6 +3,7 @@ mod helpers;
 
 mod client;
 mod concurrency;
+mod data_layer;
 mod e2e;
 mod e2e_ops;
-mod data_layer;
+mod plans;
