@@ -1,22 +1,65 @@
-//! 환경 변수에서 읽는 설정 (CONTRACT 1절).
+//! 환경 변수에서 읽는 설정 (CONTRACT 1절). clap의 `env`로 읽으므로 같은 값을 `--옵션`으로도 줄 수 있다.
+//! 비밀(서명 키, 비밀번호가 든 데이터베이스 주소)은 `SecretString`에 담아 `Debug` 출력으로 새지 않게 한다.
 use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::service::issuance::IssueMode;
 
 /// 로컬 개발용 기본 서명 키. 운영(APP_ENV=production)에서는 이 키로 시작하지 않는다.
 pub const DEV_JWT_SECRET: &str = "couponql-development-secret-do-not-use-in-production";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://couponql.db?mode=rwc";
 pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1:8000";
 
-#[derive(Clone, Debug)]
+fn secret(raw: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(raw.to_owned()))
+}
+
+/// 프로세스 설정. 빈 환경 변수는 없는 것으로 본다.
+#[derive(Args, Clone, Debug)]
 pub struct Settings {
-    pub database_url: String,
-    /// DATABASE_URL을 주지 않아 내장 SQLite를 쓰는지 (첫 시작에 데모 데이터를 넣는다).
-    pub embedded_default: bool,
+    /// mysql://…, postgres://… or sqlite://… (default: the embedded sqlite://couponql.db?mode=rwc, seeded).
+    #[arg(long, env = "DATABASE_URL", global = true, value_parser = secret, hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+    /// Listen address.
+    #[arg(long, env = "BIND_ADDR", global = true, default_value = DEFAULT_BIND_ADDR)]
     pub bind_addr: String,
-    pub jwt_secret: String,
-    pub production: bool,
-    pub db: DbSettings,
-    /// 같은 쿠폰의 동시 발급 요청을 한 트랜잭션으로 합칠지 (ISSUE_COALESCING=on|off, 기본 on).
+    /// HS256 key for bearer tokens (default: a development secret, refused with APP_ENV=production).
+    #[arg(long, env = "JWT_SECRET", global = true, value_parser = secret, hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+    /// `production` refuses the development JWT secret.
+    #[arg(long, env = "APP_ENV", global = true)]
+    pub app_env: Option<String>,
+    /// Pool size (default 10 for MySQL/PostgreSQL; SQLite always uses one connection).
+    #[arg(long, env = "DB_MAX_CONNECTIONS", global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_max_connections: Option<u32>,
+    /// Serve concurrent issuance requests for one coupon in one transaction (on) or one each (off).
+    #[arg(long, env = "ISSUE_COALESCING", global = true, default_value = "on", value_parser = parse_switch)]
     pub issue_coalescing: bool,
+    /// Log lines as text or as one JSON object each.
+    #[arg(long, env = "LOG_FORMAT", global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Comma-separated origins allowed to call from a browser, or `*`.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", global = true)]
+    pub cors_allowed_origins: Option<String>,
+    /// Serve /metrics on this address instead of the main one.
+    #[arg(long, env = "METRICS_BIND_ADDR", global = true)]
+    pub metrics_bind_addr: Option<String>,
+}
+
+fn parse_switch(raw: &str) -> Result<bool, String> {
+    match raw {
+        "on" | "true" | "1" => Ok(true),
+        "off" | "false" | "0" => Ok(false),
+        other => Err(format!("expected on or off, got {other:?}")),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// 커넥션 풀과 잠금 대기 한도.
@@ -37,38 +80,90 @@ impl Default for DbSettings {
 }
 
 impl Settings {
-    /// 환경에서 읽는다. 잘못된 값은 원인을 한 줄로 말하는 에러.
-    pub fn from_env() -> Result<Self, String> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let database_url = var("DATABASE_URL");
-        let max_connections = match var("DB_MAX_CONNECTIONS") {
-            Some(v) => Some(
-                v.parse::<u32>()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| format!("DB_MAX_CONNECTIONS must be a positive integer, got {v:?}"))?,
-            ),
-            None => None,
-        };
-        let issue_coalescing = match var("ISSUE_COALESCING").as_deref() {
-            None | Some("on") | Some("true") | Some("1") => true,
-            Some("off") | Some("false") | Some("0") => false,
-            Some(other) => {
-                return Err(format!("ISSUE_COALESCING must be on or off, got {other:?}"));
-            }
-        };
-        Ok(Self {
-            issue_coalescing,
-            embedded_default: database_url.is_none(),
-            database_url: database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
-            bind_addr: var("BIND_ADDR").unwrap_or_else(|| DEFAULT_BIND_ADDR.to_owned()),
-            jwt_secret: var("JWT_SECRET").unwrap_or_else(|| DEV_JWT_SECRET.to_owned()),
-            production: var("APP_ENV").is_some_and(|v| v.eq_ignore_ascii_case("production")),
-            db: DbSettings { max_connections, ..DbSettings::default() },
-        })
+    /// 명령행 없이 환경에서만 읽는다 (테스트와 벤치가 쓴다).
+    pub fn from_env() -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        <Only as clap::Parser>::try_parse_from(["couponql"]).map(|o| o.settings)
+    }
+
+    /// 임의 포트(127.0.0.1:0)에 주어진 서명 키로: 테스트와 도구가 `Application`을 띄울 때 쓴다.
+    pub fn local(jwt_secret: &str) -> Self {
+        Self {
+            database_url: None,
+            bind_addr: "127.0.0.1:0".into(),
+            jwt_secret: Some(SecretString::from(jwt_secret.to_owned())),
+            app_env: None,
+            db_max_connections: None,
+            issue_coalescing: true,
+            log_format: LogFormat::Text,
+            cors_allowed_origins: None,
+            metrics_bind_addr: None,
+        }
+    }
+
+    /// 데이터베이스 주소 (주지 않으면 내장 SQLite).
+    pub fn database_url(&self) -> SecretString {
+        self.database_url.clone().unwrap_or_else(|| SecretString::from(DEFAULT_DATABASE_URL.to_owned()))
+    }
+
+    /// DATABASE_URL을 주지 않아 내장 SQLite를 쓰는지 (첫 시작에 데모 데이터를 넣는다).
+    pub fn embedded_default(&self) -> bool {
+        self.database_url.is_none()
+    }
+
+    pub fn jwt_secret(&self) -> SecretString {
+        self.jwt_secret.clone().unwrap_or_else(|| SecretString::from(DEV_JWT_SECRET.to_owned()))
     }
 
     pub fn uses_dev_secret(&self) -> bool {
-        self.jwt_secret == DEV_JWT_SECRET
+        self.jwt_secret().expose_secret() == DEV_JWT_SECRET
+    }
+
+    pub fn production(&self) -> bool {
+        self.app_env.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("production"))
+    }
+
+    pub fn issue_mode(&self) -> IssueMode {
+        if self.issue_coalescing { IssueMode::Coalesced } else { IssueMode::PerRequest }
+    }
+
+    pub fn db(&self) -> DbSettings {
+        DbSettings { max_connections: self.db_max_connections, ..DbSettings::default() }
+    }
+
+    /// 허용 출처 목록. `*`는 모든 출처.
+    pub fn cors_origins(&self) -> Option<Vec<String>> {
+        let raw = self.cors_allowed_origins.as_deref()?;
+        let list: Vec<String> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        (!list.is_empty()).then_some(list)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let s = Settings {
+            database_url: Some(SecretString::from("postgres://u:hunter2@h/db".to_owned())),
+            cors_allowed_origins: Some(" https://a.example , https://b.example,".into()),
+            ..Settings::local("top-secret-key")
+        };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("top-secret-key"), "{shown}");
+        assert_eq!(s.cors_origins(), Some(vec!["https://a.example".to_owned(), "https://b.example".to_owned()]));
+        assert!(!s.uses_dev_secret());
+    }
+
+    #[test]
+    fn switches_accept_on_and_off_only() {
+        assert_eq!(parse_switch("on"), Ok(true));
+        assert_eq!(parse_switch("0"), Ok(false));
+        assert!(parse_switch("maybe").is_err());
     }
 }

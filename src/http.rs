@@ -1,31 +1,33 @@
-//! HTTP 표면(CONTRACT 2절): /graphql(POST 실행, GET 플레이그라운드), /health, /ready.
-//! 잘못된 요청은 모두 오류로 답하고 서버는 계속 동작한다.
+//! HTTP 표면(CONTRACT 2절): GraphQL over HTTP(미디어 타입 협상, 요청 오류는 `data` 없이), 오프라인 GraphiQL,
+//! CORS, /health, /ready, /metrics. 잘못된 요청은 모두 계약서의 코드로 답하고 아무것도 실행하지 않는다.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, Request, Response, ServerError};
-use async_graphql_axum::GraphQLResponse;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Router, middleware};
 use sea_orm::DatabaseConnection;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::JwtKeys;
 use crate::domain::Viewer;
 use crate::error::AppError;
-use crate::graphql::{self, AppSchema};
+use crate::graphql::{self, AppSchema, RequestInfo};
+use crate::metrics::Metrics;
+use crate::service::issuance::IssueMode;
 
 /// 요청 본문 한도 (계약: 64 KiB, 넘으면 413).
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// 동시에 실행하는 GraphQL 연산 수. 실행 중인 연산은 큰 퓨처와 버퍼를 쥐므로, 수천 명이 한꺼번에 와도
 /// 나머지는 요청 본문만 든 채 줄을 서게 해서 메모리를 묶어 둔다 (풀 크기보다 훨씬 커서 처리량은 그대로).
 pub const MAX_IN_FLIGHT: usize = 256;
+/// 헤더 다음 본문을 다 받는 한도 (계약: 10초). 넘으면 408로 답하고 연결을 닫는다.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct AppState {
@@ -37,30 +39,114 @@ struct Inner {
     db: DatabaseConnection,
     jwt: JwtKeys,
     gate: tokio::sync::Semaphore,
+    metrics: Metrics,
 }
 
 impl AppState {
-    /// `issue_coalescing`: 같은 쿠폰의 동시 발급을 한 트랜잭션으로 합친다 (설정 ISSUE_COALESCING).
-    pub fn new(db: DatabaseConnection, jwt: JwtKeys, issue_coalescing: bool) -> Self {
-        let schema = graphql::build_schema(Some(db.clone()), issue_coalescing);
-        Self { inner: Arc::new(Inner { schema, db, jwt, gate: tokio::sync::Semaphore::new(MAX_IN_FLIGHT) }) }
+    pub fn new(db: DatabaseConnection, jwt: JwtKeys, mode: IssueMode, metrics: Metrics) -> Self {
+        let schema = graphql::build_schema(Some(db.clone()), mode);
+        Self { inner: Arc::new(Inner { schema, db, jwt, gate: tokio::sync::Semaphore::new(MAX_IN_FLIGHT), metrics }) }
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// 라우터. `cors`: 허용 출처(없으면 CORS 헤더를 전혀 붙이지 않는다). `metrics_here`: /metrics를 이 라우터에 둘지.
+pub fn router(state: AppState, cors: Option<&[String]>, metrics_here: bool) -> Router {
+    let mut app = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphiql/{file}", get(graphiql_asset))
         .route("/health", get(|| async { "ok" }))
-        .route("/ready", get(ready))
-        .fallback(|| async { reject(StatusCode::NOT_FOUND, "NOT_FOUND", "없는 경로입니다") })
+        .route("/ready", get(ready));
+    if metrics_here {
+        app = app.route("/metrics", get(metrics));
+    }
+    let mut app = app
+        .fallback(|| async { reject(MediaType::Json, StatusCode::NOT_FOUND, "NOT_FOUND", "없는 경로입니다") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .with_state(state);
+    if let Some(origins) = cors {
+        app = app.layer(cors_layer(origins)).layer(middleware::map_response(preflight_no_content));
+    }
+    app
 }
 
-/// 본문 파싱 오류 등 GraphQL 실행 전의 거절: 상태 코드와 GraphQL 형식의 오류 하나.
-fn reject(status: StatusCode, code: &str, message: &str) -> axum::response::Response {
+/// /metrics만 따로 (METRICS_BIND_ADDR).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", get(metrics)).with_state(state)
+}
+
+/// 허용 출처의 브라우저 요청: GET·POST, 인증·본문·멱등 키 헤더. 허용되지 않은 출처는 ACAO를 받지 못한다.
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        // "*"도 그 출처를 그대로 돌려준다 (계약: 허용된 출처에는 그 출처).
+        AllowOrigin::mirror_request()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("idempotency-key")])
+        .max_age(Duration::from_secs(600))
+}
+
+/// tower-http는 사전 요청(OPTIONS)에 200으로 답한다. 계약은 본문 없는 204.
+async fn preflight_no_content(method: Method, mut resp: axum::response::Response) -> axum::response::Response {
+    if method == Method::OPTIONS && resp.status() == StatusCode::OK {
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+    }
+    resp
+}
+
+/// 응답 미디어 타입 (GraphQL over HTTP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaType {
+    Json,
+    GraphqlResponse,
+}
+
+impl MediaType {
+    /// `Accept`에서 고른다: q 값이 가장 큰 것, 같으면 먼저 나온 것. `*/*`, `application/*`, 없음, 모르는 것뿐이면 JSON.
+    pub fn negotiate(headers: &HeaderMap) -> Self {
+        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+            return MediaType::Json;
+        };
+        let mut best: Option<(f32, MediaType)> = None;
+        for part in accept.split(',') {
+            let mut params = part.split(';');
+            let ty = params.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let q = params.filter_map(|p| p.trim().strip_prefix("q=")).find_map(|q| q.trim().parse::<f32>().ok()).unwrap_or(1.0);
+            let media = match ty.as_str() {
+                "application/graphql-response+json" => MediaType::GraphqlResponse,
+                "application/json" | "application/*" | "*/*" => MediaType::Json,
+                _ => continue,
+            };
+            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+                best = Some((q, media));
+            }
+        }
+        best.map(|(_, m)| m).unwrap_or(MediaType::Json)
+    }
+
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            MediaType::Json => "application/json; charset=utf-8",
+            MediaType::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+        })
+    }
+}
+
+/// GraphQL 실행 전의 거절: 상태 코드와 GraphQL 형식의 오류 하나 (`data` 없음).
+fn reject(media: MediaType, status: StatusCode, code: &str, message: &str) -> axum::response::Response {
     let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, Json(body)).into_response()
+    json_response(media, status, &body)
+}
+
+fn json_response(media: MediaType, status: StatusCode, body: &serde_json::Value) -> axum::response::Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut resp = (status, Body::from(bytes)).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, media.content_type());
+    resp
 }
 
 /// `Authorization: Bearer …`. 헤더가 없으면 익명, 있는데 유효하지 않으면 UNAUTHENTICATED.
@@ -77,70 +163,74 @@ fn viewer_from(headers: &HeaderMap, jwt: &JwtKeys) -> Result<Option<Viewer>, App
     jwt.verify(token).map(Some)
 }
 
+/// POST의 `Content-Type`은 `application/json`(charset은 utf-8만)이어야 한다: 브라우저가 다른 사이트에서
+/// 사전 요청 없이 보낼 수 있는 "단순" 요청(form, text/plain)으로는 아무것도 실행되지 않는다.
+fn is_json_content(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mut parts = ct.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        && parts.all(|p| match p.trim().split_once('=') {
+            Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") => v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8"),
+            _ => true,
+        })
+}
+
 async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> axum::response::Response {
+    let media = MediaType::negotiate(&headers);
+    if !is_json_content(&headers) {
+        return reject(
+            media,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Content-Type: application/json 요청만 받습니다",
+        );
+    }
     let body = match body {
         Ok(b) => b,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return reject(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "요청 본문이 64 KiB를 넘습니다");
+            return reject(media, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "요청 본문이 64 KiB를 넘습니다");
         }
         Err(_) => {
-            return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", "요청 본문을 읽을 수 없습니다");
+            // 본문이 제때 오지 않았거나 끊겼다: 이 연결은 닫는다.
+            let mut resp = reject(media, StatusCode::REQUEST_TIMEOUT, "BAD_REQUEST", "요청 본문을 제때 받지 못했습니다");
+            resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return resp;
         }
     };
     let request = match serde_json::from_slice::<BatchRequest>(&body) {
         Ok(BatchRequest::Single(r)) => r,
         // 배치는 꺼 두었다: 요청 하나에 연산 하나.
-        Ok(BatchRequest::Batch(_)) => {
-            return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", "배치 요청은 지원하지 않습니다");
-        }
-        Err(_) => {
-            return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", "요청 본문이 올바른 JSON GraphQL 요청이 아닙니다");
-        }
+        Ok(BatchRequest::Batch(_)) => return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "배치 요청은 지원하지 않습니다"),
+        Err(_) => return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "요청 본문이 올바른 JSON GraphQL 요청이 아닙니다"),
     };
-    execute(&state, &headers, request).await.into_response()
+    execute(&state, &headers, media, request, RequestInfo::post()).await
 }
 
-/// GET: `?query=`가 있으면 조회만 실행하고(mutation은 거부), 없으면 GraphiQL.
+/// GET: `?query=`(또는 persisted query의 해시)가 있으면 조회만 실행하고(mutation은 405), 없으면 GraphiQL.
 async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> axum::response::Response {
     let query = query.unwrap_or_default();
     if query.is_empty() {
-        return Html(GraphiQLSource::build().endpoint("/graphql").title("couponql").finish()).into_response();
+        return asset("index.html").into_response();
     }
+    let media = MediaType::negotiate(&headers);
     let request = match async_graphql::http::parse_query_string(&query) {
         Ok(r) => r,
-        Err(_) => {
-            return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", "쿼리 문자열이 올바른 GraphQL 요청이 아닙니다");
-        }
+        Err(_) => return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "쿼리 문자열이 올바른 GraphQL 요청이 아닙니다"),
     };
-    if is_mutation(&request) {
-        return reject(StatusCode::METHOD_NOT_ALLOWED, "BAD_REQUEST", "mutation은 POST로만 보낼 수 있습니다");
-    }
-    execute(&state, &headers, request).await.into_response()
+    execute(&state, &headers, media, request, RequestInfo::get()).await
 }
 
-/// 요청이 고르는 연산이 mutation인지. 파싱이 안 되면 실행 단계가 GRAPHQL_PARSE_FAILED로 답한다.
-fn is_mutation(request: &Request) -> bool {
-    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-        return false;
-    };
-    doc.operations.iter().any(|(name, op)| {
-        let chosen = match (&request.operation_name, name) {
-            (Some(wanted), Some(n)) => wanted.as_str() == n.as_str(),
-            (Some(_), None) => false,
-            (None, _) => true,
-        };
-        chosen && op.node.ty == OperationType::Mutation
-    })
-}
-
-/// 실행하고 한 줄 로그를 남긴다 (연산 이름, 걸린 시간, 결과).
-async fn execute(state: &AppState, headers: &HeaderMap, request: Request) -> GraphQLResponse {
+/// 실행하고, 지표와 한 줄 로그를 남기고, 미디어 타입에 맞춰 답한다.
+async fn execute(state: &AppState, headers: &HeaderMap, media: MediaType, request: Request, info: RequestInfo) -> axum::response::Response {
     let started = Instant::now();
     let operation = request.operation_name.clone().unwrap_or_else(|| "-".into());
     let response = match viewer_from(headers, &state.inner.jwt) {
         Ok(viewer) => match state.inner.gate.acquire().await {
             Ok(_permit) => {
-                let request = graphql::prepare_request(request, &state.inner.db, viewer);
+                let request = graphql::prepare_request(request, &state.inner.db, viewer).data(info.clone());
                 state.inner.schema.execute(request).await
             }
             // 세마포어는 닫지 않으므로 여기 오지 않는다.
@@ -148,18 +238,50 @@ async fn execute(state: &AppState, headers: &HeaderMap, request: Request) -> Gra
         },
         Err(e) => Response::from_errors(vec![server_error(&e)]),
     };
-    let outcome = if response.errors.is_empty() {
-        "ok".to_owned()
-    } else {
-        response
-            .errors
-            .iter()
-            .filter_map(|e| e.extensions.as_ref().and_then(|x| x.get("code")).map(|c| c.to_string()))
-            .collect::<Vec<_>>()
-            .join(",")
+    let code = response
+        .errors
+        .first()
+        .and_then(|e| e.extensions.as_ref())
+        .and_then(|x| x.get("code"))
+        .and_then(|c| match c {
+            async_graphql::Value::String(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| if response.errors.is_empty() { "OK".into() } else { "INTERNAL".into() });
+    let operation_type = info.operation_type();
+    let elapsed = started.elapsed();
+    state.inner.metrics.graphql_request(operation_type, &code, elapsed);
+    tracing::info!(operation = %operation, operation_type, duration_ms = elapsed.as_secs_f64() * 1000.0, outcome = %code, "graphql");
+    respond(media, response, &info, &code)
+}
+
+/// GraphQL 응답을 HTTP로. 실행 전에 끝난 요청(요청 오류)은 `data` 없이, graphql-response+json이면 400.
+/// GET으로 온 mutation은 405와 `Allow: POST`.
+fn respond(media: MediaType, response: Response, info: &RequestInfo, code: &str) -> axum::response::Response {
+    let executed = info.executed();
+    let extra_headers = response.http_headers.clone();
+    let mut body = match serde_json::to_value(&response) {
+        Ok(v) => v,
+        Err(_) => return reject(media, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "일시적인 오류가 발생했습니다"),
     };
-    tracing::info!(operation = %operation, duration_ms = started.elapsed().as_secs_f64() * 1000.0, outcome = %outcome, "graphql");
-    response.into()
+    if !executed && let Some(obj) = body.as_object_mut() {
+        obj.remove("data");
+    }
+    let status = if code == graphql::METHOD_NOT_ALLOWED {
+        StatusCode::METHOD_NOT_ALLOWED
+    } else if !executed && media == MediaType::GraphqlResponse {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = json_response(media, status, &body);
+    for (name, value) in extra_headers.iter() {
+        resp.headers_mut().append(name, value.clone());
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    resp
 }
 
 fn server_error(e: &AppError) -> ServerError {
@@ -173,5 +295,70 @@ async fn ready(State(state): State<AppState>) -> StatusCode {
     match tokio::time::timeout(Duration::from_secs(2), state.inner.db.ping()).await {
         Ok(Ok(())) => StatusCode::OK,
         _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let text = state.inner.metrics.render(&state.inner.db);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+}
+
+/// 바이너리에 담은 GraphiQL (npm 빌드를 `assets/graphiql/`에 둔 것). CDN도 외부 주소도 쓰지 않는다.
+fn asset(file: &str) -> axum::response::Response {
+    const JS: &str = "text/javascript; charset=utf-8";
+    let (body, ty): (&'static [u8], &str) = match file {
+        "index.html" => (include_bytes!("../assets/graphiql/index.html"), "text/html; charset=utf-8"),
+        "init.js" => (include_bytes!("../assets/graphiql/init.js"), JS),
+        "graphiql.min.js" => (include_bytes!("../assets/graphiql/graphiql.min.js"), JS),
+        "react.production.min.js" => (include_bytes!("../assets/graphiql/react.production.min.js"), JS),
+        "react-dom.production.min.js" => (include_bytes!("../assets/graphiql/react-dom.production.min.js"), JS),
+        "graphiql.min.css" => (include_bytes!("../assets/graphiql/graphiql.min.css"), "text/css; charset=utf-8"),
+        _ => return reject(MediaType::Json, StatusCode::NOT_FOUND, "NOT_FOUND", "없는 경로입니다"),
+    };
+    ([(header::CONTENT_TYPE, ty), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+async fn graphiql_asset(Path(file): Path<String>) -> axum::response::Response {
+    if file == "index.html" {
+        return reject(MediaType::Json, StatusCode::NOT_FOUND, "NOT_FOUND", "없는 경로입니다");
+    }
+    asset(&file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> MediaType {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).expect("header"));
+        MediaType::negotiate(&h)
+    }
+
+    #[test]
+    fn the_response_type_follows_accept() {
+        assert_eq!(MediaType::negotiate(&HeaderMap::new()), MediaType::Json);
+        assert_eq!(accept("*/*"), MediaType::Json);
+        assert_eq!(accept("application/json"), MediaType::Json);
+        assert_eq!(accept("application/graphql-response+json"), MediaType::GraphqlResponse);
+        assert_eq!(accept("application/graphql-response+json, application/json;q=0.9"), MediaType::GraphqlResponse);
+        assert_eq!(accept("application/json, application/graphql-response+json"), MediaType::Json);
+        assert_eq!(accept("application/graphql-response+json;q=0.5, */*"), MediaType::Json);
+        assert_eq!(accept("text/html"), MediaType::Json);
+    }
+
+    #[test]
+    fn only_json_bodies_are_accepted() {
+        let ct = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_str(v).expect("header"));
+            is_json_content(&h)
+        };
+        assert!(ct("application/json"));
+        assert!(ct("Application/JSON; charset=UTF-8"));
+        assert!(!ct("application/json; charset=latin1"));
+        assert!(!ct("text/plain"));
+        assert!(!ct("application/x-www-form-urlencoded"));
+        assert!(!is_json_content(&HeaderMap::new()));
     }
 }

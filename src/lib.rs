@@ -18,11 +18,15 @@ pub mod error;
 pub mod graphql;
 /// axum 라우터
 pub mod http;
-/// 연결 수를 묶는 리스너
-pub mod listener;
+/// Prometheus 지표
+pub mod metrics;
 /// SQL 저장소
 pub mod repo;
 /// 데모 데이터
 pub mod seed;
+/// hyper-util 위의 HTTP 서버: 시간 제한, 연결 수 한도, 우아한 종료
+pub mod server;
 /// 트랜잭션을 소유하는 유스케이스
 pub mod service;
+/// 애플리케이션 조립: serve와 테스트가 같은 배선을 쓴다
+pub mod startup;

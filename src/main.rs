@@ -2,20 +2,24 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use couponql::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = couponql::cli::Cli::parse();
     // 로그는 stderr로: `couponql schema`와 `token`의 stdout을 더럽히지 않는다.
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.settings.log_format {
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Text => logs.init(),
+    }
     match couponql::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(line) => {
-            eprintln!("couponql: {line}");
+        Err(e) => {
+            // 원인 사슬을 한 줄로 ("cannot connect …: 원인").
+            eprintln!("couponql: {e:#}");
             ExitCode::FAILURE
         }
     }

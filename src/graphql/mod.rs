@@ -1,21 +1,25 @@
 //! GraphQL 계층: 스키마 조립, 에러 코드 부여, 요청별 컨텍스트. 리졸버는 얇게 — 서비스 하나를 부르고 변환한다.
+mod guards;
 mod loaders;
 mod mutation;
+mod nulls;
 mod query;
 mod scalars;
 mod types;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{EmptySubscription, ErrorExtensions, Request, Schema, ServerError, ServerResult, ValidationResult, Variables};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::domain::Viewer;
 use crate::error::AppError;
-use crate::service::issuance::Issuer;
+use crate::service::issuance::{IssueMode, Issuer};
 pub use loaders::Loaders;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
@@ -26,26 +30,29 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 pub const MAX_DEPTH: usize = 20;
 /// 복잡도 한도: `coupons(first: 100)`로 모든 필드를 읽는 질의(≈3,800)는 통과, 수천 개 별칭 남용은 거부.
 pub const MAX_COMPLEXITY: usize = 5_000;
+/// 자동 persisted query로 기억하는 질의 수 (계약: 적어도 1,000개). 문서 하나가 수 KB라 수십 MB 안쪽.
+pub const PERSISTED_QUERY_CACHE: usize = 4096;
 /// 데이터베이스를 한 번 오가는 루트 필드의 비용: 같은 필드를 별칭으로 수백 번 부르는 남용을 막는다.
 pub const FETCH_COST: usize = 10;
 
 /// 스키마를 만든다. 데이터베이스 풀과 발급기는 스키마 데이터, 뷰어와 DataLoader는 요청 데이터.
 /// `db`가 없으면 SDL 출력용.
-pub fn build_schema(db: Option<DatabaseConnection>, issue_coalescing: bool) -> AppSchema {
+pub fn build_schema(db: Option<DatabaseConnection>, mode: IssueMode) -> AppSchema {
     let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .register_output_type::<types::RoleGql>()
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
+        // APQ가 먼저(바깥): 해시로 찾은 문서를 ErrorCodes의 prepare_request가 받는다.
+        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(PERSISTED_QUERY_CACHE)))
         .extension(ErrorCodes);
     if let Some(db) = db {
-        builder = builder.data(Issuer::new(db.clone(), issue_coalescing)).data(db);
+        builder = builder.data(Issuer::new(db.clone(), mode)).data(db);
     }
     builder.finish()
 }
 
 /// SDL (`couponql schema`와 `schema.graphql`).
 pub fn sdl() -> String {
-    build_schema(None, false).sdl()
+    build_schema(None, IssueMode::PerRequest).sdl()
 }
 
 /// 요청 하나를 스키마에 맞게 꾸민다: 뷰어와 요청별 DataLoader (요청 사이에 아무것도 새지 않게).
@@ -101,17 +108,91 @@ pub(crate) fn db<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<
     ctx.data::<DatabaseConnection>().map_err(|_| AppError::Internal("스키마에 데이터베이스가 없음".into()).extend())
 }
 
-/// 코드 없는 에러에 계약서의 코드를 붙이는 확장: 파싱 실패, 검증 실패(깊이·복잡도 포함),
-/// 그리고 실행 중 변수 값 변환 실패(BAD_USER_INPUT).
+/// GET으로 온 mutation의 코드: HTTP 계층이 405와 `Allow: POST`로 답한다.
+pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+
+/// HTTP 계층과 확장이 주고받는 요청 하나의 사정: 어떤 메서드로 왔는지, 연산 종류, 실행 단계까지 갔는지.
+/// 실행까지 못 갔으면(파싱·검증·변수·persisted query 실패) 요청 오류라 `data` 없이,
+/// `application/graphql-response+json`이면 400으로 답한다 (GraphQL over HTTP).
+#[derive(Clone)]
+pub struct RequestInfo(Arc<InfoInner>);
+
+struct InfoInner {
+    via_get: bool,
+    executed: AtomicBool,
+    operation_type: OnceLock<OperationType>,
+}
+
+impl RequestInfo {
+    fn new(via_get: bool) -> Self {
+        Self(Arc::new(InfoInner { via_get, executed: AtomicBool::new(false), operation_type: OnceLock::new() }))
+    }
+
+    pub fn get() -> Self {
+        Self::new(true)
+    }
+
+    pub fn post() -> Self {
+        Self::new(false)
+    }
+
+    pub fn executed(&self) -> bool {
+        self.0.executed.load(Ordering::Relaxed)
+    }
+
+    /// 지표와 로그의 `operation_type` (문서를 못 읽었으면 "unknown").
+    pub fn operation_type(&self) -> &'static str {
+        match self.0.operation_type.get() {
+            Some(OperationType::Query) => "query",
+            Some(OperationType::Mutation) => "mutation",
+            Some(OperationType::Subscription) => "subscription",
+            None => "unknown",
+        }
+    }
+
+    /// 문서에서 고른 연산의 종류를 기록하고, GET으로 온 mutation이면 실행 전에 거절한다 (아무것도 실행하지 않는다).
+    fn classify(&self, doc: &ExecutableDocument, operation_name: Option<&str>) -> ServerResult<()> {
+        let op = match (&doc.operations, operation_name) {
+            (DocumentOperations::Single(op), _) => Some(op.node.ty),
+            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+            _ => None,
+        };
+        if let Some(ty) = op {
+            let _ = self.0.operation_type.set(ty);
+            if self.0.via_get && ty != OperationType::Query {
+                let err = ServerError::new("mutation은 POST로만 보낼 수 있습니다", None);
+                return Err(with_code(err, METHOD_NOT_ALLOWED));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// 요청마다 붙는 확장: 코드 없는 에러에 계약서의 코드를 붙이고, 오류가 있는 응답에 명세의 null 전파를 적용한다.
 struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExt)
+        Arc::new(ErrorCodesExt { query: Mutex::new(None), operation_name: Mutex::new(None) })
     }
 }
 
-struct ErrorCodesExt;
+/// null 전파에 쓸 문서: 보통은 질의 문자열(오류가 날 때만 다시 파싱), persisted query면 이미 파싱된 문서.
+enum QuerySource {
+    Text(String),
+    Parsed(ExecutableDocument),
+}
+
+struct ErrorCodesExt {
+    query: Mutex<Option<QuerySource>>,
+    operation_name: Mutex<Option<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // 잠금을 쥔 채 패닉하는 코드가 없으므로 오염된 잠금도 내용은 온전하다.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn with_code(mut err: ServerError, code: &str) -> ServerError {
     let has_code = err.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
@@ -121,13 +202,66 @@ fn with_code(mut err: ServerError, code: &str) -> ServerError {
     err
 }
 
+/// 실행 전 단계의 코드 없는 에러: APQ의 두 에러는 계약서의 코드로, 나머지는 검증 실패.
+fn request_error_code(mut err: ServerError) -> ServerError {
+    let code = match err.message.as_str() {
+        "PersistedQueryNotFound" => "PERSISTED_QUERY_NOT_FOUND",
+        "provided sha does not match query" => {
+            err.message = "persisted query의 sha256Hash가 질의와 맞지 않습니다".into();
+            err.extensions.get_or_insert_with(Default::default).set("field", "extensions.persistedQuery.sha256Hash");
+            "BAD_USER_INPUT"
+        }
+        _ => "GRAPHQL_VALIDATION_FAILED",
+    };
+    with_code(err, code)
+}
+
+/// 실행 중의 코드 없는 에러: 입력 값 변환 실패는 BAD_USER_INPUT, 그 밖의 것은 우리 버그이므로 INTERNAL(상세는 로그).
+fn execution_error_code(err: ServerError) -> ServerError {
+    if err.extensions.as_ref().is_some_and(|e| e.get("code").is_some()) {
+        return err;
+    }
+    let m = err.message.as_str();
+    if m.starts_with("Failed to parse") || m.starts_with("Expected input type") || m.starts_with("Invalid value") {
+        return with_code(err, "BAD_USER_INPUT");
+    }
+    tracing::error!(detail = %err.message, "코드 없는 실행 에러");
+    let mut internal = ServerError::new(AppError::Internal(String::new()).to_string(), err.locations.first().copied());
+    internal.path = err.path;
+    with_code(internal, "INTERNAL")
+}
+
 #[async_trait::async_trait]
 impl Extension for ErrorCodesExt {
-    /// 단계 밖에서 생기는 요청 수준의 에러(없는 operationName, 이름 없이 여러 연산)도 코드를 갖게 한다.
+    /// 단계 밖에서 생기는 요청 수준의 에러(없는 operationName, 이름 없이 여러 연산, APQ)도 코드를 갖게 한다.
     async fn request(&self, ctx: &ExtensionContext<'_>, next: async_graphql::extensions::NextRequest<'_>) -> async_graphql::Response {
         let mut resp = next.run(ctx).await;
-        resp.errors = resp.errors.into_iter().map(|e| with_code(e, "GRAPHQL_VALIDATION_FAILED")).collect();
+        resp.errors = resp.errors.into_iter().map(request_error_code).collect();
         resp
+    }
+
+    /// APQ가 문서를 채운 뒤에 불린다 (APQ 확장이 먼저 등록되어 바깥에서 돈다).
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: async_graphql::extensions::NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        // 질의 문자열이 비었으면 APQ가 해시로 찾은 문서를 넣어 두었다 (파싱 훅을 거치지 않는다).
+        let operation_name = request.operation_name.clone();
+        let resolved = if request.query.is_empty() { request.parsed_query().ok().cloned() } else { None };
+        let source = match resolved {
+            Some(doc) => {
+                if let Some(info) = ctx.data_opt::<RequestInfo>() {
+                    info.classify(&doc, operation_name.as_deref())?;
+                }
+                QuerySource::Parsed(doc)
+            }
+            None => QuerySource::Text(request.query.clone()),
+        };
+        *lock(&self.query) = Some(source);
+        *lock(&self.operation_name) = request.operation_name.clone();
+        next.run(ctx, request).await
     }
 
     async fn parse_query(
@@ -137,7 +271,11 @@ impl Extension for ErrorCodesExt {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
+        let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
+        if let Some(info) = ctx.data_opt::<RequestInfo>() {
+            info.classify(&doc, lock(&self.operation_name).as_deref())?;
+        }
+        Ok(doc)
     }
 
     async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {
@@ -150,9 +288,23 @@ impl Extension for ErrorCodesExt {
         operation_name: Option<&str>,
         next: async_graphql::extensions::NextExecute<'_>,
     ) -> async_graphql::Response {
+        if let Some(info) = ctx.data_opt::<RequestInfo>() {
+            info.0.executed.store(true, Ordering::Relaxed);
+        }
         let mut resp = next.run(ctx, operation_name).await;
-        // 우리 리졸버의 에러는 모두 코드를 가진다. 코드 없는 실행 에러는 인자 값 변환 실패뿐이다.
-        resp.errors = resp.errors.into_iter().map(|e| with_code(e, "BAD_USER_INPUT")).collect();
+        if resp.errors.is_empty() {
+            return resp;
+        }
+        resp.errors = resp.errors.into_iter().map(execution_error_code).collect();
+        let source = lock(&self.query).take();
+        let doc = match source {
+            Some(QuerySource::Parsed(doc)) => Some(doc),
+            Some(QuerySource::Text(text)) => async_graphql::parser::parse_query(text).ok(),
+            None => None,
+        };
+        if let Some(doc) = doc {
+            nulls::complete(&ctx.schema_env.registry, &doc, operation_name, &mut resp.data);
+        }
         resp
     }
 }

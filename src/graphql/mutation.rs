@@ -1,10 +1,11 @@
 //! Mutation 루트.
 use async_graphql::{Context, ID, InputObject, Object};
 
+use super::guards::{AdminOnly, Authenticated};
 use super::scalars::{DateTime, Decimal};
 use super::types::{Coupon, DiscountTypeGql, UserCoupon};
 use super::{GqlResultExt, db, issuer, parse_uuid, viewer};
-use crate::domain::{NewCouponInput, Viewer, money};
+use crate::domain::{NewCouponInput, money};
 use crate::service;
 
 pub struct MutationRoot;
@@ -24,9 +25,8 @@ pub struct CreateCouponInput {
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Issues one coupon to a user (default: the viewer). Row-locked: never over-issues, never twice per user.
-    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
     async fn issue_coupon(&self, ctx: &Context<'_>, coupon_id: ID, user_id: Option<ID>) -> async_graphql::Result<UserCoupon> {
-        Viewer::require(viewer(ctx)).gql()?;
         let coupon_id = parse_uuid("couponId", &coupon_id)?;
         let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
         let uc = issuer(ctx)?.issue_for(viewer(ctx), coupon_id, user_id).await.gql()?;
@@ -34,9 +34,8 @@ impl MutationRoot {
     }
 
     /// Marks a user coupon used. With orderAmount, also checks minPurchaseAmount.
-    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
     async fn use_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID, order_amount: Option<Decimal>) -> async_graphql::Result<UserCoupon> {
-        Viewer::require(viewer(ctx)).gql()?;
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let amount =
             order_amount.map(|a| a.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw))).transpose().gql()?;
@@ -45,15 +44,14 @@ impl MutationRoot {
     }
 
     /// Reverts a use (the order was cancelled).
-    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
     async fn cancel_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID) -> async_graphql::Result<UserCoupon> {
-        Viewer::require(viewer(ctx)).gql()?;
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let uc = service::user_coupons::cancel_coupon(db(ctx)?, viewer(ctx), id).await.gql()?;
         Ok(UserCoupon::alone(uc))
     }
 
-    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
     async fn create_coupon(&self, ctx: &Context<'_>, input: CreateCouponInput) -> async_graphql::Result<Coupon> {
         let input = NewCouponInput {
             name: input.name,

@@ -2,9 +2,9 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object};
 
+use super::guards::{AdminOnly, Authenticated};
 use super::types::{Coupon, User, UserCoupon};
 use super::{GqlResultExt, db, parse_uuid, viewer};
-use crate::domain::Viewer;
 use crate::service;
 
 pub struct QueryRoot;
@@ -34,36 +34,33 @@ impl QueryRoot {
     }
 
     /// Defaults to the viewer. Newest first.
-    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
     async fn user_coupons(
         &self,
         ctx: &Context<'_>,
         user_id: Option<ID>,
         #[graphql(default = false)] unused_only: bool,
     ) -> async_graphql::Result<Vec<UserCoupon>> {
-        Viewer::require(viewer(ctx)).gql()?;
         let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
         let list = service::user_coupons::list(db(ctx)?, viewer(ctx), user_id, unused_only).await.gql()?;
         Ok(list.into_iter().map(UserCoupon::with_coupon).collect())
     }
 
-    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         Ok(User::single(service::users::me(db(ctx)?, viewer(ctx)).await.gql()?))
     }
 
     /// null when absent.
-    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
-        Viewer::require(viewer(ctx)).gql()?;
         let id = parse_uuid("id", &id)?;
         Ok(service::users::get(db(ctx)?, viewer(ctx), id).await.gql()?.map(User::single))
     }
 
     /// At most 100 ids; result in the order of ids, null for unknown ones.
-    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
     async fn users(&self, ctx: &Context<'_>, ids: Vec<ID>) -> async_graphql::Result<Vec<Option<User>>> {
-        Viewer::require_admin(viewer(ctx)).gql()?;
         let ids = ids.iter().map(|id| parse_uuid("ids", id)).collect::<Result<Vec<_>, _>>()?;
         let found = service::users::get_many(db(ctx)?, viewer(ctx), &ids).await.gql()?;
         User::list(ctx, found).await

@@ -33,13 +33,6 @@ impl From<DiscountTypeGql> for domain::DiscountType {
     }
 }
 
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(name = "Role")]
-pub enum RoleGql {
-    User,
-    Admin,
-}
-
 pub struct Coupon(pub domain::Coupon);
 
 #[Object]

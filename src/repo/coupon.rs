@@ -138,7 +138,7 @@ pub async fn insert_with_issued(
 pub async fn increment_issued(db: &impl ConnectionTrait, id: Uuid, by: i32, now: DateTime<Utc>) -> AppResult<()> {
     let res = Coupons::update_many()
         .col_expr(Column::IssuedQuantity, Expr::col(Column::IssuedQuantity).add(by))
-        .col_expr(Column::UpdatedAt, Expr::val(ts(now)).into())
+        .col_expr(Column::UpdatedAt, Expr::val(ts(now)))
         .filter(Column::Id.eq(id_str(id)))
         .exec(db)
         .await

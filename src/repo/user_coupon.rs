@@ -122,8 +122,8 @@ pub async fn list_by_users(db: &impl ConnectionTrait, user_ids: &[Uuid], unused_
 /// 돌려주는 값: 이 호출이 바꿨는지.
 pub async fn mark_used(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> AppResult<bool> {
     let res = UserCoupons::update_many()
-        .col_expr(Column::IsUsed, Expr::val(true).into())
-        .col_expr(Column::UsedAt, Expr::val(Some(ts(now))).into())
+        .col_expr(Column::IsUsed, Expr::val(true))
+        .col_expr(Column::UsedAt, Expr::val(Some(ts(now))))
         .filter(Column::Id.eq(id_str(id)))
         .filter(Column::IsUsed.eq(false))
         .exec(db)
@@ -135,8 +135,8 @@ pub async fn mark_used(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) 
 /// 사용 → 미사용 (주문 취소). 조건부 UPDATE.
 pub async fn mark_unused(db: &impl ConnectionTrait, id: Uuid) -> AppResult<bool> {
     let res = UserCoupons::update_many()
-        .col_expr(Column::IsUsed, Expr::val(false).into())
-        .col_expr(Column::UsedAt, Expr::val(Option::<chrono::DateTime<chrono::FixedOffset>>::None).into())
+        .col_expr(Column::IsUsed, Expr::val(false))
+        .col_expr(Column::UsedAt, Expr::val(Option::<chrono::DateTime<chrono::FixedOffset>>::None))
         .filter(Column::Id.eq(id_str(id)))
         .filter(Column::IsUsed.eq(true))
         .exec(db)

@@ -21,6 +21,15 @@ use crate::repo;
 /// 배치 하나의 최대 요청 수: 다중 행 INSERT와 IN 목록을 적당한 크기로 묶는다.
 const MAX_BATCH: usize = 256;
 
+/// 발급 방식 (설정 ISSUE_COALESCING=on|off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssueMode {
+    /// 요청 하나가 트랜잭션 하나.
+    PerRequest,
+    /// 같은 쿠폰의 동시 요청을 한 트랜잭션으로 합친다 (기본).
+    Coalesced,
+}
+
 /// 발급기. 서버는 하나를 만들어 요청들이 나눠 쓴다.
 #[derive(Clone)]
 pub struct Issuer {
@@ -29,9 +38,8 @@ pub struct Issuer {
 }
 
 impl Issuer {
-    /// `coalesce`가 참이면 같은 쿠폰의 동시 요청을 한 트랜잭션으로 합친다.
-    pub fn new(db: DatabaseConnection, coalesce: bool) -> Self {
-        let coalescer = coalesce.then(|| Arc::new(Coalescer { db: db.clone(), queues: Mutex::new(HashMap::new()) }));
+    pub fn new(db: DatabaseConnection, mode: IssueMode) -> Self {
+        let coalescer = (mode == IssueMode::Coalesced).then(|| Arc::new(Coalescer { db: db.clone(), queues: Mutex::new(HashMap::new()) }));
         Self { db, coalescer }
     }
 
@@ -43,17 +51,21 @@ impl Issuer {
 
     /// 권한 검사를 마친 발급.
     pub async fn issue(&self, user_id: Uuid, coupon_id: Uuid) -> AppResult<UserCoupon> {
-        precheck(&self.db, user_id, coupon_id).await?;
-        match &self.coalescer {
-            Some(c) => c.submit(user_id, coupon_id).await,
-            None => issue_one(&self.db, user_id, coupon_id).await,
-        }
+        let result = match precheck(&self.db, user_id, coupon_id).await {
+            Ok(()) => match &self.coalescer {
+                Some(c) => c.submit(user_id, coupon_id).await,
+                None => issue_one(&self.db, user_id, coupon_id).await,
+            },
+            Err(e) => Err(e),
+        };
+        crate::metrics::issuance(result.as_ref().map_or_else(AppError::code, |_| "OK"));
+        result
     }
 }
 
 /// 요청별 방식의 발급 (권한 검사 후). 검사 순서(계약): 쿠폰 존재 → 사용자 존재 → 유효기간 → 중복 → 재고.
 pub async fn issue(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> AppResult<UserCoupon> {
-    Issuer::new(db.clone(), false).issue(user_id, coupon_id).await
+    Issuer::new(db.clone(), IssueMode::PerRequest).issue(user_id, coupon_id).await
 }
 
 /// 잠금 밖의 평범한 읽기로 걸러낼 수 있는 것은 먼저 걸러낸다. 쿠폰·사용자는 지워지지 않고,
@@ -88,6 +100,7 @@ async fn issue_one(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> A
 /// 돌려주는 값은 요청 순서대로의 개별 결과. 트랜잭션 자체가 실패하면 전체 에러이고, 커밋 전이므로 아무것도 남지 않는다.
 /// 교착 상태 희생자·잠금 대기 초과는 TRY_AGAIN (재시도는 클라이언트 몫: 이미 몇 초를 기다렸다).
 async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, users: &[Uuid]) -> AppResult<Vec<AppResult<UserCoupon>>> {
+    crate::metrics::issuance_batch(users.len());
     let txn = db.begin().await.map_err(repo::db_error)?;
     let coupon = repo::coupon::find_for_update(&txn, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
     let now = domain::now();

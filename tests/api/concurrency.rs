@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use couponql::config::DbSettings;
 use couponql::domain::{Role, Viewer};
-use couponql::service::issuance::Issuer;
+use couponql::service::issuance::{IssueMode, Issuer};
 use couponql::{repo, service};
 use tokio::sync::Barrier;
 use uuid::Uuid;
@@ -65,34 +65,34 @@ async fn race(issuer: &Issuer, users: &[Uuid], coupon: Uuid) -> BTreeMap<&'stati
     tally(codes)
 }
 
-async fn a_hundred_users_racing_for_ten_coupons_get_exactly_ten(db: TestDb, coalesce: bool) {
+async fn a_hundred_users_racing_for_ten_coupons_get_exactly_ten(db: TestDb, mode: IssueMode) {
     let coupon = new_coupon(&db.conn, Some(10)).await;
     let users: Vec<Uuid> = new_users(&db.conn, 100).await.into_iter().map(|u| u.id).collect();
-    let got = race(&Issuer::new(db.conn.clone(), coalesce), &users, coupon.id).await;
+    let got = race(&Issuer::new(db.conn.clone(), mode), &users, coupon.id).await;
     assert_eq!(got, BTreeMap::from([("COUPON_SOLD_OUT", 90), ("OK", 10)]));
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 10);
 }
 on_locking_backends_both_modes!(a_hundred_users_racing_for_ten_coupons_get_exactly_ten);
 
-async fn a_thousand_users_racing_for_a_hundred_through_a_small_pool_get_exactly_a_hundred(db: TestDb, coalesce: bool) {
+async fn a_thousand_users_racing_for_a_hundred_through_a_small_pool_get_exactly_a_hundred(db: TestDb, mode: IssueMode) {
     let coupon = new_coupon(&db.conn, Some(100)).await;
     let users: Vec<Uuid> = new_users(&db.conn, 1000).await.into_iter().map(|u| u.id).collect();
     // 군중(1000)보다 훨씬 작은 풀(10): 기다림은 풀이 흡수하고, 아무도 TRY_AGAIN/INTERNAL을 받지 않는다.
     let settings = DbSettings { max_connections: Some(10), acquire_timeout: Duration::from_secs(30), ..Default::default() };
     let pool = reconnect(&db, &settings).await;
     let started = Instant::now();
-    let got = race(&Issuer::new(pool, coalesce), &users, coupon.id).await;
+    let got = race(&Issuer::new(pool, mode), &users, coupon.id).await;
     let wall = started.elapsed();
-    println!("[{:?} coalesce={coalesce}] 1000 users / 100 coupons / pool 10: wall {:.0} ms", db.backend, wall.as_secs_f64() * 1000.0);
+    println!("[{:?} {mode:?}] 1000 users / 100 coupons / pool 10: wall {:.0} ms", db.backend, wall.as_secs_f64() * 1000.0);
     assert_eq!(got, BTreeMap::from([("COUPON_SOLD_OUT", 900), ("OK", 100)]));
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 100);
 }
 on_locking_backends_both_modes!(a_thousand_users_racing_for_a_hundred_through_a_small_pool_get_exactly_a_hundred);
 
-async fn one_user_asking_fifty_times_at_once_gets_exactly_one(db: TestDb, coalesce: bool) {
+async fn one_user_asking_fifty_times_at_once_gets_exactly_one(db: TestDb, mode: IssueMode) {
     let coupon = new_coupon(&db.conn, Some(100)).await;
     let u = new_user(&db.conn).await;
-    let got = race(&Issuer::new(db.conn.clone(), coalesce), &vec![u.id; 50], coupon.id).await;
+    let got = race(&Issuer::new(db.conn.clone(), mode), &vec![u.id; 50], coupon.id).await;
     assert_eq!(got, BTreeMap::from([("COUPON_ALREADY_ISSUED", 49), ("OK", 1)]));
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 1);
 }
@@ -113,11 +113,11 @@ async fn twenty_concurrent_uses_of_one_user_coupon_let_exactly_one_through(db: T
 }
 on_locking_backends!(twenty_concurrent_uses_of_one_user_coupon_let_exactly_one_through);
 
-async fn users_issuing_two_coupons_in_opposite_orders_never_see_internal(db: TestDb, coalesce: bool) {
+async fn users_issuing_two_coupons_in_opposite_orders_never_see_internal(db: TestDb, mode: IssueMode) {
     let a = new_coupon(&db.conn, Some(1000)).await;
     let b = new_coupon(&db.conn, Some(1000)).await;
     let users: Vec<Uuid> = new_users(&db.conn, 60).await.into_iter().map(|u| u.id).collect();
-    let issuer = Issuer::new(db.conn.clone(), coalesce);
+    let issuer = Issuer::new(db.conn.clone(), mode);
     let codes = all_at_once(users.len(), |i| {
         let (issuer, user) = (issuer.clone(), users[i]);
         let order = if i % 2 == 0 { [a.id, b.id] } else { [b.id, a.id] };
@@ -135,12 +135,12 @@ async fn users_issuing_two_coupons_in_opposite_orders_never_see_internal(db: Tes
     assert!(got.keys().all(|k| *k == "OK" || *k == "TRY_AGAIN"), "{got:?}");
     let issued = assert_invariant(&db.conn, a.id).await + assert_invariant(&db.conn, b.id).await;
     assert_eq!(issued as usize, got.get("OK").copied().unwrap_or(0), "성공 응답 수 = 데이터베이스의 발급 수");
-    println!("[{:?} coalesce={coalesce}] opposite orders: {got:?}", db.backend);
+    println!("[{:?} {mode:?}] opposite orders: {got:?}", db.backend);
 }
 on_locking_backends_both_modes!(users_issuing_two_coupons_in_opposite_orders_never_see_internal);
 
 /// 합쳐진 배치 안에서도 요청마다 제 답을 받는다: 이미 가진 사람, 같은 사람의 두 번째 요청, 새 사람이 섞여도.
-async fn a_mixed_crowd_gets_one_answer_each(db: TestDb, coalesce: bool) {
+async fn a_mixed_crowd_gets_one_answer_each(db: TestDb, mode: IssueMode) {
     let coupon = new_coupon(&db.conn, Some(40)).await;
     let holders: Vec<Uuid> = new_users(&db.conn, 30).await.into_iter().map(|u| u.id).collect();
     for u in &holders {
@@ -149,7 +149,7 @@ async fn a_mixed_crowd_gets_one_answer_each(db: TestDb, coalesce: bool) {
     let newcomers: Vec<Uuid> = new_users(&db.conn, 30).await.into_iter().map(|u| u.id).collect();
     // 새 사람은 두 번씩 요청한다. 남은 재고는 10장.
     let crowd: Vec<Uuid> = holders.iter().chain(newcomers.iter()).chain(newcomers.iter()).copied().collect();
-    let got = race(&Issuer::new(db.conn.clone(), coalesce), &crowd, coupon.id).await;
+    let got = race(&Issuer::new(db.conn.clone(), mode), &crowd, coupon.id).await;
     assert_eq!(got, BTreeMap::from([("COUPON_ALREADY_ISSUED", 40), ("COUPON_SOLD_OUT", 40), ("OK", 10)]));
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 40);
 }

@@ -217,7 +217,7 @@ async fn every_rule_error_code_is_reachable_with_its_korean_message(app: TestApp
     let ans = app
         .call::<UseCoupon>(
             Some(&jihoon),
-            use_coupon::Variables { user_coupon_id: mine.id.clone(), order_amount: Some("29999.99").map(str::to_owned) },
+            use_coupon::Variables { user_coupon_id: mine.id.clone(), order_amount: Some("29999.99".to_owned()) },
         )
         .await;
     assert_eq!((ans.code(), ans.message()), ("MIN_PURCHASE_NOT_MET".to_owned(), "최소 주문 금액을 충족하지 않습니다".to_owned()));
@@ -226,7 +226,7 @@ async fn every_rule_error_code_is_reachable_with_its_korean_message(app: TestApp
     assert!(
         app.call::<UseCoupon>(
             Some(&jihoon),
-            use_coupon::Variables { user_coupon_id: mine.id.clone(), order_amount: Some("30000").map(str::to_owned) }
+            use_coupon::Variables { user_coupon_id: mine.id.clone(), order_amount: Some("30000".to_owned()) }
         )
         .await
         .ok()

@@ -135,12 +135,7 @@ async fn ready_answers_503_while_the_database_is_unreachable() {
     let mut opt = sea_orm::ConnectOptions::new("postgres://nobody@127.0.0.1:9/none");
     opt.connect_lazy(true).acquire_timeout(std::time::Duration::from_millis(500));
     let dead = sea_orm::Database::connect(opt).await.expect("지연 연결");
-    let state = couponql::http::AppState::new(dead, couponql::auth::JwtKeys::new("s"), true);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("포트");
-    let base = format!("http://{}", listener.local_addr().expect("주소"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, couponql::http::router(state)).await;
-    });
+    let base = crate::helpers::start(dead, |_| {}).await;
     let http = reqwest::Client::new();
     assert_eq!(http.get(format!("{base}/health")).send().await.expect("health").status().as_u16(), 200);
     assert_eq!(http.get(format!("{base}/ready")).send().await.expect("ready").status().as_u16(), 503);
@@ -200,13 +195,8 @@ async fn keep_alive_clients_cannot_starve_new_clients_when_the_server_is_crowded
     let Some(db) = crate::helpers::fresh_db(Backend::Sqlite).await else {
         return;
     };
-    let state = couponql::http::AppState::new(db.conn.clone(), couponql::auth::JwtKeys::new("s"), true);
-    let listener = couponql::listener::bind_with_limit("127.0.0.1:0", 4).await.expect("포트");
-    let addr = axum::serve::Listener::local_addr(&listener).expect("주소");
-    let app = listener.shed_when_full(couponql::http::router(state));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let base = crate::helpers::start_app(db.conn.clone(), |_| {}, |app| app.with_max_connections(4)).await;
+    let addr = base.trim_start_matches("http://").to_owned();
     async fn health(stream: &mut tokio::net::TcpStream) -> String {
         stream.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n").await.expect("쓰기");
         let mut buf = vec![0u8; 1024];
@@ -217,7 +207,7 @@ async fn keep_alive_clients_cannot_starve_new_clients_when_the_server_is_crowded
     // 자리는 4개뿐이지만 열 명 모두 답을 받아야 한다.
     let mut held = Vec::new();
     for i in 0..10 {
-        let mut s = tokio::net::TcpStream::connect(addr).await.expect("연결");
+        let mut s = tokio::net::TcpStream::connect(addr.as_str()).await.expect("연결");
         let answer =
             tokio::time::timeout(std::time::Duration::from_secs(5), health(&mut s)).await.unwrap_or_else(|_| panic!("손님 {i}이 굶음"));
         assert!(answer.starts_with("http/1.1 200"), "{answer}");

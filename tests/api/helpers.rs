@@ -8,17 +8,13 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use couponql::auth::JwtKeys;
-use couponql::config::DbSettings;
+use couponql::config::{DbSettings, Settings};
 use couponql::domain::{self, Role, User, Viewer};
+use couponql::startup::Application;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use uuid::Uuid;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    MySql,
-    Postgres,
-    Sqlite,
-}
+pub use couponql::db::Backend;
 
 /// 테스트 하나가 쓰는 데이터베이스. 드롭될 때 서버의 데이터베이스를 지운다.
 pub struct TestDb {
@@ -237,14 +233,27 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     db.conn.set_metric_callback(move |_| {
         counter.fetch_add(1, Ordering::SeqCst);
     });
-    let state = couponql::http::AppState::new(db.conn.clone(), JwtKeys::new(TEST_SECRET), true);
-    let listener = couponql::listener::bind("127.0.0.1:0").await.expect("포트");
-    let addr = axum::serve::Listener::local_addr(&listener).expect("주소");
-    tokio::spawn(async move {
-        let app = listener.shed_when_full(couponql::http::router(state));
-        let _ = axum::serve(listener, app).await;
-    });
-    Some(TestApp { base: format!("http://{addr}"), http: reqwest::Client::new(), db, statements })
+    let base = start(db.conn.clone(), |_| {}).await;
+    Some(TestApp { base, http: reqwest::Client::new(), db, statements })
+}
+
+/// 이 데이터베이스 위에 서버를 띄우고 주소를 돌려준다. `serve`와 같은 `Application` 배선이다.
+pub async fn start(conn: DatabaseConnection, tweak: impl FnOnce(&mut Settings)) -> String {
+    start_app(conn, tweak, |app| app).await
+}
+
+/// `start`에 `Application`을 고치는 단계까지 (예: 연결 한도를 작게).
+pub async fn start_app(
+    conn: DatabaseConnection,
+    tweak: impl FnOnce(&mut Settings),
+    shape: impl FnOnce(Application) -> Application,
+) -> String {
+    let mut settings = Settings::local(TEST_SECRET);
+    tweak(&mut settings);
+    let app = shape(Application::build_with_db(&settings, conn).await.expect("앱"));
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    base
 }
 
 /// 백엔드마다 테스트를 만든다: `이름::변형`마다 준비 함수(`fresh_db`, `spawn_app`)가 준 값과
@@ -287,8 +296,8 @@ macro_rules! on_locking_backends {
 macro_rules! on_locking_backends_both_modes {
     ($name:ident) => {
         $crate::backend_tests!($name, $crate::helpers::fresh_db,
-            mysql_per_request => MySql, false; mysql_coalesced => MySql, true;
-            postgres_per_request => Postgres, false; postgres_coalesced => Postgres, true);
+            mysql_per_request => MySql, couponql::service::issuance::IssueMode::PerRequest; mysql_coalesced => MySql, couponql::service::issuance::IssueMode::Coalesced;
+            postgres_per_request => Postgres, couponql::service::issuance::IssueMode::PerRequest; postgres_coalesced => Postgres, couponql::service::issuance::IssueMode::Coalesced);
     };
 }
 

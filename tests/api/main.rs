@@ -6,4 +6,5 @@ mod concurrency;
 mod data_layer;
 mod e2e;
 mod e2e_ops;
+mod edges;
 mod plans;

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use async_graphql::Request;
 use couponql::domain::{Role, Viewer};
+use couponql::service::issuance::IssueMode;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait};
 use serde_json::Value;
 use uuid::Uuid;
@@ -157,8 +158,8 @@ async fn every_hot_path_uses_an_index(mut db: TestDb) {
     let mut paths: Vec<(String, Vec<Statement>)> = Vec::new();
 
     // 발급: 요청별(검사·잠금·삽입·증가)과 합치기(이미 가진 사람 조회 포함), 매진 빠른 경로.
-    let per_request = couponql::graphql::build_schema(Some(conn.clone()), false);
-    let coalesced = couponql::graphql::build_schema(Some(conn.clone()), true);
+    let per_request = couponql::graphql::build_schema(Some(conn.clone()), IssueMode::PerRequest);
+    let coalesced = couponql::graphql::build_schema(Some(conn.clone()), IssueMode::Coalesced);
     let issue = format!("mutation {{ issueCoupon(couponId: \"{limited}\") {{ id }} }}");
     paths.push(("issue (per request)".into(), captured(&per_request, &conn, &log, me(1), &issue).await));
     log.lock().expect("log").clear();

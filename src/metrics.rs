@@ -1,0 +1,123 @@
+//! Prometheus 지표 (CONTRACT 2절의 이름들). `metrics` 파사드에 기록하고 `metrics-exporter-prometheus`가 텍스트로 낸다.
+//! 기록기는 프로세스 전역이라 한 번만 설치하고(테스트처럼 앱을 여럿 띄워도) 핸들을 나눠 쓴다.
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sea_orm::DatabaseConnection;
+
+use crate::db::Backend;
+
+const DURATION_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
+/// 지표 핸들과 이 서버의 열린 연결 수.
+#[derive(Clone)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+    open_connections: Arc<AtomicUsize>,
+}
+
+fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full("couponql_graphql_request_duration_seconds".into()), DURATION_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("couponql_issuance_batch_size".into()), BATCH_BUCKETS));
+            let recorder = match builder {
+                Ok(b) => b.build_recorder(),
+                // 버킷이 비어 있을 때만 실패한다 (상수라 일어나지 않는다): 기본 요약으로라도 낸다.
+                Err(_) => PrometheusBuilder::new().build_recorder(),
+            };
+            let handle = recorder.handle();
+            // 이미 다른 기록기가 있으면(라이브러리로 쓰일 때) 그쪽을 존중하고 우리 것은 빈 채로 둔다.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!("couponql_graphql_requests_total", "GraphQL requests by operation type and outcome code");
+    metrics::describe_histogram!("couponql_graphql_request_duration_seconds", metrics::Unit::Seconds, "GraphQL request duration");
+    metrics::describe_counter!("couponql_issuance_total", "Issuance answers by outcome code");
+    metrics::describe_histogram!("couponql_issuance_batch_size", "Requests served by one issuance transaction");
+    metrics::describe_gauge!("couponql_db_pool_connections", "Database pool connections by state");
+    metrics::describe_gauge!("couponql_http_open_connections", "Open HTTP connections");
+    metrics::describe_gauge!("couponql_subscriptions_active", "Active GraphQL subscriptions");
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Self { handle: handle(), open_connections: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    /// 리스너가 연결을 열고 닫을 때 움직이는 계수기.
+    pub fn open_connections(&self) -> Arc<AtomicUsize> {
+        self.open_connections.clone()
+    }
+
+    pub fn graphql_request(&self, operation_type: &'static str, code: &str, elapsed: Duration) {
+        counter!("couponql_graphql_requests_total", "operation_type" => operation_type, "code" => code.to_owned()).increment(1);
+        histogram!("couponql_graphql_request_duration_seconds", "operation_type" => operation_type).record(elapsed.as_secs_f64());
+    }
+
+    /// 수집 시점의 게이지를 채우고 텍스트로 낸다.
+    pub fn render(&self, db: &DatabaseConnection) -> String {
+        let (size, idle) = pool_stats(db);
+        gauge!("couponql_db_pool_connections", "state" => "idle").set(idle as f64);
+        gauge!("couponql_db_pool_connections", "state" => "in_use").set(size.saturating_sub(idle) as f64);
+        gauge!("couponql_http_open_connections").set(self.open_connections.load(Ordering::Relaxed) as f64);
+        // 구독(9절)은 아직 없다: 0을 정직하게 낸다.
+        gauge!("couponql_subscriptions_active").set(0.0);
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// 발급 응답 하나 (`OK` 또는 오류 코드).
+pub fn issuance(outcome: &'static str) {
+    counter!("couponql_issuance_total", "outcome" => outcome).increment(1);
+}
+
+/// 발급 트랜잭션 하나가 처리한 요청 수.
+pub fn issuance_batch(size: usize) {
+    histogram!("couponql_issuance_batch_size").record(size as f64);
+}
+
+/// (열린 커넥션 수, 그중 노는 것).
+fn pool_stats(db: &DatabaseConnection) -> (usize, usize) {
+    match backend_of(db) {
+        Backend::MySql => {
+            let p = db.get_mysql_connection_pool();
+            (p.size() as usize, p.num_idle())
+        }
+        Backend::Postgres => {
+            let p = db.get_postgres_connection_pool();
+            (p.size() as usize, p.num_idle())
+        }
+        Backend::Sqlite => {
+            let p = db.get_sqlite_connection_pool();
+            (p.size() as usize, p.num_idle())
+        }
+    }
+}
+
+fn backend_of(db: &DatabaseConnection) -> Backend {
+    match sea_orm::ConnectionTrait::get_database_backend(db) {
+        sea_orm::DbBackend::MySql => Backend::MySql,
+        sea_orm::DbBackend::Postgres => Backend::Postgres,
+        _ => Backend::Sqlite,
+    }
+}

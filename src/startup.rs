@@ -1,0 +1,126 @@
+//! 애플리케이션 조립 (zero-to-production의 `startup.rs`): `serve`와 모든 테스트가 같은 배선을 쓴다.
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::auth::JwtKeys;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::{db, http, seed, server};
+
+pub struct Application {
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    state: http::AppState,
+    db: DatabaseConnection,
+    metrics: Metrics,
+    cors: Option<Vec<String>>,
+    max_connections: usize,
+}
+
+impl Application {
+    /// 설정대로: 포트를 잡고, 데이터베이스에 연결해 마이그레이션하고, 내장 SQLite면 데모 데이터를 넣는다.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let (listener, metrics_listener) = bind_all(settings).await?;
+        let db = connect(settings).await?;
+        db::migrate(&db).await.context("migration failed")?;
+        if settings.embedded_default() {
+            let report = seed::seed(&db).await.map_err(|e| anyhow::anyhow!("{e:?}")).context("seeding failed")?;
+            tracing::info!(?report, "embedded SQLite ready with demo data");
+        }
+        Ok(Self::assemble(settings, listener, metrics_listener, db))
+    }
+
+    /// 이미 연결·마이그레이션된 데이터베이스로 (테스트: 새로 만든 데이터베이스, SQL 문 계수기가 붙은 연결).
+    pub async fn build_with_db(settings: &Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let (listener, metrics_listener) = bind_all(settings).await?;
+        Ok(Self::assemble(settings, listener, metrics_listener, db))
+    }
+
+    fn assemble(settings: &Settings, listener: TcpListener, metrics_listener: Option<TcpListener>, db: DatabaseConnection) -> Self {
+        let metrics = Metrics::new();
+        let jwt = JwtKeys::new(settings.jwt_secret().expose_secret());
+        let state = http::AppState::new(db.clone(), jwt, settings.issue_mode(), metrics.clone());
+        Self { listener, metrics_listener, state, db, metrics, cors: settings.cors_origins(), max_connections: server::MAX_CONNECTIONS }
+    }
+
+    /// 연결 수 한도를 바꾼다 (시험용으로 작게).
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port())
+    }
+
+    /// `shutdown`이 끝날 때까지 서비스하고, 진행 중인 요청을 마친 뒤 풀을 닫는다.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let open = self.metrics.open_connections();
+        let router = http::router(self.state.clone(), self.cors.as_deref(), self.metrics_listener.is_none());
+        let router = server::shed_when_crowded(router, open.clone(), self.max_connections);
+        // 종료 신호 하나를 본 서버와 지표 서버가 함께 듣는다.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        };
+        if let Some(l) = self.metrics_listener {
+            let metrics_router = http::metrics_router(self.state.clone());
+            tokio::spawn(server::serve(l, metrics_router, Default::default(), 64, wait(stop_rx.clone())));
+        }
+        server::serve(self.listener, router, open, self.max_connections, wait(stop_rx)).await;
+        if tokio::time::timeout(Duration::from_secs(1), self.db.close()).await.is_err() {
+            tracing::warn!("the connection pool did not close in time");
+        }
+        Ok(())
+    }
+}
+
+async fn bind_all(settings: &Settings) -> anyhow::Result<(TcpListener, Option<TcpListener>)> {
+    let listener = server::bind(&settings.bind_addr).await.with_context(|| format!("cannot listen on {}", settings.bind_addr))?;
+    let metrics_listener = match &settings.metrics_bind_addr {
+        Some(addr) => Some(server::bind(addr).await.with_context(|| format!("cannot listen on METRICS_BIND_ADDR {addr}"))?),
+        None => None,
+    };
+    Ok((listener, metrics_listener))
+}
+
+/// 데이터베이스에 연결한다. 닿지 않으면 30초 안에 포기한다 (주소의 비밀번호는 메시지에 싣지 않는다).
+pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let url = settings.database_url();
+    let shown = redact(url.expose_secret());
+    match tokio::time::timeout(Duration::from_secs(25), db::connect(url.expose_secret(), &settings.db())).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(anyhow::anyhow!("cannot connect to the database at {shown}: {e}")),
+        Err(_) => Err(anyhow::anyhow!("cannot connect to the database at {shown}: timed out")),
+    }
+}
+
+/// 로그에 비밀번호가 새지 않도록 URL의 사용자 정보를 지운다.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}{}", &url[..s + 3], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_cut_from_urls() {
+        assert_eq!(super::redact("postgres://u:secret@h:5432/db"), "postgres://h:5432/db");
+        assert_eq!(super::redact("sqlite://couponql.db?mode=rwc"), "sqlite://couponql.db?mode=rwc");
+    }
+}

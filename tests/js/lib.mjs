@@ -1,0 +1,59 @@
+// Shared helpers for the black-box scripts: the base URL argument and a tiny reporter that prints
+// one line per check and a closing `N passed, N failed` line.
+
+/** The server's base URL from argv (`node <script>.mjs http://127.0.0.1:8123`), without a trailing slash. */
+export function baseUrlFromArgs(script) {
+  const arg = process.argv[2] || process.env.COUPONQL_URL;
+  if (!arg) {
+    console.error(`usage: node tests/js/${script} <baseUrl>   (e.g. http://127.0.0.1:8000)`);
+    process.exit(2);
+  }
+  let url;
+  try {
+    url = new URL(arg);
+  } catch {
+    console.error(`${script}: not a URL: ${arg}`);
+    process.exit(2);
+  }
+  return url.origin + url.pathname.replace(/\/+$/, '');
+}
+
+/** One line, at most `max` characters (reasons and bodies can be long or multi-line). */
+export function oneLine(text, max = 300) {
+  const s = String(text ?? '')
+    .replace(/\x1b\[[0-9;]*m/g, '') // ANSI colours (Playwright's call logs)
+    .replace(/\s+/g, ' ')
+    .trim();
+  return s.length > max ? s.slice(0, max - 1) + '…' : s;
+}
+
+export function reporter(script) {
+  let passed = 0;
+  let failed = 0;
+  return {
+    pass(name, detail) {
+      passed++;
+      console.log(`ok   ${name}${detail ? ` — ${detail}` : ''}`);
+    },
+    fail(name, detail) {
+      failed++;
+      console.log(`FAIL ${name}${detail ? ` — ${detail}` : ''}`);
+    },
+    /** pass or fail on a condition */
+    check(cond, name, detail) {
+      (cond ? this.pass : this.fail).call(this, name, detail);
+      return !!cond;
+    },
+    info(text) {
+      console.log(`     ${text}`);
+    },
+    get failed() {
+      return failed;
+    },
+    /** Prints the closing line and exits (non-zero on any failure, or when nothing was checked). */
+    finish() {
+      console.log(`${passed} passed, ${failed} failed`);
+      process.exit(failed > 0 || passed === 0 ? 1 : 0);
+    },
+  };
+}
