@@ -39,6 +39,14 @@ pub enum AppError {
     /// 잠금 대기 시간 초과, 교착 상태 희생, 커넥션 풀 고갈: 아무것도 쓰이지 않았다.
     #[error("잠시 후 다시 시도해 주세요")]
     TryAgain,
+    /// 다른 주문이 보류 중이다.
+    #[error("다른 주문에 사용 예정인 쿠폰입니다")]
+    CouponReserved,
+    #[error("해당 주문에 사용된 쿠폰이 아닙니다")]
+    OrderMismatch,
+    /// 같은 멱등 키로 다른 요청 (HTTP 422).
+    #[error("같은 멱등 키로 다른 요청을 보냈습니다")]
+    IdempotencyKeyReused,
     /// 그 밖의 모든 것. 상세는 로그 전용.
     #[error("일시적인 오류가 발생했습니다")]
     Internal(String),
@@ -62,6 +70,9 @@ impl AppError {
             AppError::CouponNotUsed => "COUPON_NOT_USED",
             AppError::MinPurchaseNotMet => "MIN_PURCHASE_NOT_MET",
             AppError::TryAgain => "TRY_AGAIN",
+            AppError::CouponReserved => "COUPON_RESERVED",
+            AppError::OrderMismatch => "ORDER_MISMATCH",
+            AppError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             AppError::Internal(_) => "INTERNAL",
         }
     }

@@ -12,13 +12,15 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Router, middleware};
 use sea_orm::DatabaseConnection;
+use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::JwtKeys;
 use crate::domain::Viewer;
 use crate::error::AppError;
-use crate::graphql::{self, AppSchema, RequestInfo};
+use crate::graphql::{self, AppSchema, KeyState, RequestInfo};
 use crate::metrics::Metrics;
+use crate::service::idempotency::{self, IdemKey, Lookup};
 use crate::service::issuance::IssueMode;
 
 /// 요청 본문 한도 (계약: 64 KiB, 넘으면 413).
@@ -40,12 +42,21 @@ struct Inner {
     jwt: JwtKeys,
     gate: tokio::sync::Semaphore,
     metrics: Metrics,
+    /// 요청과 떨어져 도는 실행들: 종료가 기다린다.
+    tasks: TaskTracker,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, jwt: JwtKeys, mode: IssueMode, metrics: Metrics) -> Self {
         let schema = graphql::build_schema(Some(db.clone()), mode);
-        Self { inner: Arc::new(Inner { schema, db, jwt, gate: tokio::sync::Semaphore::new(MAX_IN_FLIGHT), metrics }) }
+        let gate = tokio::sync::Semaphore::new(MAX_IN_FLIGHT);
+        Self { inner: Arc::new(Inner { schema, db, jwt, gate, metrics, tasks: TaskTracker::new() }) }
+    }
+
+    /// 진행 중인 실행이 모두 끝나기를 기다린다 (종료 때).
+    pub async fn wait_for_tasks(&self) {
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
     }
 }
 
@@ -206,7 +217,44 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: R
         Ok(BatchRequest::Batch(_)) => return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "배치 요청은 지원하지 않습니다"),
         Err(_) => return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "요청 본문이 올바른 JSON GraphQL 요청이 아닙니다"),
     };
-    execute(&state, &headers, media, request, RequestInfo::post()).await
+    let viewer = viewer_from(&headers, &state.inner.jwt);
+    let key = match idempotency::key_for(
+        headers.get("idempotency-key").map(HeaderValue::as_bytes),
+        viewer.as_ref().ok().and_then(Option::as_ref),
+        &request,
+    ) {
+        Ok(k) => k,
+        Err(e) => return reject(media, StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
+    };
+    let key_state = match &key {
+        None => None,
+        Some(k) => match idempotency::lookup(&state.inner.db, k).await {
+            Ok(Lookup::Fresh) => Some(KeyState::Fresh(k.clone())),
+            Ok(Lookup::Committed(id)) => Some(KeyState::Replay(id)),
+            Ok(Lookup::Answered(status, body)) => return Answer::replayed(media, status, body).into_response(),
+            Err(e @ AppError::IdempotencyKeyReused) => return reject(media, StatusCode::UNPROCESSABLE_ENTITY, e.code(), &e.to_string()),
+            Err(e) => return reject(media, StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
+        },
+    };
+    // 실행은 요청과 떨어진 작업으로: 클라이언트가 끊어도 변경은 끝까지 가고 그 답이 보관된다. 종료는 이 작업들을 기다린다.
+    let task = state.inner.tasks.spawn({
+        let state = state.clone();
+        async move {
+            let replay = matches!(key_state, Some(KeyState::Replay(_)));
+            let mut answer = execute(&state, viewer, media, request, RequestInfo::post(), key_state).await;
+            if let Some(k) = &key {
+                answer.keep(&state.inner.db, k).await;
+                if replay {
+                    answer.headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+                }
+            }
+            answer
+        }
+    });
+    match task.await {
+        Ok(answer) => answer.into_response(),
+        Err(_) => reject(media, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "일시적인 오류가 발생했습니다"),
+    }
 }
 
 /// GET: `?query=`(또는 persisted query의 해시)가 있으면 조회만 실행하고(mutation은 405), 없으면 GraphiQL.
@@ -220,17 +268,79 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
         Ok(r) => r,
         Err(_) => return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "쿼리 문자열이 올바른 GraphQL 요청이 아닙니다"),
     };
-    execute(&state, &headers, media, request, RequestInfo::get()).await
+    let viewer = viewer_from(&headers, &state.inner.jwt);
+    execute(&state, viewer, media, request, RequestInfo::get(), None).await.into_response()
 }
 
-/// 실행하고, 지표와 한 줄 로그를 남기고, 미디어 타입에 맞춰 답한다.
-async fn execute(state: &AppState, headers: &HeaderMap, media: MediaType, request: Request, info: RequestInfo) -> axum::response::Response {
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// HTTP로 나갈 답 하나 (멱등 키에 보관할 수 있게 본문을 바이트로 든다).
+struct Answer {
+    media: MediaType,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    code: String,
+}
+
+impl Answer {
+    /// 보관된 처음 응답을 그대로.
+    fn replayed(media: MediaType, status: u16, body: String) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+        Answer {
+            media,
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            headers,
+            body: body.into_bytes(),
+            code: String::new(),
+        }
+    }
+
+    /// 키가 있는 변경의 처음 응답을 보관한다. TRY_AGAIN·INTERNAL은 보관하지 않는다 (키로 다시 시도할 수 있게).
+    /// 진행 중인 같은 키(잠금 대기 한도를 넘김)는 409, 다른 요청에 쓴 키는 422.
+    async fn keep(&mut self, db: &DatabaseConnection, k: &IdemKey) {
+        match self.code.as_str() {
+            "TRY_AGAIN" => self.status = StatusCode::CONFLICT,
+            "IDEMPOTENCY_KEY_REUSED" => self.status = StatusCode::UNPROCESSABLE_ENTITY,
+            "INTERNAL" => {}
+            _ => {
+                let body = String::from_utf8_lossy(&self.body);
+                if let Err(e) = idempotency::keep(db, k, self.status.as_u16(), &body).await {
+                    tracing::warn!(error = ?e, "멱등 키의 응답을 보관하지 못함");
+                }
+            }
+        }
+    }
+
+    fn into_response(self) -> axum::response::Response {
+        let mut resp = (self.status, Body::from(self.body)).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, self.media.content_type());
+        for (name, value) in self.headers.iter() {
+            resp.headers_mut().append(name, value.clone());
+        }
+        resp
+    }
+}
+
+/// 실행하고, 지표와 한 줄 로그를 남기고, 미디어 타입에 맞춘 답을 만든다.
+async fn execute(
+    state: &AppState,
+    viewer: Result<Option<Viewer>, AppError>,
+    media: MediaType,
+    request: Request,
+    info: RequestInfo,
+    key: Option<KeyState>,
+) -> Answer {
     let started = Instant::now();
     let operation = request.operation_name.clone().unwrap_or_else(|| "-".into());
-    let response = match viewer_from(headers, &state.inner.jwt) {
+    let response = match viewer {
         Ok(viewer) => match state.inner.gate.acquire().await {
             Ok(_permit) => {
-                let request = graphql::prepare_request(request, &state.inner.db, viewer).data(info.clone());
+                let mut request = graphql::prepare_request(request, &state.inner.db, viewer).data(info.clone());
+                if let Some(k) = key {
+                    request = request.data(k);
+                }
                 state.inner.schema.execute(request).await
             }
             // 세마포어는 닫지 않으므로 여기 오지 않는다.
@@ -252,36 +362,30 @@ async fn execute(state: &AppState, headers: &HeaderMap, media: MediaType, reques
     let elapsed = started.elapsed();
     state.inner.metrics.graphql_request(operation_type, &code, elapsed);
     tracing::info!(operation = %operation, operation_type, duration_ms = elapsed.as_secs_f64() * 1000.0, outcome = %code, "graphql");
-    respond(media, response, &info, &code)
+    respond(media, response, &info, code)
 }
 
 /// GraphQL 응답을 HTTP로. 실행 전에 끝난 요청(요청 오류)은 `data` 없이, graphql-response+json이면 400.
 /// GET으로 온 mutation은 405와 `Allow: POST`.
-fn respond(media: MediaType, response: Response, info: &RequestInfo, code: &str) -> axum::response::Response {
+fn respond(media: MediaType, response: Response, info: &RequestInfo, code: String) -> Answer {
     let executed = info.executed();
-    let extra_headers = response.http_headers.clone();
+    let mut headers = response.http_headers.clone();
     let mut body = match serde_json::to_value(&response) {
         Ok(v) => v,
-        Err(_) => return reject(media, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "일시적인 오류가 발생했습니다"),
+        Err(_) => serde_json::json!({ "errors": [{ "message": "일시적인 오류가 발생했습니다", "extensions": { "code": "INTERNAL" } }] }),
     };
     if !executed && let Some(obj) = body.as_object_mut() {
         obj.remove("data");
     }
     let status = if code == graphql::METHOD_NOT_ALLOWED {
+        headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
         StatusCode::METHOD_NOT_ALLOWED
     } else if !executed && media == MediaType::GraphqlResponse {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    let mut resp = json_response(media, status, &body);
-    for (name, value) in extra_headers.iter() {
-        resp.headers_mut().append(name, value.clone());
-    }
-    if status == StatusCode::METHOD_NOT_ALLOWED {
-        resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-    }
-    resp
+    Answer { media, status, headers, body: serde_json::to_vec(&body).unwrap_or_default(), code }
 }
 
 fn server_error(e: &AppError) -> ServerError {

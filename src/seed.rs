@@ -97,12 +97,9 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<SeedReport> {
     for uc in &demo.user_coupons {
         if repo::user_coupon::find_by_id(&txn, uc.id).await?.is_none() {
             let row = UserCoupon {
-                id: uc.id,
-                user_id: uc.user_id,
-                coupon_id: uc.coupon_id,
                 is_used: uc.used_at.is_some(),
                 used_at: uc.used_at,
-                issued_at: uc.issued_at,
+                ..UserCoupon::issued(uc.id, uc.user_id, uc.coupon_id, uc.issued_at)
             };
             repo::user_coupon::insert(&txn, &row).await?;
             report.user_coupons += 1;

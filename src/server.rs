@@ -26,7 +26,7 @@ pub const MAX_CONNECTIONS: usize = 2048;
 /// 요청 헤더를 다 받는 한도 (계약: 10초).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// 종료 신호 뒤 진행 중인 요청을 기다리는 한도 (풀 닫기까지 10초 안).
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
 /// 커널 대기열 길이 (리눅스는 net.core.somaxconn으로 다시 자른다).
 const BACKLOG: u32 = 4096;
 

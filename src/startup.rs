@@ -80,7 +80,27 @@ impl Application {
             let metrics_router = http::metrics_router(self.state.clone());
             tokio::spawn(server::serve(l, metrics_router, Default::default(), 64, wait(stop_rx.clone())));
         }
+        // 보관 기간이 지난 멱등 키를 정리한다 (시작 때 한 번, 그 뒤 10분마다).
+        let purge = tokio::spawn({
+            let db = self.db.clone();
+            async move {
+                let mut every = tokio::time::interval(Duration::from_secs(600));
+                loop {
+                    every.tick().await;
+                    match crate::service::idempotency::purge(&db, crate::domain::now()).await {
+                        Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = ?e, "idempotency key purge failed"),
+                    }
+                }
+            }
+        });
         server::serve(self.listener, router, open, self.max_connections, wait(stop_rx)).await;
+        purge.abort();
+        // 클라이언트가 끊은 변경도 끝까지 가게 했으므로, 그 실행들을 (한도 안에서) 기다린 뒤 풀을 닫는다.
+        if tokio::time::timeout(Duration::from_secs(2), self.state.wait_for_tasks()).await.is_err() {
+            tracing::warn!("detached executions did not finish in time");
+        }
         if tokio::time::timeout(Duration::from_secs(1), self.db.close()).await.is_err() {
             tracing::warn!("the connection pool did not close in time");
         }

@@ -13,12 +13,24 @@ impl Types {
     ///
     /// 어느 쪽이든 평범한 `INSERT … VALUES ('<uuid 문자열>')`이 동작한다.
     pub fn id(&self, col: impl IntoIden) -> ColumnDef {
+        let mut def = self.id_type(col);
+        def.not_null();
+        def
+    }
+
+    /// 비어 있을 수 있는 id 컬럼 (타입은 `id()`와 같다).
+    pub fn nullable_id(&self, col: impl IntoIden) -> ColumnDef {
+        let mut def = self.id_type(col);
+        def.null();
+        def
+    }
+
+    fn id_type(&self, col: impl IntoIden) -> ColumnDef {
         let mut def = ColumnDef::new(col);
         match self.0 {
             DatabaseBackend::Postgres => def.string_len(36),
             _ => def.char_len(36),
         };
-        def.not_null();
         def
     }
 
@@ -51,6 +63,11 @@ impl Types {
 
     pub fn money(&self, col: impl IntoIden) -> ColumnDef {
         ColumnDef::new(col).decimal_len(10, 2).to_owned()
+    }
+
+    /// 주문 금액과 그 할인: 쿠폰 금액(10^8 미만)과 달리 주문은 10^15 미만까지 받으므로 더 넓게.
+    pub fn order_money(&self, col: impl IntoIden) -> ColumnDef {
+        ColumnDef::new(col).decimal_len(17, 2).to_owned()
     }
 
     /// MySQL에서는 이모지까지 담도록 utf8mb4 + InnoDB(행 잠금)로 만든다.

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 pub mod columns;
 mod m20251120_000001_create_tables;
 mod m20261202_000002_postgres_varchar_ids;
+mod m20261202_000003_checkout;
 
 /// 적용 순서대로 나열한 마이그레이션 목록.
 pub struct Migrator;
@@ -11,6 +12,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20251120_000001_create_tables::Migration), Box::new(m20261202_000002_postgres_varchar_ids::Migration)]
+        vec![
+            Box::new(m20251120_000001_create_tables::Migration),
+            Box::new(m20261202_000002_postgres_varchar_ids::Migration),
+            Box::new(m20261202_000003_checkout::Migration),
+        ]
     }
 }

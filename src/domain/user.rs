@@ -1,5 +1,6 @@
 //! 사용자와 발급받은 쿠폰(발급 내역).
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,4 +20,28 @@ pub struct UserCoupon {
     pub is_used: bool,
     pub used_at: Option<DateTime<Utc>>,
     pub issued_at: DateTime<Utc>,
+    /// 보류 중(RESERVED)이거나 사용한(USED) 주문.
+    pub order_id: Option<String>,
+    pub reserved_until: Option<DateTime<Utc>>,
+    /// 보류·사용 때 기록한 주문 금액과 할인.
+    pub order_amount: Option<Decimal>,
+    pub discount_amount: Option<Decimal>,
+}
+
+impl UserCoupon {
+    /// 막 발급된 내역.
+    pub fn issued(id: Uuid, user_id: Uuid, coupon_id: Uuid, issued_at: DateTime<Utc>) -> Self {
+        UserCoupon {
+            id,
+            user_id,
+            coupon_id,
+            is_used: false,
+            used_at: None,
+            issued_at,
+            order_id: None,
+            reserved_until: None,
+            order_amount: None,
+            discount_amount: None,
+        }
+    }
 }

@@ -1,4 +1,7 @@
 //! SeaORM 모델만 둔다: 로직도 GraphQL derive도 없다 (도메인 변환은 repo에서).
 pub mod coupon;
+pub mod event;
+pub mod idempotency_key;
+pub mod ledger_head;
 pub mod user;
 pub mod user_coupon;

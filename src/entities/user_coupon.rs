@@ -11,6 +11,10 @@ pub struct Model {
     pub is_used: bool,
     pub used_at: Option<DateTimeWithTimeZone>,
     pub issued_at: DateTimeWithTimeZone,
+    pub order_id: Option<String>,
+    pub reserved_until: Option<DateTimeWithTimeZone>,
+    pub order_amount: Option<Decimal>,
+    pub discount_amount: Option<Decimal>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,7 +5,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::domain::{Coupon, UserCoupon};
+use crate::domain::{Coupon, Event, UserCoupon};
 use crate::error::AppError;
 use crate::repo;
 
@@ -55,17 +55,35 @@ impl Loader<UserCouponsKey> for UserCouponsLoader {
     }
 }
 
+/// 발급 내역별 이력 (원장).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HistoryKey(pub Uuid);
+
+pub struct HistoryLoader(DatabaseConnection);
+
+impl Loader<HistoryKey> for HistoryLoader {
+    type Value = Vec<Event>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[HistoryKey]) -> Result<HashMap<HistoryKey, Vec<Event>>, AppError> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        Ok(repo::ledger::history(&self.0, &ids).await?.into_iter().map(|(id, events)| (HistoryKey(id), events)).collect())
+    }
+}
+
 /// 한 요청이 쓰는 로더 묶음.
 pub struct Loaders {
     pub coupons: DataLoader<CouponLoader>,
     pub user_coupons: DataLoader<UserCouponsLoader>,
+    pub history: DataLoader<HistoryLoader>,
 }
 
 impl Loaders {
     pub fn new(db: DatabaseConnection) -> Self {
         Self {
             coupons: DataLoader::new(CouponLoader(db.clone()), tokio::spawn),
-            user_coupons: DataLoader::new(UserCouponsLoader(db), tokio::spawn),
+            user_coupons: DataLoader::new(UserCouponsLoader(db.clone()), tokio::spawn),
+            history: DataLoader::new(HistoryLoader(db), tokio::spawn),
         }
     }
 }

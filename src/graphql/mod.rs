@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::domain::Viewer;
 use crate::error::AppError;
+use crate::repo::idempotency::IdemKey;
 use crate::service::issuance::{IssueMode, Issuer};
 pub use loaders::Loaders;
 pub use mutation::MutationRoot;
@@ -93,6 +94,32 @@ impl<T> GqlResultExt<T> for Result<T, AppError> {
 /// ID 인자를 UUID로. 잘못된 형식은 그 인자를 지목하는 BAD_USER_INPUT.
 pub(crate) fn parse_uuid(field: &str, raw: &str) -> async_graphql::Result<Uuid> {
     Uuid::parse_str(raw).map_err(|_| AppError::bad_input(field, format!("{field}: UUID 형식이 아닙니다")).extend())
+}
+
+/// 요청의 멱등 키 (HTTP 계층이 `Idempotency-Key`로 넣는다, CONTRACT 7절).
+#[derive(Clone, Debug)]
+pub enum KeyState {
+    /// 처음 보는 키: 지정된 변경은 이 키를 변경과 같은 트랜잭션에 기록한다.
+    Fresh(IdemKey),
+    /// 이 키의 변경은 이미 커밋되었다(답하기 전에 프로세스가 죽었거나 아직 답하는 중): 다시 하지 않고 그 발급 내역으로 답한다.
+    Replay(Uuid),
+}
+
+pub(crate) fn fresh_key<'a>(ctx: &async_graphql::Context<'a>) -> Option<&'a IdemKey> {
+    match ctx.data_opt::<KeyState>() {
+        Some(KeyState::Fresh(k)) => Some(k),
+        _ => None,
+    }
+}
+
+/// 이미 커밋된 키의 재시도면 그 발급 내역 (지정된 변경 넷이 맨 앞에서 부른다).
+pub(crate) async fn replayed(ctx: &async_graphql::Context<'_>) -> Option<async_graphql::Result<types::UserCoupon>> {
+    let Some(KeyState::Replay(id)) = ctx.data_opt::<KeyState>() else { return None };
+    let db = match db(ctx) {
+        Ok(db) => db,
+        Err(e) => return Some(Err(e)),
+    };
+    Some(crate::service::user_coupons::replayed(db, viewer(ctx), *id).await.map(types::UserCoupon::alone).gql())
 }
 
 /// 뷰어 (없으면 익명).

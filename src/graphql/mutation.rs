@@ -4,7 +4,8 @@ use async_graphql::{Context, ID, InputObject, Object};
 use super::guards::{AdminOnly, Authenticated};
 use super::scalars::{DateTime, Decimal};
 use super::types::{Coupon, DiscountTypeGql, UserCoupon};
-use super::{GqlResultExt, db, issuer, parse_uuid, viewer};
+use super::{GqlResultExt, db, fresh_key, issuer, parse_uuid, replayed, viewer};
+use crate::domain::checkout::{self, OrderId};
 use crate::domain::{NewCouponInput, money};
 use crate::service;
 
@@ -29,25 +30,72 @@ impl MutationRoot {
     async fn issue_coupon(&self, ctx: &Context<'_>, coupon_id: ID, user_id: Option<ID>) -> async_graphql::Result<UserCoupon> {
         let coupon_id = parse_uuid("couponId", &coupon_id)?;
         let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
-        let uc = issuer(ctx)?.issue_for(viewer(ctx), coupon_id, user_id).await.gql()?;
+        if let Some(done) = replayed(ctx).await {
+            return done;
+        }
+        let uc = issuer(ctx)?.issue_for(viewer(ctx), coupon_id, user_id, fresh_key(ctx).cloned()).await.gql()?;
+        Ok(UserCoupon::alone(uc))
+    }
+
+    /// Holds a user coupon for one order until used, released or expired. ttlSeconds: 60..3600.
+    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
+    async fn reserve_coupon(
+        &self,
+        ctx: &Context<'_>,
+        user_coupon_id: ID,
+        order_id: String,
+        order_amount: Decimal,
+        #[graphql(default = 900)] ttl_seconds: i32,
+    ) -> async_graphql::Result<UserCoupon> {
+        let id = parse_uuid("userCouponId", &user_coupon_id)?;
+        let order = OrderId::parse(&order_id).gql()?;
+        let amount = order_amount.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)).gql()?;
+        let ttl = checkout::hold_ttl(ttl_seconds).gql()?;
+        if let Some(done) = replayed(ctx).await {
+            return done;
+        }
+        let uc = service::user_coupons::reserve(db(ctx)?, viewer(ctx), id, &order, amount, ttl, fresh_key(ctx)).await.gql()?;
+        Ok(UserCoupon::alone(uc))
+    }
+
+    /// Ends this order's hold; when the order holds nothing, changes nothing.
+    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
+    async fn release_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID, order_id: String) -> async_graphql::Result<UserCoupon> {
+        let id = parse_uuid("userCouponId", &user_coupon_id)?;
+        let order = OrderId::parse(&order_id).gql()?;
+        let uc = service::user_coupons::release(db(ctx)?, viewer(ctx), id, &order).await.gql()?;
         Ok(UserCoupon::alone(uc))
     }
 
     /// Marks a user coupon used. With orderAmount, also checks minPurchaseAmount.
     #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
-    async fn use_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID, order_amount: Option<Decimal>) -> async_graphql::Result<UserCoupon> {
+    async fn use_coupon(
+        &self,
+        ctx: &Context<'_>,
+        user_coupon_id: ID,
+        order_amount: Option<Decimal>,
+        order_id: Option<String>,
+    ) -> async_graphql::Result<UserCoupon> {
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let amount =
             order_amount.map(|a| a.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw))).transpose().gql()?;
-        let uc = service::user_coupons::use_coupon(db(ctx)?, viewer(ctx), id, amount).await.gql()?;
+        let order = order_id.as_deref().map(OrderId::parse).transpose().gql()?;
+        if let Some(done) = replayed(ctx).await {
+            return done;
+        }
+        let uc = service::user_coupons::use_coupon(db(ctx)?, viewer(ctx), id, amount, order.as_ref(), fresh_key(ctx)).await.gql()?;
         Ok(UserCoupon::alone(uc))
     }
 
     /// Reverts a use (the order was cancelled).
     #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
-    async fn cancel_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID) -> async_graphql::Result<UserCoupon> {
+    async fn cancel_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID, order_id: Option<String>) -> async_graphql::Result<UserCoupon> {
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
-        let uc = service::user_coupons::cancel_coupon(db(ctx)?, viewer(ctx), id).await.gql()?;
+        let order = order_id.as_deref().map(OrderId::parse).transpose().gql()?;
+        if let Some(done) = replayed(ctx).await {
+            return done;
+        }
+        let uc = service::user_coupons::cancel_coupon(db(ctx)?, viewer(ctx), id, order.as_ref(), fresh_key(ctx)).await.gql()?;
         Ok(UserCoupon::alone(uc))
     }
 

@@ -3,8 +3,11 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object};
 
 use super::guards::{AdminOnly, Authenticated};
-use super::types::{Coupon, User, UserCoupon};
+use super::scalars::Decimal;
+use super::types::{Coupon, CouponValidation, User, UserCoupon};
 use super::{GqlResultExt, db, parse_uuid, viewer};
+use crate::domain::OrderId;
+use crate::domain::money;
 use crate::service;
 
 pub struct QueryRoot;
@@ -64,5 +67,26 @@ impl QueryRoot {
         let ids = ids.iter().map(|id| parse_uuid("ids", id)).collect::<Result<Vec<_>, _>>()?;
         let found = service::users::get_many(db(ctx)?, viewer(ctx), &ids).await.gql()?;
         User::list(ctx, found).await
+    }
+
+    /// A dry run of useCoupon: what it would answer now. Writes nothing.
+    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
+    async fn validate_coupon(
+        &self,
+        ctx: &Context<'_>,
+        user_coupon_id: ID,
+        order_amount: Decimal,
+        order_id: Option<String>,
+    ) -> async_graphql::Result<CouponValidation> {
+        let id = parse_uuid("userCouponId", &user_coupon_id)?;
+        let amount = order_amount.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)).gql()?;
+        let order = order_id.as_deref().map(OrderId::parse).transpose().gql()?;
+        let v = service::user_coupons::validate(db(ctx)?, viewer(ctx), id, amount, order.as_ref()).await.gql()?;
+        Ok(CouponValidation {
+            valid: v.error.is_none(),
+            code: v.error.as_ref().map(|e| e.code().to_owned()),
+            message: v.error.as_ref().map(|e| e.to_string()),
+            discount_amount: Decimal::money(v.discount_amount),
+        })
     }
 }

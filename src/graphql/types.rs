@@ -1,12 +1,12 @@
 //! 출력 타입: 도메인 타입을 감싸서 계약서(4절)의 필드 이름으로 내보낸다.
-use async_graphql::{Context, Enum, ErrorExtensions, ID, Object};
+use async_graphql::{Context, Enum, ErrorExtensions, ID, Object, SimpleObject};
 
-use super::loaders::{CouponKey, Loaders, UserCouponsKey};
+use super::loaders::{CouponKey, HistoryKey, Loaders, UserCouponsKey};
 use super::scalars::{DateTime, Decimal};
 use super::{GqlResultExt, db};
 use crate::domain::{self, money};
 use crate::error::AppError;
-use crate::repo;
+use crate::{repo, service};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "DiscountType")]
@@ -109,12 +109,91 @@ impl Coupon {
 pub struct UserCoupon(pub domain::UserCoupon, pub Option<domain::Coupon>);
 
 impl UserCoupon {
+    /// 만료된 보류는 풀린 것으로 보여 준다 (CONTRACT 7절).
     pub fn alone(uc: domain::UserCoupon) -> Self {
-        UserCoupon(uc, None)
+        UserCoupon(uc.as_seen(domain::now()), None)
     }
 
     pub fn with_coupon((uc, c): (domain::UserCoupon, domain::Coupon)) -> Self {
-        UserCoupon(uc, Some(c))
+        UserCoupon(uc.as_seen(domain::now()), Some(c))
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "UserCouponStatus")]
+pub enum UserCouponStatusGql {
+    Available,
+    Reserved,
+    Used,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "UserCouponEventKind")]
+pub enum UserCouponEventKindGql {
+    Issued,
+    Reserved,
+    Released,
+    Used,
+    Cancelled,
+}
+
+/// 발급 내역 하나의 변경 (원장의 한 줄).
+pub struct UserCouponEvent(pub domain::Event);
+
+#[Object]
+impl UserCouponEvent {
+    async fn kind(&self) -> async_graphql::Result<UserCouponEventKindGql> {
+        Ok(match domain::EventType::parse(&self.0.kind) {
+            Some(domain::EventType::CouponIssued) => UserCouponEventKindGql::Issued,
+            Some(domain::EventType::CouponReserved) => UserCouponEventKindGql::Reserved,
+            Some(domain::EventType::CouponReleased) => UserCouponEventKindGql::Released,
+            Some(domain::EventType::CouponUsed) => UserCouponEventKindGql::Used,
+            Some(domain::EventType::CouponCancelled) => UserCouponEventKindGql::Cancelled,
+            None => return Err(AppError::Internal(format!("발급 내역 이벤트가 아님: {}", self.0.kind)).extend()),
+        })
+    }
+
+    async fn order_id(&self) -> Option<&str> {
+        self.0.order_id.as_deref()
+    }
+
+    async fn order_amount(&self) -> Option<Decimal> {
+        self.0.order_amount.map(Decimal::money)
+    }
+
+    async fn discount_amount(&self) -> Option<Decimal> {
+        self.0.discount_amount.map(Decimal::money)
+    }
+
+    async fn at(&self) -> DateTime {
+        DateTime::utc(self.0.occurred_at)
+    }
+}
+
+/// `validateCoupon`의 답: useCoupon이 지금 할 대답.
+#[derive(SimpleObject)]
+pub struct CouponValidation {
+    pub valid: bool,
+    /// The error code useCoupon would answer now; null when valid.
+    pub code: Option<String>,
+    pub message: Option<String>,
+    /// The discount this order would get; 0 when not valid.
+    pub discount_amount: Decimal,
+}
+
+pub struct ApplicableCoupon {
+    pub user_coupon: UserCoupon,
+    pub discount_amount: rust_decimal::Decimal,
+}
+
+#[Object]
+impl ApplicableCoupon {
+    async fn user_coupon(&self) -> &UserCoupon {
+        &self.user_coupon
+    }
+
+    async fn discount_amount(&self) -> Decimal {
+        Decimal::money(self.discount_amount)
     }
 }
 
@@ -148,6 +227,39 @@ impl UserCoupon {
 
     async fn issued_at(&self) -> DateTime {
         DateTime::utc(self.0.issued_at)
+    }
+
+    async fn status(&self) -> UserCouponStatusGql {
+        match self.0.status(domain::now()) {
+            domain::UserCouponStatus::Available => UserCouponStatusGql::Available,
+            domain::UserCouponStatus::Reserved => UserCouponStatusGql::Reserved,
+            domain::UserCouponStatus::Used => UserCouponStatusGql::Used,
+        }
+    }
+
+    /// The order that holds (RESERVED) or used (USED) it.
+    async fn order_id(&self) -> Option<&str> {
+        self.0.order_id.as_deref()
+    }
+
+    async fn reserved_until(&self) -> Option<DateTime> {
+        self.0.reserved_until.map(DateTime::utc)
+    }
+
+    /// Recorded at reservation and at use; null when no amount was given.
+    async fn order_amount(&self) -> Option<Decimal> {
+        self.0.order_amount.map(Decimal::money)
+    }
+
+    async fn discount_amount(&self) -> Option<Decimal> {
+        self.0.discount_amount.map(Decimal::money)
+    }
+
+    /// Every change of this user coupon, oldest first.
+    async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UserCouponEvent>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let events = loaders.history.load_one(HistoryKey(self.0.id)).await.map_err(|e| e.extend())?.unwrap_or_default();
+        Ok(events.into_iter().map(UserCouponEvent).collect())
     }
 }
 
@@ -225,16 +337,31 @@ impl User {
     /// Newest first.
     // users(ids)에서 온 사용자들은 발급 내역을 DataLoader로 모아 질의 한 번에 읽는다.
     async fn coupons(&self, ctx: &Context<'_>, #[graphql(default = false)] unused_only: bool) -> async_graphql::Result<Vec<UserCoupon>> {
-        let prefetched = self.prefetched.as_ref().filter(|(flag, _)| *flag == unused_only).map(|(_, list)| list.clone());
-        let list = if let Some(list) = prefetched {
-            list
-        } else if self.batched {
+        Ok(self.coupon_list(ctx, unused_only).await?.into_iter().map(UserCoupon::with_coupon).collect())
+    }
+
+    /// Coupons this user can use now on an order of this amount: biggest discount first, then soonest validUntil.
+    async fn applicable_coupons(&self, ctx: &Context<'_>, order_amount: Decimal) -> async_graphql::Result<Vec<ApplicableCoupon>> {
+        let amount = order_amount.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)).gql()?;
+        let list = self.coupon_list(ctx, true).await?;
+        Ok(service::user_coupons::applicable(list, amount, domain::now())
+            .into_iter()
+            .map(|(uc, c, d)| ApplicableCoupon { user_coupon: UserCoupon(uc, Some(c)), discount_amount: d })
+            .collect())
+    }
+}
+
+impl User {
+    /// 발급 내역과 쿠폰: 미리 읽어 둔 것, DataLoader(목록에서 온 사용자), 또는 바로 읽기(혼자 온 사용자).
+    async fn coupon_list(&self, ctx: &Context<'_>, unused_only: bool) -> async_graphql::Result<Vec<(domain::UserCoupon, domain::Coupon)>> {
+        if let Some((_, list)) = self.prefetched.as_ref().filter(|(flag, _)| *flag == unused_only) {
+            return Ok(list.clone());
+        }
+        if self.batched {
             let loaders = ctx.data::<Loaders>()?;
             let key = UserCouponsKey { user_id: self.user.id, unused_only };
-            loaders.user_coupons.load_one(key).await.map_err(|e| e.extend())?.unwrap_or_default()
-        } else {
-            repo::user_coupon::list_by_user(db(ctx)?, self.user.id, unused_only).await.gql()?
-        };
-        Ok(list.into_iter().map(UserCoupon::with_coupon).collect())
+            return Ok(loaders.user_coupons.load_one(key).await.map_err(|e| e.extend())?.unwrap_or_default());
+        }
+        repo::user_coupon::list_by_user(db(ctx)?, self.user.id, unused_only).await.gql()
     }
 }

@@ -3,16 +3,20 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use uuid::Uuid;
 
 use super::{DbFailure, classify, db_error, id_str, parse_id, ts, utc};
+use crate::domain::checkout::Amounts;
+use crate::domain::money::money;
 use crate::domain::{Coupon, UserCoupon};
 use crate::entities::coupon;
 use crate::entities::user_coupon::{self, Column, Entity as UserCoupons};
 use crate::error::{AppError, AppResult};
 
-fn to_domain(m: user_coupon::Model) -> AppResult<UserCoupon> {
+pub(crate) fn to_domain(m: user_coupon::Model) -> AppResult<UserCoupon> {
     Ok(UserCoupon {
         id: parse_id(&m.id)?,
         user_id: parse_id(&m.user_id)?,
@@ -20,6 +24,10 @@ fn to_domain(m: user_coupon::Model) -> AppResult<UserCoupon> {
         is_used: m.is_used,
         used_at: m.used_at.map(utc),
         issued_at: utc(m.issued_at),
+        order_id: m.order_id,
+        reserved_until: m.reserved_until.map(utc),
+        order_amount: m.order_amount.map(money),
+        discount_amount: m.discount_amount.map(money),
     })
 }
 
@@ -51,6 +59,10 @@ fn to_active(uc: &UserCoupon) -> user_coupon::ActiveModel {
         is_used: Set(uc.is_used),
         used_at: Set(uc.used_at.map(ts)),
         issued_at: Set(ts(uc.issued_at)),
+        order_id: Set(uc.order_id.clone()),
+        reserved_until: Set(uc.reserved_until.map(ts)),
+        order_amount: Set(uc.order_amount),
+        discount_amount: Set(uc.discount_amount),
     }
 }
 
@@ -118,29 +130,93 @@ pub async fn list_by_users(db: &impl ConnectionTrait, user_ids: &[Uuid], unused_
         .collect()
 }
 
-/// 미사용 → 사용. 조건부 UPDATE라서 동시에 여러 번 와도 정확히 하나만 1행을 바꾼다.
-/// 돌려주는 값: 이 호출이 바꿨는지.
-pub async fn mark_used(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> AppResult<bool> {
-    let res = UserCoupons::update_many()
-        .col_expr(Column::IsUsed, Expr::val(true))
-        .col_expr(Column::UsedAt, Expr::val(Some(ts(now))))
+/// 보류가 비어 있거나(없음·만료) `same_order`의 것인 행만 고르는 조건. 사용·보류의 경쟁은 이 조건을 단
+/// UPDATE 하나로 데이터베이스가 가른다: 동시에 몇 건이 와도 정확히 하나만 1행을 바꾼다.
+fn hold_is_free(now: DateTime<Utc>, same_order: Option<&str>) -> Condition {
+    let mut free =
+        Condition::any().add(Column::OrderId.is_null()).add(Column::ReservedUntil.is_null()).add(Column::ReservedUntil.lte(ts(now)));
+    if let Some(order) = same_order {
+        free = free.add(Column::OrderId.eq(order));
+    }
+    free
+}
+
+/// 주문 필드를 한꺼번에 정한다 (None은 비운다).
+fn set_order(
+    q: sea_orm::UpdateMany<UserCoupons>,
+    order: Option<&str>,
+    until: Option<DateTime<Utc>>,
+    amounts: Option<Amounts>,
+) -> sea_orm::UpdateMany<UserCoupons> {
+    q.col_expr(Column::OrderId, Expr::val(order.map(str::to_owned)))
+        .col_expr(Column::ReservedUntil, Expr::val(until.map(ts)))
+        .col_expr(Column::OrderAmount, Expr::val(amounts.map(|a| a.order_amount)))
+        .col_expr(Column::DiscountAmount, Expr::val(amounts.map(|a| a.discount_amount)))
+}
+
+/// 보류(또는 같은 주문의 보류 갱신). 미사용이고 보류가 비었거나 같은 주문의 것일 때만.
+pub async fn reserve(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    order: &str,
+    until: DateTime<Utc>,
+    amounts: Amounts,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let res = set_order(UserCoupons::update_many(), Some(order), Some(until), Some(amounts))
         .filter(Column::Id.eq(id_str(id)))
         .filter(Column::IsUsed.eq(false))
+        .filter(hold_is_free(now, Some(order)))
         .exec(db)
         .await
         .map_err(db_error)?;
     Ok(res.rows_affected == 1)
 }
 
-/// 사용 → 미사용 (주문 취소). 조건부 UPDATE.
-pub async fn mark_unused(db: &impl ConnectionTrait, id: Uuid) -> AppResult<bool> {
-    let res = UserCoupons::update_many()
-        .col_expr(Column::IsUsed, Expr::val(false))
-        .col_expr(Column::UsedAt, Expr::val(Option::<chrono::DateTime<chrono::FixedOffset>>::None))
+/// 이 주문의 (만료되지 않은) 보류를 푼다.
+pub async fn release(db: &impl ConnectionTrait, id: Uuid, order: &str, now: DateTime<Utc>) -> AppResult<bool> {
+    let res = set_order(UserCoupons::update_many(), None, None, None)
         .filter(Column::Id.eq(id_str(id)))
-        .filter(Column::IsUsed.eq(true))
+        .filter(Column::IsUsed.eq(false))
+        .filter(Column::OrderId.eq(order))
+        .filter(Column::ReservedUntil.gt(ts(now)))
         .exec(db)
         .await
         .map_err(db_error)?;
+    Ok(res.rows_affected == 1)
+}
+
+/// 미사용 → 사용 (주문과 금액을 기록). 보류가 비었거나 이 주문의 것일 때만.
+/// 돌려주는 값: 이 호출이 바꿨는지.
+pub async fn mark_used(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+    order: Option<&str>,
+    amounts: Option<Amounts>,
+) -> AppResult<bool> {
+    let res = set_order(UserCoupons::update_many(), order, None, amounts)
+        .col_expr(Column::IsUsed, Expr::val(true))
+        .col_expr(Column::UsedAt, Expr::val(Some(ts(now))))
+        .filter(Column::Id.eq(id_str(id)))
+        .filter(Column::IsUsed.eq(false))
+        .filter(hold_is_free(now, order))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    Ok(res.rows_affected == 1)
+}
+
+/// 사용 → 미사용 (주문 취소). 주문이 주어지면 그 주문이 쓴 것만. 주문 필드는 비운다.
+pub async fn mark_unused(db: &impl ConnectionTrait, id: Uuid, order: Option<&str>) -> AppResult<bool> {
+    let mut q = set_order(UserCoupons::update_many(), None, None, None)
+        .col_expr(Column::IsUsed, Expr::val(false))
+        .col_expr(Column::UsedAt, Expr::val(Option::<chrono::DateTime<chrono::FixedOffset>>::None))
+        .filter(Column::Id.eq(id_str(id)))
+        .filter(Column::IsUsed.eq(true));
+    if let Some(order) = order {
+        q = q.filter(Column::OrderId.eq(order));
+    }
+    let res = q.exec(db).await.map_err(db_error)?;
     Ok(res.rows_affected == 1)
 }

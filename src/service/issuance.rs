@@ -14,9 +14,10 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::domain::{self, UserCoupon, Viewer};
+use crate::domain::{self, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
+use crate::repo::idempotency::IdemKey;
 
 /// 배치 하나의 최대 요청 수: 다중 행 INSERT와 IN 목록을 적당한 크기로 묶는다.
 const MAX_BATCH: usize = 256;
@@ -43,23 +44,55 @@ impl Issuer {
         Self { db, coalescer }
     }
 
-    /// `issueCoupon`: 뷰어 본인(또는 관리자가 지정한 사용자)에게 발급한다.
-    pub async fn issue_for(&self, viewer: Option<&Viewer>, coupon_id: Uuid, user_id: Option<Uuid>) -> AppResult<UserCoupon> {
+    /// `issueCoupon`: 뷰어 본인(또는 관리자가 지정한 사용자)에게 발급한다. `key`: 멱등 키(있으면 발급과 같은 트랜잭션에 기록).
+    pub async fn issue_for(
+        &self,
+        viewer: Option<&Viewer>,
+        coupon_id: Uuid,
+        user_id: Option<Uuid>,
+        key: Option<IdemKey>,
+    ) -> AppResult<UserCoupon> {
         let target = Viewer::act_for(viewer, user_id)?;
-        self.issue(target, coupon_id).await
+        self.issue_keyed(target, coupon_id, key).await
     }
 
     /// 권한 검사를 마친 발급.
     pub async fn issue(&self, user_id: Uuid, coupon_id: Uuid) -> AppResult<UserCoupon> {
+        self.issue_keyed(user_id, coupon_id, None).await
+    }
+
+    async fn issue_keyed(&self, user_id: Uuid, coupon_id: Uuid, key: Option<IdemKey>) -> AppResult<UserCoupon> {
         let result = match precheck(&self.db, user_id, coupon_id).await {
             Ok(()) => match &self.coalescer {
-                Some(c) => c.submit(user_id, coupon_id).await,
-                None => issue_one(&self.db, user_id, coupon_id).await,
+                Some(c) => c.submit(IssueRequest { user_id, key }, coupon_id).await,
+                None => issue_one(&self.db, IssueRequest { user_id, key }, coupon_id).await,
+            },
+            // 같은 키의 먼저 온 요청이 이미 발급했다면 그 결과가 답이다 (매진·중복보다 먼저).
+            Err(e @ (AppError::CouponSoldOut | AppError::CouponAlreadyIssued)) => match &key {
+                Some(k) => replay_of(&self.db, k).await?.ok_or(e),
+                None => Err(e),
             },
             Err(e) => Err(e),
         };
         crate::metrics::issuance(result.as_ref().map_or_else(AppError::code, |_| "OK"));
         result
+    }
+}
+
+/// 발급 요청 하나: 누구에게, 어떤 멱등 키로.
+#[derive(Clone, Debug)]
+pub struct IssueRequest {
+    pub user_id: Uuid,
+    pub key: Option<IdemKey>,
+}
+
+/// 이 키로 이미 끝난 발급이 있으면 그 발급 내역 (본문이 다르면 IDEMPOTENCY_KEY_REUSED).
+async fn replay_of(db: &DatabaseConnection, k: &IdemKey) -> AppResult<Option<UserCoupon>> {
+    let Some(rec) = repo::idempotency::find(db, k.user_id, &k.key).await? else { return Ok(None) };
+    repo::idempotency::check_same_request(k, &rec)?;
+    match rec.user_coupon_id {
+        Some(id) => repo::user_coupon::find_by_id(db, id).await,
+        None => Ok(None),
     }
 }
 
@@ -92,48 +125,101 @@ async fn sold_out_or_held(db: &impl ConnectionTrait, user_id: Uuid, coupon_id: U
     }
 }
 
-async fn issue_one(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> AppResult<UserCoupon> {
-    issue_batch(db, coupon_id, &[user_id]).await?.pop().unwrap_or_else(|| Err(AppError::Internal("빈 배치 결과".into())))
+async fn issue_one(db: &DatabaseConnection, req: IssueRequest, coupon_id: Uuid) -> AppResult<UserCoupon> {
+    issue_batch(db, coupon_id, &[req]).await?.pop().unwrap_or_else(|| Err(AppError::Internal("빈 배치 결과".into())))
 }
 
-/// 한 트랜잭션: FOR UPDATE → 이미 가진 사용자 조회(한 번) → 순서대로 당첨/매진 판정 → 다중 행 삽입 → 수량 증가 → 커밋.
+/// 배치 안에서 요청 하나가 받을 답: 새 발급·이미 끝난 발급(멱등 키)·앞선 같은 키 요청과 같은 답·오류.
+enum Outcome {
+    Won(UserCoupon),
+    Replay(Uuid),
+    SameAs(usize),
+    Failed(AppError),
+}
+
+/// 한 트랜잭션: FOR UPDATE → 멱등 키 조회(키가 있을 때 한 번) → 이미 가진 사용자 조회(한 번) → 순서대로 당첨/매진 판정
+/// → 다중 행 삽입 → 수량 증가 → 당첨자의 키 기록 → 원장 → 커밋.
 /// 돌려주는 값은 요청 순서대로의 개별 결과. 트랜잭션 자체가 실패하면 전체 에러이고, 커밋 전이므로 아무것도 남지 않는다.
 /// 교착 상태 희생자·잠금 대기 초과는 TRY_AGAIN (재시도는 클라이언트 몫: 이미 몇 초를 기다렸다).
-async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, users: &[Uuid]) -> AppResult<Vec<AppResult<UserCoupon>>> {
-    crate::metrics::issuance_batch(users.len());
+async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequest]) -> AppResult<Vec<AppResult<UserCoupon>>> {
+    crate::metrics::issuance_batch(reqs.len());
     let txn = db.begin().await.map_err(repo::db_error)?;
     let coupon = repo::coupon::find_for_update(&txn, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
     let now = domain::now();
     // 잠금이나 배치를 기다리는 사이에 유효기간이 끝났을 수 있다.
     coupon.check_window(now)?;
     let mut remaining = coupon.remaining_quantity();
+    let keyed: Vec<&IdemKey> = reqs.iter().filter_map(|r| r.key.as_ref()).collect();
+    let existing = repo::idempotency::find_many(&txn, &keyed).await?;
+    let users: Vec<Uuid> = reqs.iter().map(|r| r.user_id).collect();
     // 한 명뿐이고 재고가 있으면 중복 조회를 건너뛰고 유일 제약에 맡긴다 (잠금 안의 왕복 하나를 줄인다:
     // 중복이면 INSERT가 ALREADY_ISSUED로 실패하고 트랜잭션째 버려진다). 매진이면 ALREADY_ISSUED가 먼저이므로 조회한다.
-    let held =
-        if users.len() == 1 && remaining != Some(0) { HashSet::new() } else { repo::user_coupon::holders(&txn, coupon_id, users).await? };
+    let held = if reqs.len() == 1 && remaining != Some(0) && existing.is_empty() {
+        HashSet::new()
+    } else {
+        repo::user_coupon::holders(&txn, coupon_id, &users).await?
+    };
     let mut winners: Vec<UserCoupon> = Vec::new();
+    let mut winner_keys: Vec<(&IdemKey, Uuid)> = Vec::new();
     let mut won: HashSet<Uuid> = HashSet::new();
-    let results: Vec<AppResult<UserCoupon>> = users
-        .iter()
-        .map(|&user_id| {
-            if held.contains(&user_id) || won.contains(&user_id) {
-                return Err(AppError::CouponAlreadyIssued);
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(reqs.len());
+    for (i, req) in reqs.iter().enumerate() {
+        if let Some(k) = &req.key {
+            if let Some((_, _, rec)) = existing.iter().find(|(u, key, _)| *u == k.user_id && *key == k.key) {
+                outcomes.push(match (repo::idempotency::check_same_request(k, rec), rec.user_coupon_id) {
+                    (Err(e), _) => Outcome::Failed(e),
+                    (Ok(()), Some(id)) => Outcome::Replay(id),
+                    // 응답만 보관된 키: 그 응답을 HTTP 계층이 돌려준다. 여기서는 다시 시도하게 한다.
+                    (Ok(()), None) => Outcome::Failed(AppError::TryAgain),
+                });
+                continue;
             }
-            if remaining == Some(0) {
-                return Err(AppError::CouponSoldOut);
+            // 같은 배치 안의 같은 키(동시 재시도): 앞선 요청과 같은 답.
+            if let Some(j) = reqs[..i].iter().position(|r| r.key.as_ref().is_some_and(|p| p.user_id == k.user_id && p.key == k.key)) {
+                let same = reqs[j].key.as_ref().is_some_and(|p| p.request_hash == k.request_hash);
+                outcomes.push(if same { Outcome::SameAs(j) } else { Outcome::Failed(AppError::IdempotencyKeyReused) });
+                continue;
             }
-            remaining = remaining.map(|r| r - 1);
-            won.insert(user_id);
-            let uc = UserCoupon { id: Uuid::new_v4(), user_id, coupon_id, is_used: false, used_at: None, issued_at: now };
-            winners.push(uc.clone());
-            Ok(uc)
-        })
-        .collect();
+        }
+        let user_id = req.user_id;
+        if held.contains(&user_id) || won.contains(&user_id) {
+            outcomes.push(Outcome::Failed(AppError::CouponAlreadyIssued));
+            continue;
+        }
+        if remaining == Some(0) {
+            outcomes.push(Outcome::Failed(AppError::CouponSoldOut));
+            continue;
+        }
+        remaining = remaining.map(|r| r - 1);
+        won.insert(user_id);
+        let uc = UserCoupon::issued(Uuid::new_v4(), user_id, coupon_id, now);
+        if let Some(k) = &req.key {
+            winner_keys.push((k, uc.id));
+        }
+        winners.push(uc.clone());
+        outcomes.push(Outcome::Won(uc));
+    }
     if !winners.is_empty() {
         repo::user_coupon::insert_many(&txn, &winners).await?;
         repo::coupon::increment_issued(&txn, coupon_id, winners.len() as i32, now).await?;
+        // 다른 경로(다른 변경 종류)가 같은 키를 먼저 썼다면 이 배치는 답할 수 없다: 통째로 되돌리고 다시 시도하게 한다.
+        if repo::idempotency::record(&txn, &winner_keys, now).await? != winner_keys.len() {
+            return Err(AppError::TryAgain);
+        }
+        let events: Vec<NewEvent> = winners.iter().map(|uc| NewEvent::for_user_coupon(EventType::CouponIssued, uc, now)).collect();
+        repo::ledger::append(&txn, &events).await?;
     }
     txn.commit().await.map_err(repo::db_error)?;
+    let mut results: Vec<AppResult<UserCoupon>> = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        let r = match outcome {
+            Outcome::Won(uc) => Ok(uc),
+            Outcome::Failed(e) => Err(e),
+            Outcome::Replay(id) => repo::user_coupon::find_by_id(db, id).await.and_then(|uc| uc.ok_or(AppError::TryAgain)),
+            Outcome::SameAs(j) => results.get(j).cloned().unwrap_or(Err(AppError::TryAgain)),
+        };
+        results.push(r);
+    }
     Ok(results)
 }
 
@@ -144,7 +230,7 @@ struct Coalescer {
 }
 
 struct Waiter {
-    user_id: Uuid,
+    req: IssueRequest,
     reply: oneshot::Sender<AppResult<UserCoupon>>,
 }
 
@@ -155,15 +241,15 @@ impl Coalescer {
     }
 
     /// 줄에 서고 결과를 기다린다. 줄이 없었다면 이 요청이 그 쿠폰의 작업자를 띄운다.
-    async fn submit(self: &Arc<Self>, user_id: Uuid, coupon_id: Uuid) -> AppResult<UserCoupon> {
+    async fn submit(self: &Arc<Self>, req: IssueRequest, coupon_id: Uuid) -> AppResult<UserCoupon> {
         let (reply, answer) = oneshot::channel();
         let lead = match self.queues().entry(coupon_id) {
             Entry::Occupied(mut e) => {
-                e.get_mut().push(Waiter { user_id, reply });
+                e.get_mut().push(Waiter { req, reply });
                 false
             }
             Entry::Vacant(e) => {
-                e.insert(vec![Waiter { user_id, reply }]);
+                e.insert(vec![Waiter { req, reply }]);
                 true
             }
         };
@@ -195,8 +281,8 @@ impl Coalescer {
             if batch.is_empty() {
                 continue;
             }
-            let users: Vec<Uuid> = batch.iter().map(|w| w.user_id).collect();
-            match issue_batch(&self.db, coupon_id, &users).await {
+            let reqs: Vec<IssueRequest> = batch.iter().map(|w| w.req.clone()).collect();
+            match issue_batch(&self.db, coupon_id, &reqs).await {
                 Ok(results) => {
                     for (w, r) in batch.into_iter().zip(results) {
                         let _ = w.reply.send(r);
@@ -207,7 +293,7 @@ impl Coalescer {
                 Err(e @ (AppError::Internal(_) | AppError::CouponAlreadyIssued)) if batch.len() > 1 => {
                     tracing::warn!(%coupon_id, error = ?e, size = batch.len(), "배치 발급 실패: 요청별로 다시 처리");
                     for w in batch.into_iter().filter(|w| !w.reply.is_closed()) {
-                        let r = issue_one(&self.db, w.user_id, coupon_id).await;
+                        let r = issue_one(&self.db, w.req.clone(), coupon_id).await;
                         let _ = w.reply.send(r);
                     }
                 }

@@ -1,11 +1,17 @@
-//! 발급 내역: 목록, 사용, 사용 취소.
+//! 발급 내역: 목록, 결제 흐름(보류·해제·사용·취소), 사용 검증(dry run), 주문에 쓸 수 있는 쿠폰.
+//!
+//! 변경마다 트랜잭션 하나: (멱등 키 기록) → 조건부 UPDATE → 원장 → 커밋. 경쟁은 조건부 UPDATE를 데이터베이스가 가르고,
+//! 0행이면 되돌린 뒤 다시 읽어 규칙 순서대로 답한다 (읽고 나서 쓰는 판단을 애플리케이션이 하지 않는다).
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
 
-use crate::domain::{self, Coupon, UserCoupon, Viewer};
+use crate::domain::checkout::{self, CancelDecision, OrderId, UseDecision};
+use crate::domain::{self, Coupon, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
+use crate::repo::idempotency::IdemKey;
 
 /// `userCoupons`: 기본은 뷰어 본인, 남의 것은 관리자만. 쿠폰과 함께 돌려준다.
 pub async fn list(
@@ -18,47 +24,242 @@ pub async fn list(
     repo::user_coupon::list_by_user(db, target, unused_only).await
 }
 
-/// 뷰어가 다룰 수 있는 발급 내역. 없거나 남의 것이면 똑같이 USER_COUPON_NOT_FOUND.
-async fn owned(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid) -> AppResult<UserCoupon> {
+/// 뷰어가 다룰 수 있는 발급 내역과 그 쿠폰. 없거나 남의 것이면 똑같이 USER_COUPON_NOT_FOUND.
+async fn owned(db: &impl sea_orm::ConnectionTrait, viewer: Option<&Viewer>, id: Uuid) -> AppResult<(UserCoupon, Coupon)> {
     let viewer = Viewer::require(viewer)?;
-    match repo::user_coupon::find_by_id(db, id).await? {
-        Some(uc) if viewer.may_touch(uc.user_id) => Ok(uc),
-        _ => Err(AppError::UserCouponNotFound),
-    }
+    let uc = match repo::user_coupon::find_by_id(db, id).await? {
+        Some(uc) if viewer.may_touch(uc.user_id) => uc,
+        _ => return Err(AppError::UserCouponNotFound),
+    };
+    let coupon =
+        repo::coupon::find_by_id(db, uc.coupon_id).await?.ok_or_else(|| AppError::Internal(format!("발급 내역 {id}의 쿠폰이 없음")))?;
+    Ok((uc, coupon))
 }
 
-/// `useCoupon`: 소유자/관리자 → 미사용 → 유효기간 → 최소 주문 금액(주어졌을 때).
-/// 동시에 여러 번 와도 조건부 UPDATE가 정확히 하나만 통과시킨다.
+/// 변경 트랜잭션을 연다. 멱등 키가 있으면 먼저 기록한다: 같은 키의 다른 요청이 진행 중이면 그 커밋을 기다리고,
+/// 이미 끝났으면 `Err(Ok(발급 내역))`으로 그 결과를 돌려준다 (재시도는 바뀐 것 없이 같은 답).
+async fn begin(
+    db: &DatabaseConnection,
+    id: Uuid,
+    key: Option<&IdemKey>,
+    now: DateTime<Utc>,
+) -> AppResult<Result<DatabaseTransaction, UserCoupon>> {
+    let txn = db.begin().await.map_err(repo::db_error)?;
+    if let Some(k) = key
+        && repo::idempotency::record(&txn, &[(k, id)], now).await? == 0
+    {
+        txn.rollback().await.map_err(repo::db_error)?;
+        let rec = repo::idempotency::find(db, k.user_id, &k.key).await?.ok_or(AppError::TryAgain)?;
+        repo::idempotency::check_same_request(k, &rec)?;
+        let uc = match rec.user_coupon_id {
+            Some(prev) => repo::user_coupon::find_by_id(db, prev).await?.ok_or(AppError::TryAgain)?,
+            None => return Err(AppError::TryAgain),
+        };
+        return Ok(Err(uc.as_seen(now)));
+    }
+    Ok(Ok(txn))
+}
+
+/// 원장에 이벤트를 남기고 커밋한 뒤, 바뀐 발급 내역을 돌려준다.
+async fn commit(txn: DatabaseTransaction, kind: EventType, uc: UserCoupon, now: DateTime<Utc>) -> AppResult<UserCoupon> {
+    repo::ledger::append(&txn, &[NewEvent::for_user_coupon(kind, &uc, now)]).await?;
+    txn.commit().await.map_err(repo::db_error)?;
+    Ok(uc.as_seen(now))
+}
+
+/// 키로 기록만 하고 바뀐 것이 없는 답 (같은 주문의 재시도): 키 기록은 남기고 커밋한다.
+async fn commit_unchanged(txn: DatabaseTransaction, uc: UserCoupon, now: DateTime<Utc>) -> AppResult<UserCoupon> {
+    txn.commit().await.map_err(repo::db_error)?;
+    Ok(uc.as_seen(now))
+}
+
+/// `reserveCoupon`: 소유자/관리자 → 미사용 → 다른 주문의 보류가 아님 → 유효기간 → 최소 주문 금액.
+pub async fn reserve(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    id: Uuid,
+    order: &OrderId,
+    amount: Decimal,
+    ttl: chrono::Duration,
+    key: Option<&IdemKey>,
+) -> AppResult<UserCoupon> {
+    let now = domain::now();
+    let (uc, coupon) = owned(db, viewer, id).await?;
+    let amounts = checkout::check_reserve(&uc, &coupon, now, order, amount)?;
+    let txn = match begin(db, id, key, now).await? {
+        Ok(txn) => txn,
+        Err(replayed) => return Ok(replayed),
+    };
+    let until = now + ttl;
+    if !repo::user_coupon::reserve(&txn, id, order.as_str(), until, amounts, now).await? {
+        // 읽은 뒤에 다른 주문이 보류했거나 사용했다: 지금 상태로 다시 판정한다.
+        txn.rollback().await.map_err(repo::db_error)?;
+        let (uc, coupon) = owned(db, viewer, id).await?;
+        checkout::check_reserve(&uc, &coupon, now, order, amount)?;
+        return Err(AppError::CouponReserved);
+    }
+    let held = UserCoupon {
+        order_id: Some(order.as_str().to_owned()),
+        reserved_until: Some(until),
+        order_amount: Some(amounts.order_amount),
+        discount_amount: Some(amounts.discount_amount),
+        ..uc
+    };
+    commit(txn, EventType::CouponReserved, held, now).await
+}
+
+/// `releaseCoupon`: 이 주문의 보류면 풀고, 아니면 그대로 답한다.
+pub async fn release(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid, order: &OrderId) -> AppResult<UserCoupon> {
+    let now = domain::now();
+    let (uc, _) = owned(db, viewer, id).await?;
+    if uc.held_by(now) != Some(order.as_str()) {
+        return Ok(uc.as_seen(now));
+    }
+    let txn = db.begin().await.map_err(repo::db_error)?;
+    if !repo::user_coupon::release(&txn, id, order.as_str(), now).await? {
+        txn.rollback().await.map_err(repo::db_error)?;
+        let (uc, _) = owned(db, viewer, id).await?;
+        return Ok(uc.as_seen(now));
+    }
+    let event = NewEvent::for_user_coupon(EventType::CouponReleased, &uc, now);
+    repo::ledger::append(&txn, &[event]).await?;
+    txn.commit().await.map_err(repo::db_error)?;
+    Ok(UserCoupon { order_id: None, reserved_until: None, order_amount: None, discount_amount: None, ..uc })
+}
+
+/// `useCoupon`: 소유자/관리자 → 사용됨(같은 주문이면 재시도) → 보류 → 유효기간 → 최소 주문 금액.
+/// 동시에 여러 주문이 와도 조건부 UPDATE가 정확히 하나만 통과시킨다.
 pub async fn use_coupon(
     db: &DatabaseConnection,
     viewer: Option<&Viewer>,
     id: Uuid,
-    order_amount: Option<Decimal>,
+    amount: Option<Decimal>,
+    order: Option<&OrderId>,
+    key: Option<&IdemKey>,
 ) -> AppResult<UserCoupon> {
-    let uc = owned(db, viewer, id).await?;
-    if uc.is_used {
-        return Err(AppError::CouponAlreadyUsed);
-    }
-    let coupon =
-        repo::coupon::find_by_id(db, uc.coupon_id).await?.ok_or_else(|| AppError::Internal(format!("발급 내역 {id}의 쿠폰이 없음")))?;
     let now = domain::now();
-    coupon.check_window(now)?;
-    if let Some(amount) = order_amount
-        && !coupon.meets_min_purchase(amount)
-    {
-        return Err(AppError::MinPurchaseNotMet);
+    let (uc, coupon) = owned(db, viewer, id).await?;
+    let decision = checkout::check_use(&uc, &coupon, now, order, amount)?;
+    let txn = match begin(db, id, key, now).await? {
+        Ok(txn) => txn,
+        Err(replayed) => return Ok(replayed),
+    };
+    let UseDecision::Apply(amounts) = decision else {
+        return commit_unchanged(txn, uc, now).await;
+    };
+    if !repo::user_coupon::mark_used(&txn, id, now, order.map(OrderId::as_str), amounts).await? {
+        txn.rollback().await.map_err(repo::db_error)?;
+        let (uc, coupon) = owned(db, viewer, id).await?;
+        return match checkout::check_use(&uc, &coupon, now, order, amount)? {
+            UseDecision::AlreadyDone => Ok(uc.as_seen(now)),
+            UseDecision::Apply(_) => Err(AppError::CouponAlreadyUsed),
+        };
     }
-    if !repo::user_coupon::mark_used(db, id, now).await? {
-        return Err(AppError::CouponAlreadyUsed);
-    }
-    Ok(UserCoupon { is_used: true, used_at: Some(now), ..uc })
+    let used = UserCoupon {
+        is_used: true,
+        used_at: Some(now),
+        order_id: order.map(|o| o.as_str().to_owned()),
+        reserved_until: None,
+        order_amount: amounts.map(|a| a.order_amount),
+        discount_amount: amounts.map(|a| a.discount_amount),
+        ..uc
+    };
+    commit(txn, EventType::CouponUsed, used, now).await
 }
 
-/// `cancelCoupon`: 소유자/관리자 → 사용된 상태. 사용을 되돌린다.
-pub async fn cancel_coupon(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid) -> AppResult<UserCoupon> {
-    let uc = owned(db, viewer, id).await?;
-    if !uc.is_used || !repo::user_coupon::mark_unused(db, id).await? {
-        return Err(AppError::CouponNotUsed);
+/// `cancelCoupon`: 소유자/관리자 → (주문이 있으면) 그 주문이 쓴 것 → 되돌린다. 이미 이 주문으로 취소된 것은 그대로 답한다.
+pub async fn cancel_coupon(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    id: Uuid,
+    order: Option<&OrderId>,
+    key: Option<&IdemKey>,
+) -> AppResult<UserCoupon> {
+    let now = domain::now();
+    let (uc, _) = owned(db, viewer, id).await?;
+    let last_cancel = last_cancelled_by(db, &uc, order).await?;
+    let decision = checkout::check_cancel(&uc, order, last_cancel.as_ref().map(|o| o.as_deref()))?;
+    let txn = match begin(db, id, key, now).await? {
+        Ok(txn) => txn,
+        Err(replayed) => return Ok(replayed),
+    };
+    if decision == CancelDecision::AlreadyDone {
+        return commit_unchanged(txn, uc, now).await;
     }
-    Ok(UserCoupon { is_used: false, used_at: None, ..uc })
+    if !repo::user_coupon::mark_unused(&txn, id, order.map(OrderId::as_str)).await? {
+        txn.rollback().await.map_err(repo::db_error)?;
+        let (uc, _) = owned(db, viewer, id).await?;
+        let last_cancel = last_cancelled_by(db, &uc, order).await?;
+        return match checkout::check_cancel(&uc, order, last_cancel.as_ref().map(|o| o.as_deref()))? {
+            CancelDecision::AlreadyDone => Ok(uc.as_seen(now)),
+            CancelDecision::Apply => Err(AppError::CouponNotUsed),
+        };
+    }
+    // 이벤트는 되돌린 주문을 남긴다 (다음 취소 재시도가 알아보도록).
+    let event = NewEvent::for_user_coupon(EventType::CouponCancelled, &uc, now);
+    repo::ledger::append(&txn, &[event]).await?;
+    txn.commit().await.map_err(repo::db_error)?;
+    Ok(UserCoupon { is_used: false, used_at: None, order_id: None, reserved_until: None, order_amount: None, discount_amount: None, ..uc })
+}
+
+/// 미사용이고 주문이 주어졌을 때만 원장을 읽는다: 마지막 이벤트가 취소라면 그 주문.
+async fn last_cancelled_by(db: &DatabaseConnection, uc: &UserCoupon, order: Option<&OrderId>) -> AppResult<Option<Option<String>>> {
+    if uc.is_used || order.is_none() {
+        return Ok(None);
+    }
+    Ok(repo::ledger::last_for(db, uc.id).await?.filter(|e| e.kind == EventType::CouponCancelled.as_str()).map(|e| e.order_id))
+}
+
+/// `validateCoupon`의 답.
+#[derive(Clone, Debug)]
+pub struct Validation {
+    pub error: Option<AppError>,
+    pub discount_amount: Decimal,
+}
+
+/// `validateCoupon`: `useCoupon`의 검사를 그대로, 아무것도 쓰지 않고. 인증 실패만 오류이고 나머지는 답이다.
+pub async fn validate(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    id: Uuid,
+    amount: Decimal,
+    order: Option<&OrderId>,
+) -> AppResult<Validation> {
+    Viewer::require(viewer)?;
+    let now = domain::now();
+    let outcome = match owned(db, viewer, id).await {
+        Ok((uc, coupon)) => checkout::check_use(&uc, &coupon, now, order, Some(amount)).map(|d| match d {
+            UseDecision::Apply(a) => a.map(|a| a.discount_amount).unwrap_or_default(),
+            UseDecision::AlreadyDone => uc.discount_amount.unwrap_or_default(),
+        }),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(discount) => Ok(Validation { error: None, discount_amount: discount }),
+        Err(e @ (AppError::Internal(_) | AppError::TryAgain | AppError::Unauthenticated)) => Err(e),
+        Err(e) => Ok(Validation { error: Some(e), discount_amount: Decimal::ZERO }),
+    }
+}
+
+/// `applicableCoupons`: 지금 이 금액의 주문에 쓸 수 있는 쿠폰 (AVAILABLE, 기간 안, 최소 금액 충족)과 그 할인.
+/// 큰 할인 먼저, 같으면 빨리 끝나는 것 먼저. 목록은 호출한 쪽이 (DataLoader로) 읽어 준다.
+pub fn applicable(list: Vec<(UserCoupon, Coupon)>, amount: Decimal, now: DateTime<Utc>) -> Vec<(UserCoupon, Coupon, Decimal)> {
+    let mut out: Vec<(UserCoupon, Coupon, Decimal)> = list
+        .into_iter()
+        .filter(|(uc, c)| {
+            uc.status(now) == domain::UserCouponStatus::Available && c.check_window(now).is_ok() && c.meets_min_purchase(amount)
+        })
+        .map(|(uc, c)| {
+            let d = c.discount_for(amount);
+            (uc.as_seen(now), c, d)
+        })
+        .collect();
+    out.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.valid_until.cmp(&b.1.valid_until)));
+    out
+}
+
+/// 멱등 키가 가리키는 이미 끝난 변경의 결과 (프로세스가 답하기 전에 죽었던 요청의 재시도).
+pub async fn replayed(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid) -> AppResult<UserCoupon> {
+    let (uc, _) = owned(db, viewer, id).await?;
+    Ok(uc.as_seen(domain::now()))
 }

@@ -15,7 +15,7 @@ use crate::helpers::{TestDb, assert_invariant, new_coupon, new_user, new_users, 
 use crate::{on_locking_backends, on_locking_backends_both_modes};
 
 /// 결과 코드 ("OK" 또는 에러 코드).
-fn outcome<T>(r: Result<T, couponql::error::AppError>) -> &'static str {
+pub(crate) fn outcome<T>(r: Result<T, couponql::error::AppError>) -> &'static str {
     match r {
         Ok(_) => "OK",
         Err(e) => e.code(),
@@ -23,7 +23,7 @@ fn outcome<T>(r: Result<T, couponql::error::AppError>) -> &'static str {
 }
 
 /// 결과 코드별 개수.
-fn tally(results: impl IntoIterator<Item = &'static str>) -> BTreeMap<&'static str, usize> {
+pub(crate) fn tally(results: impl IntoIterator<Item = &'static str>) -> BTreeMap<&'static str, usize> {
     let mut m = BTreeMap::new();
     for r in results {
         *m.entry(r).or_insert(0) += 1;
@@ -32,7 +32,7 @@ fn tally(results: impl IntoIterator<Item = &'static str>) -> BTreeMap<&'static s
 }
 
 /// 작업 n개를 띄워 모두 장벽에서 기다렸다가 한꺼번에 출발시키고, 결과 코드를 모은다.
-async fn all_at_once<F, Fut>(n: usize, job: F) -> Vec<&'static str>
+pub(crate) async fn all_at_once<F, Fut>(n: usize, job: F) -> Vec<&'static str>
 where
     F: Fn(usize) -> Fut,
     Fut: Future<Output = Vec<&'static str>> + Send + 'static,
@@ -105,7 +105,7 @@ async fn twenty_concurrent_uses_of_one_user_coupon_let_exactly_one_through(db: T
     let viewer = Viewer { user_id: u.id, role: Role::User };
     let codes = all_at_once(20, |_| {
         let db = db.conn.clone();
-        async move { vec![outcome(service::user_coupons::use_coupon(&db, Some(&viewer), uc.id, None).await)] }
+        async move { vec![outcome(service::user_coupons::use_coupon(&db, Some(&viewer), uc.id, None, None, None).await)] }
     })
     .await;
     assert_eq!(tally(codes), BTreeMap::from([("COUPON_ALREADY_USED", 19), ("OK", 1)]));

@@ -226,25 +226,25 @@ async fn using_and_cancelling_follow_the_rules(db: TestDb) {
     let uc = service::issuance::issue(&db.conn, owner.id, coupon.id).await.expect("발급");
     let uc_svc = service::user_coupons::use_coupon;
 
-    assert_eq!(code(uc_svc(&db.conn, None, uc.id, None).await), "UNAUTHENTICATED");
-    assert_eq!(code(uc_svc(&db.conn, Some(&them), uc.id, None).await), "USER_COUPON_NOT_FOUND");
-    assert_eq!(code(uc_svc(&db.conn, Some(&me), Uuid::new_v4(), None).await), "USER_COUPON_NOT_FOUND");
-    assert_eq!(code(uc_svc(&db.conn, Some(&me), uc.id, Some(dec("4999.99"))).await), "MIN_PURCHASE_NOT_MET");
-    assert_eq!(code(service::user_coupons::cancel_coupon(&db.conn, Some(&me), uc.id).await), "COUPON_NOT_USED");
+    assert_eq!(code(uc_svc(&db.conn, None, uc.id, None, None, None).await), "UNAUTHENTICATED");
+    assert_eq!(code(uc_svc(&db.conn, Some(&them), uc.id, None, None, None).await), "USER_COUPON_NOT_FOUND");
+    assert_eq!(code(uc_svc(&db.conn, Some(&me), Uuid::new_v4(), None, None, None).await), "USER_COUPON_NOT_FOUND");
+    assert_eq!(code(uc_svc(&db.conn, Some(&me), uc.id, Some(dec("4999.99")), None, None).await), "MIN_PURCHASE_NOT_MET");
+    assert_eq!(code(service::user_coupons::cancel_coupon(&db.conn, Some(&me), uc.id, None, None).await), "COUPON_NOT_USED");
 
-    let used = uc_svc(&db.conn, Some(&me), uc.id, Some(dec("5000"))).await.expect("사용");
+    let used = uc_svc(&db.conn, Some(&me), uc.id, Some(dec("5000")), None, None).await.expect("사용");
     assert!(used.is_used && used.used_at.is_some());
     let stored = repo::user_coupon::find_by_id(&db.conn, uc.id).await.expect("조회").expect("있음");
     assert!(stored.is_used && stored.used_at.is_some());
-    assert_eq!(code(uc_svc(&db.conn, Some(&me), uc.id, None).await), "COUPON_ALREADY_USED");
-    assert_eq!(code(service::user_coupons::cancel_coupon(&db.conn, Some(&them), uc.id).await), "USER_COUPON_NOT_FOUND");
+    assert_eq!(code(uc_svc(&db.conn, Some(&me), uc.id, None, None, None).await), "COUPON_ALREADY_USED");
+    assert_eq!(code(service::user_coupons::cancel_coupon(&db.conn, Some(&them), uc.id, None, None).await), "USER_COUPON_NOT_FOUND");
 
-    let back = service::user_coupons::cancel_coupon(&db.conn, Some(&me), uc.id).await.expect("취소");
+    let back = service::user_coupons::cancel_coupon(&db.conn, Some(&me), uc.id, None, None).await.expect("취소");
     assert!(!back.is_used && back.used_at.is_none());
     let stored = repo::user_coupon::find_by_id(&db.conn, uc.id).await.expect("조회").expect("있음");
     assert!(!stored.is_used && stored.used_at.is_none());
     // 관리자는 남의 쿠폰도 다룬다.
-    uc_svc(&db.conn, Some(&admin), uc.id, None).await.expect("관리자 사용");
+    uc_svc(&db.conn, Some(&admin), uc.id, None, None, None).await.expect("관리자 사용");
     // 취소해도 발급 수량은 그대로 (발급 취소가 아니라 사용 취소).
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 1);
 }
@@ -257,16 +257,9 @@ async fn a_coupon_outside_its_window_cannot_be_used(db: TestDb) {
     let future = new_coupon_with(&db.conn, Some(5), "2098-01-01T00:00:00Z", "2099-01-01T00:00:00Z").await;
     for (coupon, want) in [(past.id, "COUPON_EXPIRED"), (future.id, "COUPON_NOT_STARTED")] {
         // 기간 밖 쿠폰은 발급되지 않으므로 발급 내역을 직접 넣는다 (기간 중에 받은 쿠폰이 만료된 상황).
-        let uc = domain::UserCoupon {
-            id: Uuid::new_v4(),
-            user_id: owner.id,
-            coupon_id: coupon,
-            is_used: false,
-            used_at: None,
-            issued_at: domain::now(),
-        };
+        let uc = domain::UserCoupon::issued(Uuid::new_v4(), owner.id, coupon, domain::now());
         repo::user_coupon::insert(&db.conn, &uc).await.expect("삽입");
-        assert_eq!(code(service::user_coupons::use_coupon(&db.conn, Some(&me), uc.id, None).await), want);
+        assert_eq!(code(service::user_coupons::use_coupon(&db.conn, Some(&me), uc.id, None, None, None).await), want);
         assert!(!repo::user_coupon::find_by_id(&db.conn, uc.id).await.expect("조회").expect("있음").is_used);
     }
 }
@@ -285,7 +278,7 @@ async fn user_coupons_are_listed_per_user_and_for_many_users_at_once(db: TestDb)
     assert_eq!(first.len(), 2);
     assert!(first[0].issued_at >= first[1].issued_at, "최신순");
     let me = Viewer { user_id: users[0].id, role: Role::User };
-    service::user_coupons::use_coupon(&db.conn, Some(&me), first[0].id, None).await.expect("사용");
+    service::user_coupons::use_coupon(&db.conn, Some(&me), first[0].id, None, None, None).await.expect("사용");
     let unused = repo::user_coupon::list_by_user(&db.conn, users[0].id, true).await.expect("미사용");
     assert_eq!(unused.iter().map(|(uc, _)| uc.id).collect::<Vec<_>>(), vec![first[1].id]);
 

@@ -282,7 +282,19 @@ async fn an_existing_postgres_database_moves_to_indexable_ids_in_place(db: TestD
         row.try_get::<String>("", "data_type").expect("data_type")
     };
     assert_eq!(column_type("users").await, "character");
-    couponql::seed::seed(conn).await.expect("옛 스키마에 데모 데이터");
+    // 옛 스키마에 평범한 INSERT로 데이터를 넣는다 (지금의 코드는 새 컬럼을 알기 때문에 쓰지 않는다).
+    let (u1, c1, c5) =
+        ("11111111-1111-4111-8111-111111111111", "c0000000-0000-4000-8000-000000000001", "c0000000-0000-4000-8000-000000000005");
+    conn.execute_unprepared(&format!(
+        "INSERT INTO users (id, email, name) VALUES ('{u1}', 'minsu@example.com', '김민수');
+         INSERT INTO coupons (id, name, discount_type, discount_value, total_quantity, issued_quantity, valid_from, valid_until)
+           VALUES ('{c1}', 'a', 'FIXED', 5000, 100, 1, '2025-01-01', '2099-12-31'), ('{c5}', 'b', 'FIXED', 1000, 2, 1, '2025-01-01', '2099-12-31');
+         INSERT INTO user_coupons (id, user_id, coupon_id) VALUES ('{}', '{u1}', '{c1}'), ('{}', '{u1}', '{c5}');",
+        Uuid::new_v4(),
+        Uuid::new_v4()
+    ))
+    .await
+    .expect("옛 스키마에 데이터");
 
     migration::Migrator::up(conn, None).await.expect("이동");
     for table in TABLES {
@@ -300,13 +312,18 @@ async fn an_existing_postgres_database_moves_to_indexable_ids_in_place(db: TestD
     );
     assert!(conn.execute_unprepared(&orphan).await.is_err(), "외래 키가 다시 걸려 있어야 함");
 
-    migration::Migrator::down(conn, Some(1)).await.expect("되돌림");
+    // 이 이동(과 그 뒤의 것)을 되돌리면 첫 마이그레이션의 CHAR(36)으로.
+    let applied = migration::Migrator::get_applied_migrations(conn).await.expect("목록").len() as u32;
+    migration::Migrator::down(conn, Some(applied - 1)).await.expect("되돌림");
     assert_eq!(column_type("user_coupons").await, "character");
-    assert_eq!(
-        couponql::repo::user_coupon::count_for_coupon(conn, Uuid::parse_str("c0000000-0000-4000-8000-000000000005").expect("uuid"))
-            .await
-            .expect("count"),
-        2
-    );
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!("SELECT COUNT(*) AS n FROM user_coupons WHERE coupon_id = '{c5}'"),
+        ))
+        .await
+        .expect("count")
+        .expect("행");
+    assert_eq!(row.try_get::<i64>("", "n").expect("n"), 1, "되돌린 뒤에도 데이터가 그대로");
 }
 crate::backend_tests!(an_existing_postgres_database_moves_to_indexable_ids_in_place, crate::helpers::fresh_db, postgres => Postgres);

@@ -1,0 +1,77 @@
+//! 원장의 이벤트 (CONTRACT 7·9절): 모든 변경이 같은 트랜잭션에서 남기는 한 줄. 추가만 한다.
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+/// 이벤트 종류 (9절의 이름으로 저장한다).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    CouponIssued,
+    CouponReserved,
+    CouponReleased,
+    CouponUsed,
+    CouponCancelled,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::CouponIssued => "COUPON_ISSUED",
+            EventType::CouponReserved => "COUPON_RESERVED",
+            EventType::CouponReleased => "COUPON_RELEASED",
+            EventType::CouponUsed => "COUPON_USED",
+            EventType::CouponCancelled => "COUPON_CANCELLED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [EventType::CouponIssued, EventType::CouponReserved, EventType::CouponReleased, EventType::CouponUsed, EventType::CouponCancelled]
+            .into_iter()
+            .find(|t| t.as_str() == raw)
+    }
+}
+
+/// 쓰기 전의 이벤트 (id와 sequence는 원장이 매긴다).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    pub kind: EventType,
+    pub coupon_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub user_coupon_id: Option<Uuid>,
+    pub order_id: Option<String>,
+    pub order_amount: Option<Decimal>,
+    pub discount_amount: Option<Decimal>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl NewEvent {
+    /// 발급 내역 하나의 변경.
+    pub fn for_user_coupon(kind: EventType, uc: &super::UserCoupon, at: DateTime<Utc>) -> Self {
+        NewEvent {
+            kind,
+            coupon_id: uc.coupon_id,
+            user_id: Some(uc.user_id),
+            user_coupon_id: Some(uc.id),
+            order_id: uc.order_id.clone(),
+            order_amount: uc.order_amount,
+            discount_amount: uc.discount_amount,
+            occurred_at: at,
+        }
+    }
+}
+
+/// 원장에 쓰인 이벤트.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub id: Uuid,
+    pub sequence: i64,
+    /// 저장된 종류 이름 (이 버전이 모르는 이름도 그대로 읽는다).
+    pub kind: String,
+    pub coupon_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub user_coupon_id: Option<Uuid>,
+    pub order_id: Option<String>,
+    pub order_amount: Option<Decimal>,
+    pub discount_amount: Option<Decimal>,
+    pub occurred_at: DateTime<Utc>,
+}

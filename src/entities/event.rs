@@ -1,0 +1,24 @@
+//! `events` 테이블: 서비스 하나의 원장 (추가만 한다).
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "events")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub sequence: i64,
+    #[sea_orm(column_name = "type")]
+    pub kind: String,
+    pub coupon_id: String,
+    pub user_id: Option<String>,
+    pub user_coupon_id: Option<String>,
+    pub order_id: Option<String>,
+    pub order_amount: Option<Decimal>,
+    pub discount_amount: Option<Decimal>,
+    pub occurred_at: DateTimeWithTimeZone,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

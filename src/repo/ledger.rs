@@ -1,0 +1,97 @@
+//! 원장(events): 변경과 같은 트랜잭션에서 이벤트를 덧붙이고, 발급 내역별 이력을 읽는다.
+//!
+//! sequence는 `ledger_head` 행 하나를 올려서 매긴다. 그 행의 잠금은 커밋까지 쥐므로 sequence가 큰 이벤트는
+//! 항상 나중에 커밋된다 (커밋 순서). 잠금을 쥐는 시간을 줄이려고 트랜잭션의 마지막 문장으로 부른다.
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::{db_error, id_str, parse_id, ts, utc};
+use crate::domain::money::money;
+use crate::domain::{Event, NewEvent};
+use crate::entities::event::{self, Column, Entity as Events};
+use crate::entities::ledger_head::{self, Entity as Head};
+use crate::error::{AppError, AppResult};
+
+/// 이벤트들을 원장에 덧붙인다 (트랜잭션 안에서, 마지막에).
+pub async fn append(db: &impl ConnectionTrait, events: &[NewEvent]) -> AppResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let n = events.len() as i64;
+    Head::update_many()
+        .col_expr(ledger_head::Column::LastSequence, Expr::col(ledger_head::Column::LastSequence).add(n))
+        .filter(ledger_head::Column::Id.eq(1))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    let last: i64 = Head::find_by_id(1)
+        .select_only()
+        .column(ledger_head::Column::LastSequence)
+        .into_tuple()
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| AppError::Internal("ledger_head 행이 없음".into()))?;
+    let first = last - n + 1;
+    let rows = events.iter().enumerate().map(|(i, e)| event::ActiveModel {
+        id: Set(id_str(Uuid::new_v4())),
+        sequence: Set(first + i as i64),
+        kind: Set(e.kind.as_str().to_owned()),
+        coupon_id: Set(id_str(e.coupon_id)),
+        user_id: Set(e.user_id.map(id_str)),
+        user_coupon_id: Set(e.user_coupon_id.map(id_str)),
+        order_id: Set(e.order_id.clone()),
+        order_amount: Set(e.order_amount),
+        discount_amount: Set(e.discount_amount),
+        occurred_at: Set(ts(e.occurred_at)),
+    });
+    Events::insert_many(rows).exec_without_returning(db).await.map_err(db_error)?;
+    Ok(())
+}
+
+fn to_domain(m: event::Model) -> AppResult<Event> {
+    Ok(Event {
+        id: parse_id(&m.id)?,
+        sequence: m.sequence,
+        kind: m.kind,
+        coupon_id: parse_id(&m.coupon_id)?,
+        user_id: m.user_id.as_deref().map(parse_id).transpose()?,
+        user_coupon_id: m.user_coupon_id.as_deref().map(parse_id).transpose()?,
+        order_id: m.order_id,
+        order_amount: m.order_amount.map(money),
+        discount_amount: m.discount_amount.map(money),
+        occurred_at: utc(m.occurred_at),
+    })
+}
+
+/// 여러 발급 내역의 이력을 한 번에, 오래된 것부터 (DataLoader용).
+pub async fn history(db: &impl ConnectionTrait, user_coupon_ids: &[Uuid]) -> AppResult<HashMap<Uuid, Vec<Event>>> {
+    if user_coupon_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<String> = user_coupon_ids.iter().copied().map(id_str).collect();
+    let mut out: HashMap<Uuid, Vec<Event>> = HashMap::new();
+    for m in Events::find().filter(Column::UserCouponId.is_in(ids)).order_by_asc(Column::Sequence).all(db).await.map_err(db_error)? {
+        let e = to_domain(m)?;
+        if let Some(uc) = e.user_coupon_id {
+            out.entry(uc).or_default().push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// 발급 내역의 마지막 이벤트 (취소 재시도를 알아보려고).
+pub async fn last_for(db: &impl ConnectionTrait, user_coupon_id: Uuid) -> AppResult<Option<Event>> {
+    Events::find()
+        .filter(Column::UserCouponId.eq(id_str(user_coupon_id)))
+        .order_by_desc(Column::Sequence)
+        .limit(1)
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .map(to_domain)
+        .transpose()
+}
