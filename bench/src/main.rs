@@ -35,6 +35,9 @@ struct Args {
     /// DB_MAX_CONNECTIONS for the server.
     #[arg(long)]
     db_max_connections: Option<u32>,
+    /// Send an Idempotency-Key (unique per request) with every issuance (flash-sale, hot-row, single, burst).
+    #[arg(long)]
+    idempotency_keys: bool,
     /// Extra KEY=VALUE environment for the server (e.g. ISSUE_COALESCING=off).
     #[arg(long = "server-env")]
     server_env: Vec<String>,
@@ -88,6 +91,13 @@ enum Scenario {
         runs: usize,
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+    },
+    /// Checkout: N users each reserve → use → cancel → use again (a new order), every request keyed.
+    Checkout {
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        #[arg(long, default_value_t = 100)]
+        concurrency: usize,
     },
     /// Every scenario with its defaults.
     All,
@@ -300,10 +310,23 @@ fn token(env: &Env, user: Uuid) -> Result<String> {
     env.keys.sign(Viewer { user_id: user, role: Role::User }, Duration::from_secs(3600)).map_err(|e| anyhow!("{e:?}"))
 }
 
-/// 요청 하나: (걸린 시간 µs, 결과 코드).
+/// 요청 하나: (걸린 시간 µs, 결과 코드). 본문에 `"_key"`가 있으면 그 값을 Idempotency-Key로 보낸다(본문에서는 뺀다).
 async fn send(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> (u64, String) {
     let started = Instant::now();
-    let mut req = client.post(url).json(body);
+    let (body, key) = match body.get("_key").and_then(Value::as_str) {
+        Some(k) => {
+            let mut b = body.clone();
+            if let Some(o) = b.as_object_mut() {
+                o.remove("_key");
+            }
+            (b, Some(k.to_owned()))
+        }
+        None => (body.clone(), None),
+    };
+    let mut req = client.post(url).json(&body);
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
     if !token.is_empty() {
         req = req.bearer_auth(token);
     }
@@ -388,6 +411,60 @@ fn issue_body(coupon: Uuid) -> Value {
     json!({ "query": "mutation($c: ID!) { issueCoupon(couponId: $c) { id } }", "variables": { "c": coupon.to_string() } })
 }
 
+/// `--idempotency-keys`면 요청마다 다른 키를 단다.
+fn keyed(args: &Args, mut body: Value) -> Value {
+    if args.idempotency_keys
+        && let Some(o) = body.as_object_mut()
+    {
+        o.insert("_key".into(), Value::String(Uuid::new_v4().to_string()));
+    }
+    body
+}
+
+/// 결제 흐름: 사용자마다 보류 → 사용 → 취소 → (새 주문으로) 사용, 모두 키를 달고. 단계마다 한 줄.
+async fn checkout(env: &Env, users: usize, concurrency: usize) -> Result<Vec<Report>> {
+    let ids = make_users(&env.db, users).await?;
+    let coupon = make_coupon(&env.db, None).await?;
+    let mut ucs = Vec::with_capacity(users);
+    for u in &ids {
+        ucs.push(couponql::service::issuance::issue(&env.db, *u, coupon).await.map_err(|e| anyhow!("{e:?}"))?.id);
+    }
+    let toks = ids.iter().map(|u| token(env, *u)).collect::<Result<Vec<String>>>()?;
+    let steps: [(&str, &str, &str); 4] = [
+        (
+            "checkout reserve",
+            "mutation($u: ID!, $o: String!) { reserveCoupon(userCouponId: $u, orderId: $o, orderAmount: \"50000\") { id status } }",
+            "A",
+        ),
+        ("checkout use", "mutation($u: ID!, $o: String!) { useCoupon(userCouponId: $u, orderId: $o) { id status } }", "A"),
+        ("checkout cancel", "mutation($u: ID!, $o: String!) { cancelCoupon(userCouponId: $u, orderId: $o) { id status } }", "A"),
+        (
+            "checkout use again",
+            "mutation($u: ID!, $o: String!) { useCoupon(userCouponId: $u, orderId: $o, orderAmount: \"60000\") { id status } }",
+            "B",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, query, order) in steps {
+        let reqs: Vec<(String, Value)> = ucs
+            .iter()
+            .zip(&toks)
+            .map(|(uc, t)| {
+                let vars = json!({ "u": uc.to_string(), "o": format!("{order}-{uc}") });
+                (t.clone(), json!({ "query": query, "variables": vars, "_key": format!("{name}-{uc}") }))
+            })
+            .collect();
+        let before = cpu_now(env);
+        let (wall, hist, codes) = drive(env, reqs, concurrency).await?;
+        let cpu = cpu_delta(before, cpu_now(env));
+        if codes.get("OK").copied().unwrap_or(0) != users as u64 {
+            bail!("{name}: not every step succeeded: {codes:?}");
+        }
+        out.push(report(env, name, users as u64, wall, hist, codes, cpu, None));
+    }
+    Ok(out)
+}
+
 /// 불변식: issued_quantity = 발급 내역 수 ≤ total. 어긋나면 실패로 끝난다.
 async fn check_invariant(db: &DatabaseConnection, coupon: Uuid, expect_issued: Option<i32>) -> Result<i32> {
     let c =
@@ -465,10 +542,10 @@ fn report(
     Report { scenario: name.into(), requests, wall, hist, codes, server_peak_rss_kb: peak_rss_kb(env.server.id()), cpu, issued }
 }
 
-async fn flash_sale(env: &Env, name: &str, users: usize, quantity: i32, concurrency: usize) -> Result<Report> {
+async fn flash_sale(args: &Args, env: &Env, name: &str, users: usize, quantity: i32, concurrency: usize) -> Result<Report> {
     let ids = make_users(&env.db, users).await?;
     let coupon = make_coupon(&env.db, Some(quantity)).await?;
-    let reqs = ids.iter().map(|u| Ok((token(env, *u)?, issue_body(coupon)))).collect::<Result<Vec<_>>>()?;
+    let reqs = ids.iter().map(|u| Ok((token(env, *u)?, keyed(args, issue_body(coupon))))).collect::<Result<Vec<_>>>()?;
     let before = cpu_now(env);
     let (wall, hist, codes) = drive(env, reqs, concurrency).await?;
     let cpu = cpu_delta(before, cpu_now(env));
@@ -476,10 +553,10 @@ async fn flash_sale(env: &Env, name: &str, users: usize, quantity: i32, concurre
     Ok(report(env, name, users as u64, wall, hist, codes, cpu, Some(issued)))
 }
 
-async fn hot_row(env: &Env, users: usize, concurrency: usize) -> Result<Report> {
+async fn hot_row(args: &Args, env: &Env, users: usize, concurrency: usize) -> Result<Report> {
     let ids = make_users(&env.db, users).await?;
     let coupon = make_coupon(&env.db, Some(users as i32)).await?;
-    let reqs = ids.iter().map(|u| Ok((token(env, *u)?, issue_body(coupon)))).collect::<Result<Vec<_>>>()?;
+    let reqs = ids.iter().map(|u| Ok((token(env, *u)?, keyed(args, issue_body(coupon))))).collect::<Result<Vec<_>>>()?;
     let before = cpu_now(env);
     let (wall, hist, codes) = drive(env, reqs, concurrency).await?;
     let cpu = cpu_delta(before, cpu_now(env));
@@ -520,10 +597,10 @@ async fn read(env: &Env, seconds: u64, concurrency: usize) -> Result<Vec<Report>
 }
 
 /// 한 번의 측정: 순차 발급 지연, 두 읽기의 처리량, 선착순 처리량.
-async fn scale_round(env: &Env, seconds: u64) -> Result<Vec<Report>> {
+async fn scale_round(args: &Args, env: &Env, seconds: u64) -> Result<Vec<Report>> {
     let mut out = vec![single(env, 200).await?];
     out.extend(read(env, seconds, 50).await?);
-    out.push(flash_sale(env, "flash-sale", 1000, 100, 200).await?);
+    out.push(flash_sale(args, env, "flash-sale", 1000, 100, 200).await?);
     Ok(out)
 }
 
@@ -533,11 +610,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// 작은 테이블과 큰 테이블에서 같은 측정을 `runs`번씩 하고 중앙값과 비율을 표로 낸다.
-async fn scale(env: &Env, rows: usize, runs: usize, seconds: u64) -> Result<()> {
+async fn scale(args: &Args, env: &Env, rows: usize, runs: usize, seconds: u64) -> Result<()> {
     let measure = |label: &'static str| async move {
         let mut rounds = Vec::new();
         for i in 0..runs.max(1) {
-            let r = scale_round(env, seconds).await?;
+            let r = scale_round(args, env, seconds).await?;
             eprintln!("# {label} run {}:", i + 1);
             for x in &r {
                 x.print();
@@ -578,27 +655,32 @@ async fn main() -> Result<()> {
     let mut reports = Vec::new();
     match args.scenario.clone() {
         Scenario::FlashSale { users, quantity, concurrency } => {
-            reports.push(flash_sale(&setup(&args).await?, "flash-sale", users, quantity, concurrency).await?)
+            reports.push(flash_sale(&args, &setup(&args).await?, "flash-sale", users, quantity, concurrency).await?)
         }
-        Scenario::HotRow { users, concurrency } => reports.push(hot_row(&setup(&args).await?, users, concurrency).await?),
+        Scenario::HotRow { users, concurrency } => reports.push(hot_row(&args, &setup(&args).await?, users, concurrency).await?),
         Scenario::Single { requests } => reports.push(single(&setup(&args).await?, requests).await?),
         Scenario::Read { seconds, concurrency } => reports.extend(read(&setup(&args).await?, seconds, concurrency).await?),
-        Scenario::Burst { clients, quantity } => reports.push(flash_sale(&setup(&args).await?, "burst", clients, quantity, clients).await?),
-        Scenario::Scale { rows, runs, seconds } => scale(&setup(&args).await?, rows, runs, seconds).await?,
+        Scenario::Burst { clients, quantity } => {
+            reports.push(flash_sale(&args, &setup(&args).await?, "burst", clients, quantity, clients).await?)
+        }
+        Scenario::Scale { rows, runs, seconds } => scale(&args, &setup(&args).await?, rows, runs, seconds).await?,
+        Scenario::Checkout { users, concurrency } => reports.extend(checkout(&setup(&args).await?, users, concurrency).await?),
         Scenario::All => {
-            reports.push(flash_sale(&setup(&args).await?, "flash-sale", 1000, 100, 200).await?);
-            reports.push(hot_row(&setup(&args).await?, 5000, 100).await?);
+            reports.push(flash_sale(&args, &setup(&args).await?, "flash-sale", 1000, 100, 200).await?);
+            reports.push(hot_row(&args, &setup(&args).await?, 5000, 100).await?);
             reports.push(single(&setup(&args).await?, 500).await?);
             reports.extend(read(&setup(&args).await?, 10, 50).await?);
-            reports.push(flash_sale(&setup(&args).await?, "burst", 5000, 100, 5000).await?);
+            reports.push(flash_sale(&args, &setup(&args).await?, "burst", 5000, 100, 5000).await?);
+            reports.extend(checkout(&setup(&args).await?, 1000, 100).await?);
         }
         Scenario::Smoke => {
-            reports.push(flash_sale(&setup(&args).await?, "flash-sale", 300, 30, 50).await?);
-            reports.push(hot_row(&setup(&args).await?, 200, 20).await?);
+            reports.push(flash_sale(&args, &setup(&args).await?, "flash-sale", 300, 30, 50).await?);
+            reports.push(hot_row(&args, &setup(&args).await?, 200, 20).await?);
             reports.push(single(&setup(&args).await?, 20).await?);
             reports.extend(read(&setup(&args).await?, 1, 5).await?);
-            reports.push(flash_sale(&setup(&args).await?, "burst", 300, 10, 300).await?);
-            scale(&setup(&args).await?, 2000, 1, 1).await?;
+            reports.push(flash_sale(&args, &setup(&args).await?, "burst", 300, 10, 300).await?);
+            reports.extend(checkout(&setup(&args).await?, 100, 20).await?);
+            scale(&args, &setup(&args).await?, 2000, 1, 1).await?;
         }
     }
     for r in &reports {
