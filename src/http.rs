@@ -218,11 +218,9 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: R
         Err(_) => return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "요청 본문이 올바른 JSON GraphQL 요청이 아닙니다"),
     };
     let viewer = viewer_from(&headers, &state.inner.jwt);
-    let key = match idempotency::key_for(
-        headers.get("idempotency-key").map(HeaderValue::as_bytes),
-        viewer.as_ref().ok().and_then(Option::as_ref),
-        &request,
-    ) {
+    let raw_key = headers.get("idempotency-key").map(HeaderValue::as_bytes);
+    let mutation = raw_key.and_then(|_| graphql::single_mutation(&request.query, request.operation_name.as_deref()));
+    let key = match idempotency::key_for(raw_key, viewer.as_ref().ok().and_then(Option::as_ref), mutation, &request) {
         Ok(k) => k,
         Err(e) => return reject(media, StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
     };
@@ -304,9 +302,9 @@ impl Answer {
             "TRY_AGAIN" => self.status = StatusCode::CONFLICT,
             "IDEMPOTENCY_KEY_REUSED" => self.status = StatusCode::UNPROCESSABLE_ENTITY,
             "INTERNAL" => {}
-            _ => {
+            code => {
                 let body = String::from_utf8_lossy(&self.body);
-                if let Err(e) = idempotency::keep(db, k, self.status.as_u16(), &body).await {
+                if let Err(e) = idempotency::keep(db, k, self.status.as_u16(), &body, code == "OK").await {
                     tracing::warn!(error = ?e, "멱등 키의 응답을 보관하지 못함");
                 }
             }

@@ -65,6 +65,16 @@ impl Types {
         ColumnDef::new(col).decimal_len(10, 2).to_owned()
     }
 
+    /// 대소문자·끝 공백까지 그대로 비교하는 문자열 (멱등 키). MySQL의 기본 `utf8mb4_unicode_ci`는 `aB`와 `Ab`를 같게 본다.
+    pub fn exact_text(&self, col: impl IntoIden, len: u32) -> ColumnDef {
+        let mut def = ColumnDef::new(col);
+        match self.0 {
+            DatabaseBackend::MySql => def.custom(Alias::new(format!("VARCHAR({len}) CHARACTER SET ascii COLLATE ascii_bin"))),
+            _ => def.string_len(len),
+        };
+        def
+    }
+
     /// 주문 금액과 그 할인: 쿠폰 금액(10^8 미만)과 달리 주문은 10^15 미만까지 받으므로 더 넓게.
     pub fn order_money(&self, col: impl IntoIden) -> ColumnDef {
         ColumnDef::new(col).decimal_len(17, 2).to_owned()

@@ -103,7 +103,7 @@ impl MigrationTrait for Migration {
         let mut keys = Table::create();
         keys.table(IdempotencyKeys::Table)
             .col(t.id(IdempotencyKeys::UserId))
-            .col(ColumnDef::new(IdempotencyKeys::Key).string_len(255).not_null())
+            .col(t.exact_text(IdempotencyKeys::Key, 255).not_null())
             .col(ColumnDef::new(IdempotencyKeys::RequestHash).char_len(64).not_null())
             .col(t.nullable_id(IdempotencyKeys::UserCouponId))
             .col(ColumnDef::new(IdempotencyKeys::ResponseStatus).integer().null())

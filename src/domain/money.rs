@@ -32,7 +32,8 @@ pub fn parse_order_amount(field: &str, raw: &str) -> AppResult<Decimal> {
     if value.is_sign_negative() && !value.is_zero() {
         return Err(AppError::bad_input(field, format!("{field}: 0 이상이어야 합니다")));
     }
-    if value >= Decimal::from(ORDER_LIMIT) {
+    // 저장은 소수 둘째 자리로 반올림하므로, 반올림한 값으로 한도를 본다 (DECIMAL(17,2)에 들어가야 한다).
+    if value.round_dp(2) >= Decimal::from(ORDER_LIMIT) {
         return Err(AppError::bad_input(field, format!("{field}: 1000000000000000 미만이어야 합니다")));
     }
     Ok(value)

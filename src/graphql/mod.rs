@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, OperationType};
 use async_graphql::{EmptySubscription, ErrorExtensions, Request, Schema, ServerError, ServerResult, ValidationResult, Variables};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -135,6 +135,24 @@ pub(crate) fn db<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<
     ctx.data::<DatabaseConnection>().map_err(|_| AppError::Internal("스키마에 데이터베이스가 없음".into()).extend())
 }
 
+/// 문서에서 요청이 고르는 연산 (GraphQL 명세의 GetOperation): 이름이 있으면 그 연산, 없으면 하나뿐인 연산.
+pub fn selected_operation<'d>(doc: &'d ExecutableDocument, operation_name: Option<&str>) -> Option<&'d OperationDefinition> {
+    match (&doc.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => Some(&op.node),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| &op.node),
+        _ => None,
+    }
+}
+
+/// 멱등 키를 붙일 수 있는 요청인지: 고른 연산이 루트 필드 하나짜리 mutation일 때만 (`Some(true)`).
+/// 루트 필드가 여럿이면 키 하나가 여러 변경을 가리키게 되므로 `Some(false)`, mutation이 아니면 `None`.
+pub fn single_mutation(query: &str, operation_name: Option<&str>) -> Option<bool> {
+    let doc = async_graphql::parser::parse_query(query).ok()?;
+    let op = selected_operation(&doc, operation_name)?;
+    (op.ty == OperationType::Mutation).then_some(op.selection_set.node.items.len() == 1)
+}
+
 /// GET으로 온 mutation의 코드: HTTP 계층이 405와 `Allow: POST`로 답한다.
 pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
 
@@ -179,13 +197,7 @@ impl RequestInfo {
 
     /// 문서에서 고른 연산의 종류를 기록하고, GET으로 온 mutation이면 실행 전에 거절한다 (아무것도 실행하지 않는다).
     fn classify(&self, doc: &ExecutableDocument, operation_name: Option<&str>) -> ServerResult<()> {
-        let op = match (&doc.operations, operation_name) {
-            (DocumentOperations::Single(op), _) => Some(op.node.ty),
-            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
-            _ => None,
-        };
-        if let Some(ty) = op {
+        if let Some(ty) = selected_operation(doc, operation_name).map(|op| op.ty) {
             let _ = self.0.operation_type.set(ty);
             if self.0.via_get && ty != OperationType::Query {
                 let err = ServerError::new("mutation은 POST로만 보낼 수 있습니다", None);

@@ -4,25 +4,14 @@
 //! async-graphql 7은 오류 난 필드를 결과 객체에서 빼기만 하고(부모를 null로 만들지 않는다), 필드가 모두 실패한
 //! 객체는 non-null 자리에서도 null로 둔다. 그래서 필드마다 따로 고치지 않고, 오류가 있는 응답 하나를 문서와
 //! 스키마 레지스트리에 비추어 명세의 "값 완성" 규칙대로 한 번 다시 완성한다. 오류가 없는 응답은 건드리지 않는다.
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::registry::{MetaType, Registry};
 use async_graphql::{Name, Value};
 
 /// 응답 `data`를 명세대로 고친다. 고칠 수 없으면(문서에 연산이 없는 등) 그대로 둔다.
 pub fn complete(registry: &Registry, doc: &ExecutableDocument, operation_name: Option<&str>, data: &mut Value) {
-    let operation = match (&doc.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-            Some(op) => op,
-            None => return,
-        },
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
-            Some(op) => op,
-            None => return,
-        },
-        _ => return,
-    };
-    let root = match operation.node.ty {
+    let Some(operation) = super::selected_operation(doc, operation_name) else { return };
+    let root = match operation.ty {
         OperationType::Query => Some(registry.query_type.as_str()),
         OperationType::Mutation => registry.mutation_type.as_deref(),
         OperationType::Subscription => registry.subscription_type.as_deref(),
@@ -32,7 +21,7 @@ pub fn complete(registry: &Registry, doc: &ExecutableDocument, operation_name: O
         return;
     }
     let walker = Walker { registry, doc };
-    if walker.object(data, &operation.node.selection_set.node, root) {
+    if walker.object(data, &operation.selection_set.node, root) {
         *data = Value::Null;
     }
 }

@@ -277,12 +277,14 @@ impl User {
         User { user, batched: false, prefetched: None }
     }
 
-    /// `users(ids)`의 결과. 선택된 `coupons`의 `unusedOnly`가 한 가지뿐이면(보통 그렇다) 모든 사용자의 키를
+    /// `users(ids)`의 결과. 선택된 `coupons`의 `unusedOnly`(와 `applicableCoupons`가 쓰는 미사용 목록)가 한 가지뿐이면 모든 사용자의 키를
     /// DataLoader에 한 번에 넘겨 질의 한 번으로 읽어 둔다. 필드마다 따로 키를 넣으면 DataLoader의 1 ms 대기가
     /// 목록을 다 돌기 전에 끝나 배치가 둘로 쪼개질 수 있다 (사용자 수와 무관하게 늘 질의 한 번이어야 한다).
     pub async fn list(ctx: &Context<'_>, found: Vec<Option<domain::User>>) -> async_graphql::Result<Vec<Option<User>>> {
-        let flags: std::collections::HashSet<bool> = ctx
-            .look_ahead()
+        let look = ctx.look_ahead();
+        // applicableCoupons는 미사용 목록(unusedOnly = true)을 쓴다.
+        let applicable = look.field("applicableCoupons").exists().then_some(true);
+        let flags: std::collections::HashSet<bool> = look
             .field("coupons")
             .selection_fields()
             .iter()
@@ -296,6 +298,7 @@ impl User {
                     })
                     .unwrap_or(false)
             })
+            .chain(applicable)
             .collect();
         let mut loaded = match flags.iter().next() {
             Some(&flag) if flags.len() == 1 => {

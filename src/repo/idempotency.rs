@@ -91,7 +91,17 @@ pub async fn record(db: &impl ConnectionTrait, keys: &[(&IdemKey, Uuid)], now: D
 }
 
 /// 처음 응답을 보관한다. 트랜잭션에서 기록된 행이면 응답만 채우고, 없으면 새로 넣는다. 이미 응답이 있으면 그대로 둔다.
-pub async fn store_response(db: &impl ConnectionTrait, k: &IdemKey, status: u16, body: &str, now: DateTime<Utc>) -> AppResult<()> {
+pub async fn store_response(
+    db: &impl ConnectionTrait,
+    k: &IdemKey,
+    status: u16,
+    body: &str,
+    success: bool,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    if !success {
+        return insert_response(db, k, status, body, now).await;
+    }
     let updated = Keys::update_many()
         .col_expr(Column::ResponseStatus, sea_orm::sea_query::Expr::val(i32::from(status)))
         .col_expr(Column::ResponseBody, sea_orm::sea_query::Expr::val(body.to_owned()))
@@ -105,6 +115,11 @@ pub async fn store_response(db: &impl ConnectionTrait, k: &IdemKey, status: u16,
     if updated.rows_affected > 0 {
         return Ok(());
     }
+    insert_response(db, k, status, body, now).await
+}
+
+/// 응답만 있는 새 기록. 같은 키가 이미 있으면(먼저 보관되었거나 변경과 함께 기록됨) 그것을 그대로 둔다.
+async fn insert_response(db: &impl ConnectionTrait, k: &IdemKey, status: u16, body: &str, now: DateTime<Utc>) -> AppResult<()> {
     let row = idempotency_key::ActiveModel {
         user_id: Set(id_str(k.user_id)),
         key: Set(k.key.clone()),

@@ -204,7 +204,13 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
         repo::coupon::increment_issued(&txn, coupon_id, winners.len() as i32, now).await?;
         // 다른 경로(다른 변경 종류)가 같은 키를 먼저 썼다면 이 배치는 답할 수 없다: 통째로 되돌리고 다시 시도하게 한다.
         if repo::idempotency::record(&txn, &winner_keys, now).await? != winner_keys.len() {
-            return Err(AppError::TryAgain);
+            // 한 사용자의 같은 키가 다른 변경에 동시에 쓰였다. 배치 전체가 아니라 그 요청만 답하지 못하게:
+            // 여럿이면 요청별로 다시 돌리도록(Internal) 알리고, 하나면 다시 시도하게 한다.
+            return Err(if reqs.len() > 1 {
+                AppError::Internal("배치의 멱등 키 기록이 겹침".into())
+            } else {
+                AppError::TryAgain
+            });
         }
         let events: Vec<NewEvent> = winners.iter().map(|uc| NewEvent::for_user_coupon(EventType::CouponIssued, uc, now)).collect();
         repo::ledger::append(&txn, &events).await?;

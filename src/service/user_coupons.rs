@@ -73,7 +73,19 @@ async fn commit_unchanged(txn: DatabaseTransaction, uc: UserCoupon, now: DateTim
     Ok(uc.as_seen(now))
 }
 
+/// 트랜잭션 안에서 규칙을 판정하고, 오류면 되돌린다 (멱등 키 기록도 함께 사라져 키로 다시 시도할 수 있다).
+async fn or_rollback<T>(txn: DatabaseTransaction, r: AppResult<T>) -> AppResult<(DatabaseTransaction, T)> {
+    match r {
+        Ok(v) => Ok((txn, v)),
+        Err(e) => {
+            txn.rollback().await.map_err(repo::db_error)?;
+            Err(e)
+        }
+    }
+}
+
 /// `reserveCoupon`: 소유자/관리자 → 미사용 → 다른 주문의 보류가 아님 → 유효기간 → 최소 주문 금액.
+/// 멱등 키를 먼저 기록하고 나서 읽는다: 같은 키의 먼저 온 요청이 진행 중이면 그 끝을 기다려 그 답을 받는다.
 pub async fn reserve(
     db: &DatabaseConnection,
     viewer: Option<&Viewer>,
@@ -84,19 +96,24 @@ pub async fn reserve(
     key: Option<&IdemKey>,
 ) -> AppResult<UserCoupon> {
     let now = domain::now();
-    let (uc, coupon) = owned(db, viewer, id).await?;
-    let amounts = checkout::check_reserve(&uc, &coupon, now, order, amount)?;
     let txn = match begin(db, id, key, now).await? {
         Ok(txn) => txn,
         Err(replayed) => return Ok(replayed),
     };
+    let checked = async {
+        let (uc, coupon) = owned(&txn, viewer, id).await?;
+        let amounts = checkout::check_reserve(&uc, &coupon, now, order, amount)?;
+        Ok((uc, amounts))
+    }
+    .await;
+    let (txn, (uc, amounts)) = or_rollback(txn, checked).await?;
     let until = now + ttl;
     if !repo::user_coupon::reserve(&txn, id, order.as_str(), until, amounts, now).await? {
-        // 읽은 뒤에 다른 주문이 보류했거나 사용했다: 지금 상태로 다시 판정한다.
+        // 읽은 뒤에 다른 주문이 보류했거나 사용했다: 지금 상태로 다시 판정한다. 그새 다시 풀렸으면 다시 시도하게 한다.
         txn.rollback().await.map_err(repo::db_error)?;
         let (uc, coupon) = owned(db, viewer, id).await?;
         checkout::check_reserve(&uc, &coupon, now, order, amount)?;
-        return Err(AppError::CouponReserved);
+        return Err(AppError::TryAgain);
     }
     let held = UserCoupon {
         order_id: Some(order.as_str().to_owned()),
@@ -138,12 +155,17 @@ pub async fn use_coupon(
     key: Option<&IdemKey>,
 ) -> AppResult<UserCoupon> {
     let now = domain::now();
-    let (uc, coupon) = owned(db, viewer, id).await?;
-    let decision = checkout::check_use(&uc, &coupon, now, order, amount)?;
     let txn = match begin(db, id, key, now).await? {
         Ok(txn) => txn,
         Err(replayed) => return Ok(replayed),
     };
+    let checked = async {
+        let (uc, coupon) = owned(&txn, viewer, id).await?;
+        let decision = checkout::check_use(&uc, &coupon, now, order, amount)?;
+        Ok((uc, decision))
+    }
+    .await;
+    let (txn, (uc, decision)) = or_rollback(txn, checked).await?;
     let UseDecision::Apply(amounts) = decision else {
         return commit_unchanged(txn, uc, now).await;
     };
@@ -152,7 +174,8 @@ pub async fn use_coupon(
         let (uc, coupon) = owned(db, viewer, id).await?;
         return match checkout::check_use(&uc, &coupon, now, order, amount)? {
             UseDecision::AlreadyDone => Ok(uc.as_seen(now)),
-            UseDecision::Apply(_) => Err(AppError::CouponAlreadyUsed),
+            // 다른 주문의 보류가 그새 풀렸다: 규칙상 쓸 수 있으니 다시 시도하게 한다 (보관되지 않는 답).
+            UseDecision::Apply(_) => Err(AppError::TryAgain),
         };
     }
     let used = UserCoupon {
@@ -176,13 +199,18 @@ pub async fn cancel_coupon(
     key: Option<&IdemKey>,
 ) -> AppResult<UserCoupon> {
     let now = domain::now();
-    let (uc, _) = owned(db, viewer, id).await?;
-    let last_cancel = last_cancelled_by(db, &uc, order).await?;
-    let decision = checkout::check_cancel(&uc, order, last_cancel.as_ref().map(|o| o.as_deref()))?;
     let txn = match begin(db, id, key, now).await? {
         Ok(txn) => txn,
         Err(replayed) => return Ok(replayed),
     };
+    let checked = async {
+        let (uc, _) = owned(&txn, viewer, id).await?;
+        let last_cancel = last_cancelled_by(&txn, &uc, order).await?;
+        let decision = checkout::check_cancel(&uc, order, last_cancel.as_ref().map(|o| o.as_deref()))?;
+        Ok((uc, decision))
+    }
+    .await;
+    let (txn, (uc, decision)) = or_rollback(txn, checked).await?;
     if decision == CancelDecision::AlreadyDone {
         return commit_unchanged(txn, uc, now).await;
     }
@@ -192,7 +220,7 @@ pub async fn cancel_coupon(
         let last_cancel = last_cancelled_by(db, &uc, order).await?;
         return match checkout::check_cancel(&uc, order, last_cancel.as_ref().map(|o| o.as_deref()))? {
             CancelDecision::AlreadyDone => Ok(uc.as_seen(now)),
-            CancelDecision::Apply => Err(AppError::CouponNotUsed),
+            CancelDecision::Apply => Err(AppError::TryAgain),
         };
     }
     // 이벤트는 되돌린 주문을 남긴다 (다음 취소 재시도가 알아보도록).
@@ -203,7 +231,11 @@ pub async fn cancel_coupon(
 }
 
 /// 미사용이고 주문이 주어졌을 때만 원장을 읽는다: 마지막 이벤트가 취소라면 그 주문.
-async fn last_cancelled_by(db: &DatabaseConnection, uc: &UserCoupon, order: Option<&OrderId>) -> AppResult<Option<Option<String>>> {
+async fn last_cancelled_by(
+    db: &impl sea_orm::ConnectionTrait,
+    uc: &UserCoupon,
+    order: Option<&OrderId>,
+) -> AppResult<Option<Option<String>>> {
     if uc.is_used || order.is_none() {
         return Ok(None);
     }

@@ -288,6 +288,29 @@ async fn idempotency_keys_replay_refuse_other_bodies_and_keep_error_answers(app:
         .await
         .expect("HTTP");
     assert_eq!(resp.status().as_u16(), 400);
+    // 권한 검사가 먼저: 토큰 없이 잘못된 키를 보내면 UNAUTHENTICATED.
+    let resp = app
+        .http
+        .post(format!("{}/graphql", app.base))
+        .header("idempotency-key", "")
+        .json(&issue_body(coupon.id))
+        .send()
+        .await
+        .expect("HTTP");
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(crate::client::first_code(&v), Some("UNAUTHENTICATED"), "{v}");
+    // 이름 있는 연산 하나(operationName 없이)도 키가 걸린다.
+    let named = new_coupon(&app.db.conn, Some(5)).await;
+    let body =
+        json!({ "query": "mutation Issue($c: ID!) { issueCoupon(couponId: $c) { id } }", "variables": { "c": named.id.to_string() } });
+    let (_, _, n1) = keyed(&app, &t, "k-named", &body).await;
+    let (_, r, n2) = keyed(&app, &t, "k-named", &body).await;
+    assert_eq!((r.as_deref(), &n1), (Some("true"), &n2), "{n1}");
+    assert!(n1["data"]["issueCoupon"]["id"].is_string(), "{n1}");
+    // 루트 필드가 여럿인 mutation에는 키 하나를 붙일 수 없다.
+    let two = json!({ "query": format!(r#"mutation {{ a: issueCoupon(couponId: "{0}") {{ id }} b: issueCoupon(couponId: "{0}") {{ id }} }}"#, other.id) });
+    let (status, _, v) = keyed(&app, &t, "k-two", &two).await;
+    assert_eq!((status, crate::client::first_code(&v)), (400, Some("BAD_USER_INPUT")), "{v}");
 }
 e2e_on_all_backends!(idempotency_keys_replay_refuse_other_bodies_and_keep_error_answers);
 
@@ -447,3 +470,35 @@ async fn keyed_issuances_survive_a_killed_server(db: TestDb) {
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 200);
 }
 on_locking_backends!(keyed_issuances_survive_a_killed_server);
+
+/// 쿠폰 고르기도 `users(ids)`로 여럿을 읽을 때 묶인다: 50명이 5명과 같은 문장 수.
+async fn applicable_coupons_for_many_users_cost_the_same_statements_as_for_a_few(app: TestApp) {
+    use std::sync::atomic::Ordering;
+    let users = crate::helpers::new_users(&app.db.conn, 50).await;
+    let coupon = new_coupon(&app.db.conn, None).await;
+    for u in &users {
+        couponql::service::issuance::issue(&app.db.conn, u.id, coupon.id).await.expect("발급");
+    }
+    let admin = token(users[0].id, Role::Admin);
+    let cost = |n: usize| {
+        let ids: Vec<String> = users[..n].iter().map(|u| format!("\"{}\"", u.id)).collect();
+        let q = format!(
+            r#"{{ users(ids: [{}]) {{ id applicableCoupons(orderAmount: "50000") {{ discountAmount userCoupon {{ id coupon {{ name }} }} }} }} }}"#,
+            ids.join(",")
+        );
+        let (app, admin) = (&app, &admin);
+        async move {
+            let before = app.statements.load(Ordering::SeqCst);
+            let (_, v) = app.raw(Some(admin), json!({ "query": q }).to_string()).await;
+            let after = app.statements.load(Ordering::SeqCst);
+            let lists = v["data"]["users"].as_array().cloned().unwrap_or_default();
+            assert_eq!(lists.len(), n, "{v}");
+            assert!(lists.iter().all(|u| u["applicableCoupons"][0]["discountAmount"] == "1000.00"), "{v}");
+            after - before
+        }
+    };
+    let (five, fifty) = (cost(5).await, cost(50).await);
+    assert_eq!(five, fifty, "묶이지 않음: 5명 {five}개, 50명 {fifty}개");
+    assert!(fifty <= 2, "{fifty}");
+}
+e2e_on_all_backends!(applicable_coupons_for_many_users_cost_the_same_statements_as_for_a_few);
