@@ -20,7 +20,7 @@ use crate::domain::Viewer;
 use crate::error::AppError;
 use crate::graphql::{self, AppSchema, KeyState, RequestInfo};
 use crate::metrics::Metrics;
-use crate::service::idempotency::{self, IdemKey, Lookup};
+use crate::service::idempotency::{self, IdemKey, KeyBook, Lookup};
 use crate::service::issuance::IssueMode;
 
 /// 요청 본문 한도 (계약: 64 KiB, 넘으면 413).
@@ -44,13 +44,16 @@ struct Inner {
     metrics: Metrics,
     /// 요청과 떨어져 도는 실행들: 종료가 기다린다.
     tasks: TaskTracker,
+    /// 멱등 키 조회·보관을 모아서 하는 일꾼.
+    keys: KeyBook,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, jwt: JwtKeys, mode: IssueMode, metrics: Metrics) -> Self {
         let schema = graphql::build_schema(Some(db.clone()), mode);
         let gate = tokio::sync::Semaphore::new(MAX_IN_FLIGHT);
-        Self { inner: Arc::new(Inner { schema, db, jwt, gate, metrics, tasks: TaskTracker::new() }) }
+        let keys = KeyBook::start(db.clone());
+        Self { inner: Arc::new(Inner { schema, db, jwt, gate, metrics, tasks: TaskTracker::new(), keys }) }
     }
 
     /// 진행 중인 실행이 모두 끝나기를 기다린다 (종료 때).
@@ -226,7 +229,7 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: R
     };
     let key_state = match &key {
         None => None,
-        Some(k) => match idempotency::lookup(&state.inner.db, k).await {
+        Some(k) => match state.inner.keys.lookup(k).await {
             Ok(Lookup::Fresh) => Some(KeyState::Fresh(k.clone())),
             Ok(Lookup::Committed(id)) => Some(KeyState::Replay(id)),
             Ok(Lookup::Answered(status, body)) => return Answer::replayed(media, status, body).into_response(),
@@ -241,7 +244,7 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: R
             let replay = matches!(key_state, Some(KeyState::Replay(_)));
             let mut answer = execute(&state, viewer, media, request, RequestInfo::post(), key_state).await;
             if let Some(k) = &key {
-                answer.keep(&state.inner.db, k).await;
+                answer.keep(&state.inner.keys, &state.inner.db, k).await;
                 if replay {
                     answer.headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
                 }
@@ -297,14 +300,14 @@ impl Answer {
 
     /// 키가 있는 변경의 처음 응답을 보관한다. TRY_AGAIN·INTERNAL은 보관하지 않는다 (키로 다시 시도할 수 있게).
     /// 진행 중인 같은 키(잠금 대기 한도를 넘김)는 409, 다른 요청에 쓴 키는 422.
-    async fn keep(&mut self, db: &DatabaseConnection, k: &IdemKey) {
+    async fn keep(&mut self, keys: &KeyBook, db: &DatabaseConnection, k: &IdemKey) {
         match self.code.as_str() {
             "TRY_AGAIN" => self.status = StatusCode::CONFLICT,
             "IDEMPOTENCY_KEY_REUSED" => self.status = StatusCode::UNPROCESSABLE_ENTITY,
             "INTERNAL" => {}
             code => {
                 let body = String::from_utf8_lossy(&self.body);
-                if let Err(e) = idempotency::keep(db, k, self.status.as_u16(), &body, code == "OK").await {
+                if let Err(e) = keys.keep(db, k, self.status.as_u16(), &body, code == "OK").await {
                     tracing::warn!(error = ?e, "멱등 키의 응답을 보관하지 못함");
                 }
             }

@@ -137,6 +137,30 @@ async fn insert_response(db: &impl ConnectionTrait, k: &IdemKey, status: u16, bo
     }
 }
 
+/// 오류 답 여럿을 처음 응답으로 한 번에 (여러 행 INSERT). 이미 있는 키는 그대로 둔다.
+pub async fn insert_responses(db: &impl ConnectionTrait, items: &[(&IdemKey, u16, &str)], now: DateTime<Utc>) -> AppResult<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let rows = items.iter().map(|(k, status, body)| idempotency_key::ActiveModel {
+        user_id: Set(id_str(k.user_id)),
+        key: Set(k.key.clone()),
+        request_hash: Set(k.request_hash.clone()),
+        user_coupon_id: Set(None),
+        response_status: Set(Some(i32::from(*status))),
+        response_body: Set(Some((*body).to_owned())),
+        created_at: Set(ts(now)),
+    });
+    // 충돌하는 행만 건너뛴다 (MySQL: `ON DUPLICATE KEY UPDATE user_id = user_id`, 그 밖: `ON CONFLICT DO NOTHING`).
+    // 넣은 수는 쓰지 않으므로 MySQL의 FOUND_ROWS 계산과 상관없다.
+    Keys::insert_many(rows)
+        .on_conflict(OnConflict::columns([Column::UserId, Column::Key]).do_nothing_on([Column::UserId]).to_owned())
+        .exec_without_returning(db)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
 /// 보관 기간이 지난 키를 지운다. 지운 수.
 pub async fn purge(db: &impl ConnectionTrait, older_than: DateTime<Utc>) -> AppResult<u64> {
     let res = Keys::delete_many().filter(Column::CreatedAt.lt(ts(older_than))).exec(db).await.map_err(db_error)?;

@@ -53,19 +53,111 @@ fn request_hash(request: &Request) -> String {
 
 /// 키를 찾는다. 같은 키로 다른 요청이면 IDEMPOTENCY_KEY_REUSED.
 pub async fn lookup(db: &DatabaseConnection, k: &IdemKey) -> AppResult<Lookup> {
-    let Some(rec) = repo::idempotency::find(db, k.user_id, &k.key).await? else { return Ok(Lookup::Fresh) };
-    repo::idempotency::check_same_request(k, &rec)?;
-    Ok(match (rec.response, rec.user_coupon_id) {
-        (Some((status, body)), _) => Lookup::Answered(status, body),
-        (None, Some(id)) => Lookup::Committed(id),
-        (None, None) => Lookup::Fresh,
-    })
+    classify(k, repo::idempotency::find(db, k.user_id, &k.key).await?)
 }
 
 /// 처음 응답을 보관한다. `success`가 아니면(오류 답) 이미 커밋된 변경의 기록을 덮지 않는다: 같은 키의 먼저 온
 /// 요청이 성공했다면 그 성공이 처음 응답이다.
 pub async fn keep(db: &DatabaseConnection, k: &IdemKey, status: u16, body: &str, success: bool) -> AppResult<()> {
     repo::idempotency::store_response(db, k, status, body, success, crate::domain::now()).await
+}
+
+/// 키 조회와 오류 답 보관을 모아서 하는 일꾼. 키가 달린 요청마다 데이터베이스를 두 번 더 오가는 대신,
+/// 앞선 왕복이 도는 동안 쌓인 요청들을 질의 하나(`IN` 조회, 여러 행 INSERT)로 처리한다 (발급을 합치는 것과 같은 방식:
+/// 기다리는 시간을 따로 두지 않고, 부하가 클수록 배치가 커진다). 성공 답의 보관은 자기 행을 고치는 UPDATE라 따로 한다.
+#[derive(Clone)]
+pub struct KeyBook {
+    tx: tokio::sync::mpsc::UnboundedSender<Op>,
+}
+
+enum Op {
+    Lookup(IdemKey, tokio::sync::oneshot::Sender<AppResult<Lookup>>),
+    KeepError(IdemKey, u16, String, tokio::sync::oneshot::Sender<AppResult<()>>),
+}
+
+/// 한 번에 처리하는 최대 요청 수 (IN 목록과 여러 행 INSERT의 크기).
+const BOOK_BATCH: usize = 256;
+
+impl KeyBook {
+    /// 일꾼을 띄운다. 핸들이 모두 사라지면 일꾼도 끝난다.
+    pub fn start(db: DatabaseConnection) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Op>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut ops = vec![first];
+                while ops.len() < BOOK_BATCH {
+                    match rx.try_recv() {
+                        Ok(op) => ops.push(op),
+                        Err(_) => break,
+                    }
+                }
+                run_batch(&db, ops).await;
+            }
+        });
+        Self { tx }
+    }
+
+    /// 키를 찾는다. 같은 키로 다른 요청이면 IDEMPOTENCY_KEY_REUSED.
+    pub async fn lookup(&self, k: &IdemKey) -> AppResult<Lookup> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx.send(Op::Lookup(k.clone(), reply)).map_err(|_| AppError::Internal("키 일꾼이 멈춤".into()))?;
+        answer.await.unwrap_or_else(|_| Err(AppError::Internal("키 일꾼이 답 없이 끝남".into())))
+    }
+
+    /// 처음 응답을 보관한다 (`success`의 뜻은 `keep`과 같다).
+    pub async fn keep(&self, db: &DatabaseConnection, k: &IdemKey, status: u16, body: &str, success: bool) -> AppResult<()> {
+        if success {
+            return keep(db, k, status, body, true).await;
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx.send(Op::KeepError(k.clone(), status, body.to_owned(), reply)).map_err(|_| AppError::Internal("키 일꾼이 멈춤".into()))?;
+        answer.await.unwrap_or_else(|_| Err(AppError::Internal("키 일꾼이 답 없이 끝남".into())))
+    }
+}
+
+/// 모인 요청들: 조회는 질의 하나로, 오류 답 보관은 INSERT 하나로.
+async fn run_batch(db: &DatabaseConnection, ops: Vec<Op>) {
+    let mut lookups = Vec::new();
+    let mut keeps = Vec::new();
+    for op in ops {
+        match op {
+            Op::Lookup(k, reply) => lookups.push((k, reply)),
+            Op::KeepError(k, status, body, reply) => keeps.push((k, status, body, reply)),
+        }
+    }
+    if !lookups.is_empty() {
+        let keys: Vec<&IdemKey> = lookups.iter().map(|(k, _)| k).collect();
+        match repo::idempotency::find_many(db, &keys).await {
+            Ok(found) => {
+                for (k, reply) in lookups {
+                    let rec = found.iter().find(|(u, key, _)| *u == k.user_id && *key == k.key).map(|(_, _, r)| r.clone());
+                    let _ = reply.send(classify(&k, rec));
+                }
+            }
+            Err(e) => {
+                for (_, reply) in lookups {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+    if !keeps.is_empty() {
+        let items: Vec<(&IdemKey, u16, &str)> = keeps.iter().map(|(k, s, b, _)| (k, *s, b.as_str())).collect();
+        let result = repo::idempotency::insert_responses(db, &items, crate::domain::now()).await;
+        for (_, _, _, reply) in keeps {
+            let _ = reply.send(result.clone());
+        }
+    }
+}
+
+fn classify(k: &IdemKey, rec: Option<repo::idempotency::KeyRecord>) -> AppResult<Lookup> {
+    let Some(rec) = rec else { return Ok(Lookup::Fresh) };
+    repo::idempotency::check_same_request(k, &rec)?;
+    Ok(match (rec.response, rec.user_coupon_id) {
+        (Some((status, body)), _) => Lookup::Answered(status, body),
+        (None, Some(id)) => Lookup::Committed(id),
+        (None, None) => Lookup::Fresh,
+    })
 }
 
 /// 보관 기간이 지난 키를 지운다.
