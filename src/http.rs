@@ -229,13 +229,26 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: R
     };
     let key_state = match &key {
         None => None,
-        Some(k) => match state.inner.keys.lookup(k).await {
-            Ok(Lookup::Fresh) => Some(KeyState::Fresh(k.clone())),
-            Ok(Lookup::Committed(id)) => Some(KeyState::Replay(id)),
-            Ok(Lookup::Answered(status, body)) => return Answer::replayed(media, status, body).into_response(),
-            Err(e @ AppError::IdempotencyKeyReused) => return reject(media, StatusCode::UNPROCESSABLE_ENTITY, e.code(), &e.to_string()),
-            Err(e) => return reject(media, StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
-        },
+        Some(k) => {
+            let mut found = state.inner.keys.lookup(k).await;
+            // 트랜잭션에서 기록되지 않는 변경은 실행 전에 "진행 중" 자리를 잡는다.
+            if !k.in_transaction && matches!(found, Ok(Lookup::Fresh)) {
+                found = idempotency::claim(&state.inner.db, k).await;
+            }
+            match found {
+                Ok(Lookup::Fresh) => Some(KeyState::Fresh(k.clone())),
+                Ok(Lookup::Committed(id)) => Some(KeyState::Replay(id)),
+                Ok(Lookup::Answered(status, body)) => return Answer::replayed(media, status, body).into_response(),
+                Ok(Lookup::InFlight) => {
+                    let e = AppError::TryAgain;
+                    return reject(media, StatusCode::CONFLICT, e.code(), &e.to_string());
+                }
+                Err(e @ AppError::IdempotencyKeyReused) => {
+                    return reject(media, StatusCode::UNPROCESSABLE_ENTITY, e.code(), &e.to_string());
+                }
+                Err(e) => return reject(media, StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
+            }
+        }
     };
     // 실행은 요청과 떨어진 작업으로: 클라이언트가 끊어도 변경은 끝까지 가고 그 답이 보관된다. 종료는 이 작업들을 기다린다.
     let task = state.inner.tasks.spawn({
@@ -302,12 +315,24 @@ impl Answer {
     /// 진행 중인 같은 키(잠금 대기 한도를 넘김)는 409, 다른 요청에 쓴 키는 422.
     async fn keep(&mut self, keys: &KeyBook, db: &DatabaseConnection, k: &IdemKey) {
         match self.code.as_str() {
-            "TRY_AGAIN" => self.status = StatusCode::CONFLICT,
+            code @ ("TRY_AGAIN" | "INTERNAL") => {
+                if code == "TRY_AGAIN" {
+                    self.status = StatusCode::CONFLICT;
+                }
+                // 보관하지 않는다: 잡아 둔 "진행 중" 자리도 치워 같은 키로 다시 시도할 수 있게.
+                if !k.in_transaction
+                    && let Err(e) = idempotency::release(db, k).await
+                {
+                    tracing::warn!(error = ?e, "멱등 키 자리를 치우지 못함");
+                }
+            }
             "IDEMPOTENCY_KEY_REUSED" => self.status = StatusCode::UNPROCESSABLE_ENTITY,
-            "INTERNAL" => {}
             code => {
                 let body = String::from_utf8_lossy(&self.body);
-                if let Err(e) = keys.keep(db, k, self.status.as_u16(), &body, code == "OK").await {
+                // 자리를 잡은 변경은 오류 답도 자기 자리에 채운다 (UPDATE). 트랜잭션에서 기록되는 변경의 오류 답은
+                // 먼저 커밋된 같은 키의 성공을 덮지 않도록 새 행으로만 넣는다.
+                let fills_own_row = code == "OK" || !k.in_transaction;
+                if let Err(e) = keys.keep(db, k, self.status.as_u16(), &body, fills_own_row).await {
                     tracing::warn!(error = ?e, "멱등 키의 응답을 보관하지 못함");
                 }
             }

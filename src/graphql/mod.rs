@@ -145,12 +145,21 @@ pub fn selected_operation<'d>(doc: &'d ExecutableDocument, operation_name: Optio
     }
 }
 
-/// 멱등 키를 붙일 수 있는 요청인지: 고른 연산이 루트 필드 하나짜리 mutation일 때만 (`Some(true)`).
-/// 루트 필드가 여럿이면 키 하나가 여러 변경을 가리키게 되므로 `Some(false)`, mutation이 아니면 `None`.
-pub fn single_mutation(query: &str, operation_name: Option<&str>) -> Option<bool> {
+/// 멱등 키를 붙일 수 있는 요청인지: 고른 연산이 mutation이면 `Some`, 그 루트 필드가 하나면 그 이름(`Some(Some(이름))`).
+/// 루트 필드가 여럿이면 키 하나가 여러 변경을 가리키게 되므로 `Some(None)`, mutation이 아니면 `None`.
+pub fn single_mutation(query: &str, operation_name: Option<&str>) -> Option<Option<String>> {
     let doc = async_graphql::parser::parse_query(query).ok()?;
     let op = selected_operation(&doc, operation_name)?;
-    (op.ty == OperationType::Mutation).then_some(op.selection_set.node.items.len() == 1)
+    if op.ty != OperationType::Mutation {
+        return None;
+    }
+    Some(match op.selection_set.node.items.as_slice() {
+        [one] => match &one.node {
+            async_graphql::parser::types::Selection::Field(f) => Some(f.node.name.node.to_string()),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// GET으로 온 mutation의 코드: HTTP 계층이 405와 `Allow: POST`로 답한다.

@@ -15,6 +15,8 @@ pub struct IdemKey {
     pub key: String,
     /// 요청 본문(query, variables, operationName)의 SHA-256.
     pub request_hash: String,
+    /// 변경과 같은 트랜잭션에서 기록되는 변경(발급·사용·취소·보류)인지. 아니면 실행 전에 "진행 중" 자리를 잡는다.
+    pub in_transaction: bool,
 }
 
 /// 저장된 키.
@@ -24,6 +26,7 @@ pub struct KeyRecord {
     /// 같은 트랜잭션에서 기록된 변경의 결과 (발급 내역).
     pub user_coupon_id: Option<Uuid>,
     pub response: Option<(u16, String)>,
+    pub created_at: DateTime<Utc>,
 }
 
 fn to_record(m: idempotency_key::Model) -> AppResult<KeyRecord> {
@@ -31,7 +34,12 @@ fn to_record(m: idempotency_key::Model) -> AppResult<KeyRecord> {
         (Some(status), Some(body)) => Some((u16::try_from(status).unwrap_or(200), body)),
         _ => None,
     };
-    Ok(KeyRecord { request_hash: m.request_hash, user_coupon_id: m.user_coupon_id.as_deref().map(parse_id).transpose()?, response })
+    Ok(KeyRecord {
+        request_hash: m.request_hash,
+        user_coupon_id: m.user_coupon_id.as_deref().map(parse_id).transpose()?,
+        response,
+        created_at: super::utc(m.created_at),
+    })
 }
 
 pub async fn find(db: &impl ConnectionTrait, user_id: Uuid, key: &str) -> AppResult<Option<KeyRecord>> {
@@ -158,6 +166,39 @@ pub async fn insert_responses(db: &impl ConnectionTrait, items: &[(&IdemKey, u16
         .exec_without_returning(db)
         .await
         .map_err(db_error)?;
+    Ok(())
+}
+
+/// 트랜잭션에서 기록되지 않는 변경의 "진행 중" 자리 (응답 없는 행). 이미 있으면 false.
+pub async fn claim_placeholder(db: &impl ConnectionTrait, k: &IdemKey, now: DateTime<Utc>) -> AppResult<bool> {
+    let row = idempotency_key::ActiveModel {
+        user_id: Set(id_str(k.user_id)),
+        key: Set(k.key.clone()),
+        request_hash: Set(k.request_hash.clone()),
+        user_coupon_id: Set(None),
+        response_status: Set(None),
+        response_body: Set(None),
+        created_at: Set(ts(now)),
+    };
+    match Keys::insert(row).exec_without_returning(db).await {
+        Ok(_) => Ok(true),
+        Err(e) if classify(&e) == DbFailure::Unique => Ok(false),
+        Err(e) => Err(db_error(e)),
+    }
+}
+
+/// 응답 없는 자리를 지운다 (그 요청이 TRY_AGAIN·INTERNAL로 끝났거나, 오래전에 죽은 프로세스가 남긴 것).
+/// `older_than`이 있으면 그보다 오래된 자리만.
+pub async fn drop_placeholder(db: &impl ConnectionTrait, k: &IdemKey, older_than: Option<DateTime<Utc>>) -> AppResult<()> {
+    let mut q = Keys::delete_many()
+        .filter(Column::UserId.eq(id_str(k.user_id)))
+        .filter(Column::Key.eq(k.key.clone()))
+        .filter(Column::ResponseBody.is_null())
+        .filter(Column::UserCouponId.is_null());
+    if let Some(t) = older_than {
+        q = q.filter(Column::CreatedAt.lt(ts(t)));
+    }
+    q.exec(db).await.map_err(db_error)?;
     Ok(())
 }
 

@@ -23,22 +23,36 @@ pub enum Lookup {
     Committed(Uuid),
     /// 보관된 처음 응답 (상태, 본문).
     Answered(u16, String),
+    /// 같은 키의 먼저 온 요청이 아직 실행 중이다 (HTTP 409 TRY_AGAIN).
+    InFlight,
 }
+
+/// 변경과 같은 트랜잭션에 키를 기록하는 변경들 (CONTRACT 7절의 다섯 중 여기 있는 넷).
+pub const IN_TRANSACTION: [&str; 4] = ["issueCoupon", "useCoupon", "cancelCoupon", "reserveCoupon"];
+
+/// 응답 없는 "진행 중" 자리가 이보다 오래되면 죽은 프로세스가 남긴 것으로 본다 (실행은 잠금 한도 몇 초 안에 끝난다).
+pub const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
 
 /// 헤더 값과 요청에서 키를 만든다. 토큰이 있는 mutation에만 쓴다 (그 밖에는 키를 무시한다: 권한 검사가 먼저다).
 /// `mutation`: 고른 연산이 mutation인지, 그렇다면 루트 필드가 하나인지 (`graphql::single_mutation`).
 /// 잘못된 키(1..255자의 출력 가능한 ASCII가 아님)나 루트 필드가 여럿인 mutation의 키는 BAD_USER_INPUT.
-pub fn key_for(raw: Option<&[u8]>, viewer: Option<&Viewer>, mutation: Option<bool>, request: &Request) -> AppResult<Option<IdemKey>> {
-    let (Some(raw), Some(viewer), Some(single)) = (raw, viewer, mutation) else { return Ok(None) };
+pub fn key_for(
+    raw: Option<&[u8]>,
+    viewer: Option<&Viewer>,
+    mutation: Option<Option<String>>,
+    request: &Request,
+) -> AppResult<Option<IdemKey>> {
+    let (Some(raw), Some(viewer), Some(root)) = (raw, viewer, mutation) else { return Ok(None) };
     let valid = (1..=255).contains(&raw.len()) && raw.iter().all(|b| (0x20..=0x7e).contains(b));
     if !valid {
         return Err(AppError::bad_input("Idempotency-Key", "Idempotency-Key: 1~255자의 출력 가능한 ASCII여야 합니다"));
     }
-    if !single {
+    let Some(root) = root else {
         return Err(AppError::bad_input("Idempotency-Key", "Idempotency-Key는 루트 필드가 하나인 mutation에만 붙일 수 있습니다"));
-    }
+    };
     let key = String::from_utf8_lossy(raw).into_owned();
-    Ok(Some(IdemKey { user_id: viewer.user_id, key, request_hash: request_hash(request) }))
+    let in_transaction = IN_TRANSACTION.contains(&root.as_str());
+    Ok(Some(IdemKey { user_id: viewer.user_id, key, request_hash: request_hash(request), in_transaction }))
 }
 
 /// 요청 본문(query, variables, operationName)의 지문: 같은 키로 다른 요청을 보냈는지 가린다.
@@ -156,8 +170,28 @@ fn classify(k: &IdemKey, rec: Option<repo::idempotency::KeyRecord>) -> AppResult
     Ok(match (rec.response, rec.user_coupon_id) {
         (Some((status, body)), _) => Lookup::Answered(status, body),
         (None, Some(id)) => Lookup::Committed(id),
+        (None, None) if crate::domain::now() - rec.created_at < ABANDONED_AFTER => Lookup::InFlight,
         (None, None) => Lookup::Fresh,
     })
+}
+
+/// 트랜잭션에서 기록되지 않는 변경: 실행 전에 "진행 중" 자리를 잡는다. 같은 키가 먼저 잡혔으면 그 사정
+/// (보관된 답, 진행 중)을 돌려준다. 죽은 프로세스가 남긴 오래된 자리는 치우고 다시 잡는다.
+pub async fn claim(db: &DatabaseConnection, k: &IdemKey) -> AppResult<Lookup> {
+    let now = crate::domain::now();
+    repo::idempotency::drop_placeholder(db, k, Some(now - ABANDONED_AFTER)).await?;
+    if repo::idempotency::claim_placeholder(db, k, now).await? {
+        return Ok(Lookup::Fresh);
+    }
+    match lookup(db, k).await? {
+        Lookup::Fresh => Ok(Lookup::InFlight),
+        other => Ok(other),
+    }
+}
+
+/// 자리를 잡은 변경이 TRY_AGAIN·INTERNAL로 끝났다: 자리를 치워 같은 키로 다시 시도할 수 있게 한다.
+pub async fn release(db: &DatabaseConnection, k: &IdemKey) -> AppResult<()> {
+    repo::idempotency::drop_placeholder(db, k, None).await
 }
 
 /// 보관 기간이 지난 키를 지운다.
@@ -174,16 +208,20 @@ mod tests {
     fn keys_apply_to_mutations_with_a_token_and_fingerprint_the_body() {
         let v = Viewer { user_id: Uuid::from_u128(1), role: Role::User };
         let m = Request::new("mutation { issueCoupon(couponId: \"x\") { id } }");
-        let k = key_for(Some(b"abc"), Some(&v), Some(true), &m).expect("ok").expect("key");
+        let issue = || Some(Some("issueCoupon".to_owned()));
+        let k = key_for(Some(b"abc"), Some(&v), issue(), &m).expect("ok").expect("key");
         assert_eq!(k.key, "abc");
+        assert!(k.in_transaction);
         let other = Request::new("mutation { issueCoupon(couponId: \"y\") { id } }");
-        assert_ne!(k.request_hash, key_for(Some(b"abc"), Some(&v), Some(true), &other).expect("ok").expect("key").request_hash);
+        assert_ne!(k.request_hash, key_for(Some(b"abc"), Some(&v), issue(), &other).expect("ok").expect("key").request_hash);
+        let create = key_for(Some(b"abc"), Some(&v), Some(Some("createCoupon".into())), &m).expect("ok").expect("key");
+        assert!(!create.in_transaction);
         // 익명이거나 mutation이 아니면 키는 무시된다 (잘못된 키여도: 권한 검사가 먼저다).
-        assert!(key_for(Some(b""), None, Some(true), &m).expect("ok").is_none());
+        assert!(key_for(Some(b""), None, issue(), &m).expect("ok").is_none());
         assert!(key_for(Some(b""), Some(&v), None, &m).expect("ok").is_none());
-        assert!(key_for(Some(b""), Some(&v), Some(true), &m).is_err());
-        assert!(key_for(Some("키".as_bytes()), Some(&v), Some(true), &m).is_err());
-        assert!(key_for(Some(&[b'a'; 256]), Some(&v), Some(true), &m).is_err());
-        assert!(key_for(Some(b"abc"), Some(&v), Some(false), &m).is_err(), "루트 필드가 여럿인 mutation");
+        assert!(key_for(Some(b""), Some(&v), issue(), &m).is_err());
+        assert!(key_for(Some("키".as_bytes()), Some(&v), issue(), &m).is_err());
+        assert!(key_for(Some(&[b'a'; 256]), Some(&v), issue(), &m).is_err());
+        assert!(key_for(Some(b"abc"), Some(&v), Some(None), &m).is_err(), "루트 필드가 여럿인 mutation");
     }
 }

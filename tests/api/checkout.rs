@@ -502,3 +502,42 @@ async fn applicable_coupons_for_many_users_cost_the_same_statements_as_for_a_few
     assert!(fifty <= 2, "{fifty}");
 }
 e2e_on_all_backends!(applicable_coupons_for_many_users_cost_the_same_statements_as_for_a_few);
+
+/// 트랜잭션에 키를 기록하지 않는 변경(createCoupon)도 같은 키의 동시 요청이 두 번 실행되지 않는다:
+/// 먼저 온 것이 끝나기 전에는 409 TRY_AGAIN, 끝난 뒤에는 그 답.
+async fn concurrent_keyed_create_coupon_runs_once(app: TestApp) {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let admin = new_user(&app.db.conn).await;
+    let t = token(admin.id, Role::Admin);
+    let name = format!("키 쿠폰 {}", Uuid::new_v4().simple());
+    let body = json!({ "query": format!(r#"mutation {{ createCoupon(input: {{ name: "{name}", discountType: FIXED, discountValue: "1000", validFrom: "2025-01-01T00:00:00Z", validUntil: "2099-01-01T00:00:00Z" }}) {{ id }} }}"#) });
+    let app = std::sync::Arc::new(app);
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (app, t, body) = (app.clone(), t.clone(), body.clone());
+            tokio::spawn(async move { keyed(&app, &t, "create-once", &body).await })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    let mut statuses = BTreeMap::new();
+    for task in tasks {
+        let (status, _, v) = task.await.expect("작업");
+        *statuses.entry(status).or_insert(0) += 1;
+        if let Some(id) = v["data"]["createCoupon"]["id"].as_str() {
+            ids.insert(id.to_owned());
+        }
+    }
+    assert!(statuses.keys().all(|s| *s == 200 || *s == 409), "{statuses:?}");
+    assert_eq!(ids.len(), 1, "{ids:?} {statuses:?}");
+    let made = couponql::entities::coupon::Entity::find()
+        .filter(couponql::entities::coupon::Column::Name.eq(name))
+        .count(&app.db.conn)
+        .await
+        .expect("count");
+    assert_eq!(made, 1, "쿠폰이 한 번만 만들어져야 함");
+    // 끝난 뒤의 재시도는 그 답을 그대로.
+    let (status, replayed, v) = keyed(&app, &t, "create-once", &body).await;
+    assert_eq!((status, replayed.as_deref()), (200, Some("true")), "{v}");
+    assert!(ids.contains(v["data"]["createCoupon"]["id"].as_str().unwrap_or_default()));
+}
+e2e_on_all_backends!(concurrent_keyed_create_coupon_runs_once);
