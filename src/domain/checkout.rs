@@ -63,14 +63,13 @@ impl UserCoupon {
     }
 
     /// 클라이언트에게 보여 줄 모습: 만료된 보류는 풀린 것과 같다 (주문 필드 없음).
-    pub fn as_seen(mut self, now: DateTime<Utc>) -> Self {
-        if !self.is_used && self.held_by(now).is_none() {
-            self.order_id = None;
-            self.reserved_until = None;
-            self.order_amount = None;
-            self.discount_amount = None;
-        }
-        self
+    pub fn as_seen(self, now: DateTime<Utc>) -> Self {
+        if !self.is_used && self.held_by(now).is_none() { self.without_order() } else { self }
+    }
+
+    /// 주문 필드(주문, 보류 시각, 금액)를 비운 모습: 보류가 풀렸거나 사용이 취소되었을 때.
+    pub fn without_order(self) -> Self {
+        UserCoupon { order_id: None, reserved_until: None, order_amount: None, discount_amount: None, ..self }
     }
 }
 

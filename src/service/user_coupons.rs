@@ -36,14 +36,24 @@ async fn owned(db: &impl sea_orm::ConnectionTrait, viewer: Option<&Viewer>, id: 
     Ok((uc, coupon))
 }
 
-/// 변경 트랜잭션을 연다. 멱등 키가 있으면 먼저 기록한다: 같은 키의 다른 요청이 진행 중이면 그 커밋을 기다리고,
-/// 이미 끝났으면 `Err(Ok(발급 내역))`으로 그 결과를 돌려준다 (재시도는 바뀐 것 없이 같은 답).
-async fn begin(
+/// 열린 변경: 이미 끝난 같은 키의 결과, 또는 트랜잭션과 그 안에서 읽은 발급 내역과 판정.
+enum Opened<T> {
+    Replayed(UserCoupon),
+    Open(DatabaseTransaction, UserCoupon, T),
+}
+
+/// 변경 트랜잭션을 열고, 그 안에서 발급 내역을 읽어 `decide`로 규칙을 판정한다.
+/// 멱등 키가 있으면 읽기 전에 먼저 기록한다: 같은 키의 다른 요청이 진행 중이면 그 커밋을 기다리고,
+/// 이미 끝났으면 그 결과(`Replayed`)를 돌려준다 (재시도는 바뀐 것 없이 같은 답).
+/// 판정이 오류면 되돌린다: 키 기록도 함께 사라져 같은 키로 다시 시도할 수 있다.
+async fn open<T>(
     db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
     id: Uuid,
     key: Option<&IdemKey>,
     now: DateTime<Utc>,
-) -> AppResult<Result<DatabaseTransaction, UserCoupon>> {
+    decide: impl AsyncFnOnce(&DatabaseTransaction, &UserCoupon, &Coupon) -> AppResult<T>,
+) -> AppResult<Opened<T>> {
     let txn = db.begin().await.map_err(repo::db_error)?;
     if let Some(k) = key
         && repo::idempotency::record(&txn, &[(k, id)], now).await? == 0
@@ -55,9 +65,21 @@ async fn begin(
             Some(prev) => repo::user_coupon::find_by_id(db, prev).await?.ok_or(AppError::TryAgain)?,
             None => return Err(AppError::TryAgain),
         };
-        return Ok(Err(uc.as_seen(now)));
+        return Ok(Opened::Replayed(uc.as_seen(now)));
     }
-    Ok(Ok(txn))
+    let decided = async {
+        let (uc, coupon) = owned(&txn, viewer, id).await?;
+        let d = decide(&txn, &uc, &coupon).await?;
+        Ok((uc, d))
+    }
+    .await;
+    match decided {
+        Ok((uc, d)) => Ok(Opened::Open(txn, uc, d)),
+        Err(e) => {
+            txn.rollback().await.map_err(repo::db_error)?;
+            Err(e)
+        }
+    }
 }
 
 /// 원장에 이벤트를 남기고 커밋한 뒤, 바뀐 발급 내역을 돌려준다.
@@ -73,17 +95,6 @@ async fn commit_unchanged(txn: DatabaseTransaction, uc: UserCoupon, now: DateTim
     Ok(uc.as_seen(now))
 }
 
-/// 트랜잭션 안에서 규칙을 판정하고, 오류면 되돌린다 (멱등 키 기록도 함께 사라져 키로 다시 시도할 수 있다).
-async fn or_rollback<T>(txn: DatabaseTransaction, r: AppResult<T>) -> AppResult<(DatabaseTransaction, T)> {
-    match r {
-        Ok(v) => Ok((txn, v)),
-        Err(e) => {
-            txn.rollback().await.map_err(repo::db_error)?;
-            Err(e)
-        }
-    }
-}
-
 /// `reserveCoupon`: 소유자/관리자 → 미사용 → 다른 주문의 보류가 아님 → 유효기간 → 최소 주문 금액.
 /// 멱등 키를 먼저 기록하고 나서 읽는다: 같은 키의 먼저 온 요청이 진행 중이면 그 끝을 기다려 그 답을 받는다.
 pub async fn reserve(
@@ -96,17 +107,11 @@ pub async fn reserve(
     key: Option<&IdemKey>,
 ) -> AppResult<UserCoupon> {
     let now = domain::now();
-    let txn = match begin(db, id, key, now).await? {
-        Ok(txn) => txn,
-        Err(replayed) => return Ok(replayed),
+    let decide = async |_: &DatabaseTransaction, uc: &UserCoupon, c: &Coupon| checkout::check_reserve(uc, c, now, order, amount);
+    let (txn, uc, amounts) = match open(db, viewer, id, key, now, decide).await? {
+        Opened::Replayed(uc) => return Ok(uc),
+        Opened::Open(txn, uc, amounts) => (txn, uc, amounts),
     };
-    let checked = async {
-        let (uc, coupon) = owned(&txn, viewer, id).await?;
-        let amounts = checkout::check_reserve(&uc, &coupon, now, order, amount)?;
-        Ok((uc, amounts))
-    }
-    .await;
-    let (txn, (uc, amounts)) = or_rollback(txn, checked).await?;
     let until = now + ttl;
     if !repo::user_coupon::reserve(&txn, id, order.as_str(), until, amounts, now).await? {
         // 읽은 뒤에 다른 주문이 보류했거나 사용했다: 지금 상태로 다시 판정한다. 그새 다시 풀렸으면 다시 시도하게 한다.
@@ -141,7 +146,7 @@ pub async fn release(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid,
     let event = NewEvent::for_user_coupon(EventType::CouponReleased, &uc, now);
     repo::ledger::append(&txn, &[event]).await?;
     txn.commit().await.map_err(repo::db_error)?;
-    Ok(UserCoupon { order_id: None, reserved_until: None, order_amount: None, discount_amount: None, ..uc })
+    Ok(uc.without_order())
 }
 
 /// `useCoupon`: 소유자/관리자 → 사용됨(같은 주문이면 재시도) → 보류 → 유효기간 → 최소 주문 금액.
@@ -155,17 +160,11 @@ pub async fn use_coupon(
     key: Option<&IdemKey>,
 ) -> AppResult<UserCoupon> {
     let now = domain::now();
-    let txn = match begin(db, id, key, now).await? {
-        Ok(txn) => txn,
-        Err(replayed) => return Ok(replayed),
+    let decide = async |_: &DatabaseTransaction, uc: &UserCoupon, c: &Coupon| checkout::check_use(uc, c, now, order, amount);
+    let (txn, uc, decision) = match open(db, viewer, id, key, now, decide).await? {
+        Opened::Replayed(uc) => return Ok(uc),
+        Opened::Open(txn, uc, decision) => (txn, uc, decision),
     };
-    let checked = async {
-        let (uc, coupon) = owned(&txn, viewer, id).await?;
-        let decision = checkout::check_use(&uc, &coupon, now, order, amount)?;
-        Ok((uc, decision))
-    }
-    .await;
-    let (txn, (uc, decision)) = or_rollback(txn, checked).await?;
     let UseDecision::Apply(amounts) = decision else {
         return commit_unchanged(txn, uc, now).await;
     };
@@ -199,18 +198,14 @@ pub async fn cancel_coupon(
     key: Option<&IdemKey>,
 ) -> AppResult<UserCoupon> {
     let now = domain::now();
-    let txn = match begin(db, id, key, now).await? {
-        Ok(txn) => txn,
-        Err(replayed) => return Ok(replayed),
+    let decide = async |txn: &DatabaseTransaction, uc: &UserCoupon, _: &Coupon| {
+        let last_cancel = last_cancelled_by(txn, uc, order).await?;
+        checkout::check_cancel(uc, order, last_cancel.as_ref().map(|o| o.as_deref()))
     };
-    let checked = async {
-        let (uc, _) = owned(&txn, viewer, id).await?;
-        let last_cancel = last_cancelled_by(&txn, &uc, order).await?;
-        let decision = checkout::check_cancel(&uc, order, last_cancel.as_ref().map(|o| o.as_deref()))?;
-        Ok((uc, decision))
-    }
-    .await;
-    let (txn, (uc, decision)) = or_rollback(txn, checked).await?;
+    let (txn, uc, decision) = match open(db, viewer, id, key, now, decide).await? {
+        Opened::Replayed(uc) => return Ok(uc),
+        Opened::Open(txn, uc, decision) => (txn, uc, decision),
+    };
     if decision == CancelDecision::AlreadyDone {
         return commit_unchanged(txn, uc, now).await;
     }
@@ -227,7 +222,7 @@ pub async fn cancel_coupon(
     let event = NewEvent::for_user_coupon(EventType::CouponCancelled, &uc, now);
     repo::ledger::append(&txn, &[event]).await?;
     txn.commit().await.map_err(repo::db_error)?;
-    Ok(UserCoupon { is_used: false, used_at: None, order_id: None, reserved_until: None, order_amount: None, discount_amount: None, ..uc })
+    Ok(UserCoupon { is_used: false, used_at: None, ..uc.without_order() })
 }
 
 /// 미사용이고 주문이 주어졌을 때만 원장을 읽는다: 마지막 이벤트가 취소라면 그 주문.
