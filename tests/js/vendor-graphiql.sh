@@ -45,8 +45,12 @@ fetch graphiql "$GRAPHIQL_VERSION" "$GRAPHIQL_INTEGRITY"
 fetch react "$REACT_VERSION" "$REACT_INTEGRITY"
 fetch react-dom "$REACT_DOM_VERSION" "$REACT_DOM_INTEGRITY"
 
-rm -rf "$OUT"
+# index.html and init.js are couponql's own files, kept in $OUT and edited by hand; only the npm
+# files (and README.md) are rewritten.
 mkdir -p "$OUT"
+for f in index.html init.js; do
+  [ -f "$OUT/$f" ] || { echo "vendor-graphiql: $OUT/$f is missing (it is ours, not generated)" >&2; exit 1; }
+done
 
 # Copy a file, dropping the `//# sourceMappingURL=` / `/*# sourceMappingURL=... */` line: the maps
 # are not vendored (4.7 MB) and a reference to them would only make devtools ask for a missing file.
@@ -58,67 +62,6 @@ copy "$WORK/graphiql/package/graphiql.min.css"                  "$OUT/graphiql.m
 copy "$WORK/react/package/umd/react.production.min.js"          "$OUT/react.production.min.js"
 copy "$WORK/react-dom/package/umd/react-dom.production.min.js"  "$OUT/react-dom.production.min.js"
 
-cat > "$OUT/index.html" <<'EOF'
-<!doctype html>
-<html lang="en">
-  <head>
-    <meta charset="utf-8" />
-    <meta name="viewport" content="width=device-width, initial-scale=1" />
-    <title>couponql</title>
-    <link rel="icon" href="data:," />
-    <link rel="stylesheet" href="/graphiql/graphiql.min.css" />
-    <style>
-      html, body { height: 100%; margin: 0; }
-      #graphiql { height: 100vh; }
-    </style>
-  </head>
-  <body>
-    <div id="graphiql">Loading GraphiQL…</div>
-    <script src="/graphiql/react.production.min.js"></script>
-    <script src="/graphiql/react-dom.production.min.js"></script>
-    <script src="/graphiql/graphiql.min.js"></script>
-    <script src="/graphiql/init.js"></script>
-  </body>
-</html>
-EOF
-
-# The start-up script is a file of its own (no inline script), so a strict
-# Content-Security-Policy (script-src 'self') does not break the page.
-cat > "$OUT/init.js" <<'EOF'
-// couponql: starts GraphiQL against this server's own /graphql (and /graphql/ws for subscriptions).
-(function () {
-  'use strict';
-  var ws = new URL('/graphql/ws', window.location.href);
-  ws.protocol = ws.protocol === 'https:' ? 'wss:' : 'ws:';
-  var fetcher = GraphiQL.createFetcher({
-    url: '/graphql',
-    subscriptionUrl: ws.toString(),
-  });
-  var defaultQuery = [
-    '# couponql: reads need no token; for the rest, put',
-    '#   { "Authorization": "Bearer <token>" }',
-    '# in the Headers tab (get a token with `couponql token --user <UUID>`).',
-    '',
-    'query Coupons {',
-    '  coupons(first: 5) {',
-    '    nodes { id name isAvailable }',
-    '    pageInfo { hasNextPage endCursor }',
-    '  }',
-    '}',
-    '',
-  ].join('\n');
-  var root = ReactDOM.createRoot(document.getElementById('graphiql'));
-  root.render(
-    React.createElement(GraphiQL, {
-      fetcher: fetcher,
-      defaultQuery: defaultQuery,
-      defaultEditorToolsVisibility: true,
-      shouldPersistHeaders: false,
-    }),
-  );
-})();
-EOF
-
 {
   cat <<EOF
 # Vendored GraphiQL
@@ -127,8 +70,9 @@ The GraphiQL playground that the couponql binary serves at \`GET /graphql\` (the
 \`GET /graphiql/<file>\` (everything the page loads). Nothing here is fetched from a CDN: the page
 works on a machine with no internet access. The files are embedded in the binary.
 
-**Do not edit by hand**: regenerate with \`bash tests/js/vendor-graphiql.sh\`, which downloads the
-pinned packages from the npm registry, checks their integrity, and writes this folder.
+The npm files are not edited by hand: regenerate them with \`bash tests/js/vendor-graphiql.sh\`, which
+downloads the pinned packages from the npm registry, checks their integrity, and rewrites them.
+\`index.html\` and \`init.js\` (no inline script, so a strict \`script-src 'self'\` works) are ours.
 
 | file | from | licence |
 |---|---|---|
@@ -136,7 +80,7 @@ pinned packages from the npm registry, checks their integrity, and writes this f
 | \`graphiql.min.css\` | npm \`graphiql@$GRAPHIQL_VERSION\`, \`graphiql.min.css\` (its fonts are inlined as \`data:\` URLs) | MIT; inlined fonts: Roboto (Apache-2.0), Fira Code (SIL OFL 1.1) |
 | \`react.production.min.js\` | npm \`react@$REACT_VERSION\`, \`umd/react.production.min.js\` | MIT |
 | \`react-dom.production.min.js\` | npm \`react-dom@$REACT_DOM_VERSION\`, \`umd/react-dom.production.min.js\` | MIT |
-| \`index.html\`, \`init.js\` | written by \`tests/js/vendor-graphiql.sh\` (couponql) | as couponql |
+| \`index.html\`, \`init.js\` | couponql's own page and start-up script | as couponql |
 
 Why these versions: graphiql 4.x is the last major with a UMD build (5.x is ESM-only); it needs
 React 18 or 19 as the globals \`React\`/\`ReactDOM\`, and React 19 ships no UMD build, so React 18.3.1.
