@@ -47,6 +47,20 @@ pub enum AppError {
     /// 같은 멱등 키로 다른 요청 (HTTP 422).
     #[error("같은 멱등 키로 다른 요청을 보냈습니다")]
     IdempotencyKeyReused,
+    /// 일시 중지되었거나 보관된 쿠폰의 발급 (코드로도).
+    #[error("발급이 중지된 쿠폰입니다")]
+    CouponPaused,
+    /// 보관된 쿠폰은 더 바꿀 수 없다.
+    #[error("보관 처리된 쿠폰입니다")]
+    CouponArchived,
+    /// 없는 코드, 또는 코드 모양이 아닌 입력 (모양 검사로 아무것도 드러내지 않으려고 같게 답한다).
+    #[error("쿠폰 코드를 찾을 수 없습니다")]
+    CodeNotFound,
+    #[error("이미 사용된 쿠폰 코드입니다")]
+    CodeAlreadyRedeemed,
+    /// 1분 안에 모르는 코드를 10번.
+    #[error("시도 횟수를 초과했습니다. 잠시 후 다시 시도해 주세요")]
+    TooManyAttempts,
     /// 그 밖의 모든 것. 상세는 로그 전용.
     #[error("일시적인 오류가 발생했습니다")]
     Internal(String),
@@ -73,6 +87,11 @@ impl AppError {
             AppError::CouponReserved => "COUPON_RESERVED",
             AppError::OrderMismatch => "ORDER_MISMATCH",
             AppError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            AppError::CouponPaused => "COUPON_PAUSED",
+            AppError::CouponArchived => "COUPON_ARCHIVED",
+            AppError::CodeNotFound => "CODE_NOT_FOUND",
+            AppError::CodeAlreadyRedeemed => "CODE_ALREADY_REDEEMED",
+            AppError::TooManyAttempts => "TOO_MANY_ATTEMPTS",
             AppError::Internal(_) => "INTERNAL",
         }
     }

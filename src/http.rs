@@ -68,6 +68,7 @@ pub fn router(state: AppState, cors: Option<&[String]>, metrics_here: bool) -> R
     let mut app = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphiql/{file}", get(graphiql_asset))
+        .route("/admin/coupons/{id}/codes.csv", get(codes_csv))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready));
     if metrics_here {
@@ -418,6 +419,51 @@ fn server_error(e: &AppError) -> ServerError {
     let mut err = ServerError::new(e.to_string(), None);
     err.extensions.get_or_insert_with(Default::default).set("code", e.code());
     err
+}
+
+/// `GET /admin/coupons/{id}/codes.csv`: 관리자 전용 CSV, 데이터베이스에서 페이지씩 읽어 흘려보낸다 (CONTRACT 8절).
+/// 익명 401, 관리자가 아니면 403, 없는 쿠폰(또는 UUID가 아닌 id) 404. 오류 본문은 GraphQL 오류 형식의 JSON.
+async fn codes_csv(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> axum::response::Response {
+    let fail = |e: AppError| {
+        let status = match e {
+            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::CouponNotFound => StatusCode::NOT_FOUND,
+            AppError::TryAgain => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if let AppError::Internal(detail) = &e {
+            tracing::error!(detail = %detail, "CSV 내보내기 실패");
+        }
+        reject(MediaType::Json, status, e.code(), &e.to_string())
+    };
+    let viewer = match viewer_from(&headers, &state.inner.jwt) {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
+    // 권한이 먼저: 잘못된 id도 권한 없는 호출에는 401/403이다.
+    if let Err(e) = Viewer::require_admin(viewer.as_ref()) {
+        return fail(e);
+    }
+    let Ok(coupon_id) = uuid::Uuid::parse_str(&id) else { return fail(AppError::CouponNotFound) };
+    match crate::service::codes::export(state.inner.db.clone(), viewer.as_ref(), coupon_id).await {
+        Ok(rows) => {
+            let body = Body::from_stream(futures_util::StreamExt::map(rows, |chunk| {
+                chunk.map(Bytes::from).map_err(|e| {
+                    tracing::error!(error = ?e, "CSV 내보내기가 도중에 끊김");
+                    std::io::Error::other(e.code())
+                })
+            }));
+            let mut resp = (StatusCode::OK, body).into_response();
+            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+            let disposition = format!("attachment; filename=\"coupon-{coupon_id}-codes.csv\"");
+            if let Ok(v) = HeaderValue::from_str(&disposition) {
+                resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            resp
+        }
+        Err(e) => fail(e),
+    }
 }
 
 /// 데이터베이스가 답하면 200, 아니면 503. 풀이 다시 연결하므로 저절로 회복한다.

@@ -47,6 +47,7 @@ fn describe() {
     metrics::describe_histogram!("couponql_graphql_request_duration_seconds", metrics::Unit::Seconds, "GraphQL request duration");
     metrics::describe_counter!("couponql_issuance_total", "Issuance answers by outcome code");
     metrics::describe_histogram!("couponql_issuance_batch_size", "Requests served by one issuance transaction");
+    metrics::describe_counter!("couponql_code_batch_collisions_total", "Generated code batches retried because a code already existed");
     metrics::describe_gauge!("couponql_db_pool_connections", "Database pool connections by state");
     metrics::describe_gauge!("couponql_http_open_connections", "Open HTTP connections");
     metrics::describe_gauge!("couponql_subscriptions_active", "Active GraphQL subscriptions");
@@ -89,6 +90,11 @@ impl Default for Metrics {
 /// 발급 응답 하나 (`OK` 또는 오류 코드).
 pub fn issuance(outcome: &'static str) {
     counter!("couponql_issuance_total", "outcome" => outcome).increment(1);
+}
+
+/// 생성한 코드 배치가 기존 코드와 겹쳐 다시 한 횟수.
+pub fn code_collision() {
+    counter!("couponql_code_batch_collisions_total").increment(1);
 }
 
 /// 발급 트랜잭션 하나가 처리한 요청 수.

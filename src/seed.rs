@@ -5,10 +5,12 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::domain::code;
 use crate::domain::coupon::parse_datetime;
 use crate::domain::{DiscountType, NewCoupon, NewCouponInput, User, UserCoupon};
 use crate::error::{AppError, AppResult};
-use crate::repo;
+use crate::repo::code::NewCodes;
+use crate::{repo, service};
 
 const DEMO_JSON: &str = include_str!("../seed/demo.json");
 
@@ -18,6 +20,23 @@ struct Demo {
     users: Vec<DemoUser>,
     coupons: Vec<DemoCoupon>,
     user_coupons: Vec<DemoUserCoupon>,
+    chosen_codes: Vec<DemoChosenCode>,
+    generated_codes: Vec<DemoGeneratedCodes>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DemoChosenCode {
+    coupon_id: Uuid,
+    code: String,
+    max_redemptions: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DemoGeneratedCodes {
+    coupon_id: Uuid,
+    count: i32,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +77,8 @@ pub struct SeedReport {
     pub users: usize,
     pub coupons: usize,
     pub user_coupons: usize,
+    /// 새로 넣은 코드 수 (지정 코드 + 생성 코드).
+    pub codes: usize,
 }
 
 /// 데모 데이터를 넣는다. 이미 있는 행은 건드리지 않는다. 전부 한 트랜잭션.
@@ -103,6 +124,22 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<SeedReport> {
             };
             repo::user_coupon::insert(&txn, &row).await?;
             report.user_coupons += 1;
+        }
+    }
+    // 코드는 쿠폰별로 "아직 없을 때만": 생성 코드는 무작위라 두 번째 실행이 20개를 더 만들지 않게 개수로 판단한다.
+    for c in &demo.chosen_codes {
+        let code = code::parse_chosen(&c.code)?;
+        if repo::code::find(&txn, &code).await?.is_none() {
+            let new = NewCodes { coupon_id: c.coupon_id, max_redemptions: c.max_redemptions, generated: false, created_at: epoch };
+            repo::code::insert_many(&txn, &[code], new).await?;
+            report.codes += 1;
+        }
+    }
+    for g in &demo.generated_codes {
+        if repo::code::counts(&txn, g.coupon_id).await?.0 == 0 {
+            let count = code::parse_count(g.count)?;
+            service::codes::insert_generated(&txn, g.coupon_id, count, "", epoch).await?;
+            report.codes += count;
         }
     }
     txn.commit().await.map_err(repo::db_error)?;

@@ -80,7 +80,7 @@ impl Application {
             let metrics_router = http::metrics_router(self.state.clone());
             tokio::spawn(server::serve(l, metrics_router, Default::default(), 64, wait(stop_rx.clone())));
         }
-        // 보관 기간이 지난 멱등 키를 정리한다 (시작 때 한 번, 그 뒤 10분마다).
+        // 보관 기간이 지난 멱등 키와 창 밖의 코드 추측 실패 기록을 정리한다 (시작 때 한 번, 그 뒤 10분마다).
         let purge = tokio::spawn({
             let db = self.db.clone();
             async move {
@@ -91,6 +91,9 @@ impl Application {
                         Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = ?e, "idempotency key purge failed"),
+                    }
+                    if let Err(e) = crate::service::codes::purge_failures(&db, crate::domain::now()).await {
+                        tracing::warn!(error = ?e, "code failure purge failed");
                     }
                 }
             }

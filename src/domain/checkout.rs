@@ -184,6 +184,7 @@ mod tests {
             valid_until: t("2099-01-01T00:00:00Z"),
             created_at: t("2025-01-01T00:00:00Z"),
             updated_at: t("2025-01-01T00:00:00Z"),
+            status: crate::domain::CouponStatus::Active,
         }
     }
 

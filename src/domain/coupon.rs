@@ -32,6 +32,28 @@ impl DiscountType {
     }
 }
 
+/// 발급 상태 (CONTRACT 8절): ACTIVE ⇄ PAUSED, 둘 다 → ARCHIVED(최종).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CouponStatus {
+    Active,
+    Paused,
+    Archived,
+}
+
+impl CouponStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CouponStatus::Active => "ACTIVE",
+            CouponStatus::Paused => "PAUSED",
+            CouponStatus::Archived => "ARCHIVED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [CouponStatus::Active, CouponStatus::Paused, CouponStatus::Archived].into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Coupon {
     pub id: Uuid,
@@ -47,9 +69,64 @@ pub struct Coupon {
     pub valid_until: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub status: CouponStatus,
 }
 
 impl Coupon {
+    /// 발급 가능한 상태인지: PAUSED·ARCHIVED는 발급(코드로도)을 받지 않는다. 이미 발급된 쿠폰의 사용과는 무관하다.
+    pub fn check_issuable(&self) -> AppResult<()> {
+        if self.status == CouponStatus::Active { Ok(()) } else { Err(AppError::CouponPaused) }
+    }
+
+    /// 보관된 쿠폰은 더 바꿀 수 없다 (수정·상태 변경·코드 추가).
+    pub fn check_changeable(&self) -> AppResult<()> {
+        if self.status == CouponStatus::Archived { Err(AppError::CouponArchived) } else { Ok(()) }
+    }
+
+    /// 상태 전이. 바꿀 것이 없으면(이미 그 상태) `None`.
+    pub fn transition(&self, to: CouponStatus) -> AppResult<Option<CouponStatus>> {
+        self.check_changeable()?;
+        Ok((self.status != to).then_some(to))
+    }
+
+    /// 부분 수정을 적용한 모습. 잠금 안에서 최신 행에 대고 부른다: 발급 수량과 비교하는 검사가 권위를 갖는다.
+    /// 검사 순서: 정률 전용 필드 → 유효기간 순서 → 총수량 ≥ 발급 수량.
+    pub fn apply(&self, change: &CouponChange) -> AppResult<Coupon> {
+        let mut next = self.clone();
+        if let Some(name) = &change.name {
+            next.name = name.clone();
+        }
+        if let Some(v) = change.min_purchase_amount {
+            next.min_purchase_amount = v;
+        }
+        if let Some(v) = change.max_discount_amount {
+            if v.is_some() && self.discount_type != DiscountType::Percentage {
+                return Err(AppError::bad_input("maxDiscountAmount", "maxDiscountAmount: 정률 할인에만 지정할 수 있습니다"));
+            }
+            next.max_discount_amount = v;
+        }
+        if let Some(v) = change.total_quantity {
+            next.total_quantity = v;
+        }
+        if let Some(v) = change.valid_from {
+            next.valid_from = v;
+        }
+        if let Some(v) = change.valid_until {
+            next.valid_until = v;
+        }
+        if next.valid_from >= next.valid_until {
+            let field = if change.valid_until.is_some() { "validUntil" } else { "validFrom" };
+            return Err(AppError::bad_input(field, format!("{field}: validFrom이 validUntil보다 앞서야 합니다")));
+        }
+        if next.total_quantity.is_some_and(|total| total < self.issued_quantity) {
+            return Err(AppError::bad_input(
+                "totalQuantity",
+                format!("totalQuantity: 이미 발급된 수량({})보다 작을 수 없습니다", self.issued_quantity),
+            ));
+        }
+        Ok(next)
+    }
+
     /// 유효기간 검사: 시작 전이면 NOT_STARTED, 종료 후면 EXPIRED.
     pub fn check_window(&self, now: DateTime<Utc>) -> AppResult<()> {
         if now < self.valid_from {
@@ -74,9 +151,9 @@ impl Coupon {
         if self.is_sold_out() { Err(AppError::CouponSoldOut) } else { Ok(()) }
     }
 
-    /// 지금 유효기간 안이고 소진되지 않았는지.
+    /// 발급 중(ACTIVE)이고 지금 유효기간 안이고 소진되지 않았는지.
     pub fn is_available(&self, now: DateTime<Utc>) -> bool {
-        self.check_window(now).is_ok() && !self.is_sold_out()
+        self.status == CouponStatus::Active && self.check_window(now).is_ok() && !self.is_sold_out()
     }
 
     /// 최소 주문 금액 충족 여부 (기준이 없으면 항상 충족).
@@ -130,6 +207,88 @@ pub struct NewCoupon {
     pub valid_until: DateTime<Utc>,
 }
 
+/// 부분 수정의 필드 하나: 없음(그대로), null(비움), 값.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Patch<T> {
+    Keep,
+    Clear,
+    Set(T),
+}
+
+/// `updateCoupon`의 가공 전 입력 (GraphQL 계층이 `MaybeUndefined`를 `Patch`로 옮겨 넘긴다).
+#[derive(Clone, Debug)]
+pub struct CouponChangeInput {
+    pub name: Patch<String>,
+    pub min_purchase_amount: Patch<String>,
+    pub max_discount_amount: Patch<String>,
+    pub total_quantity: Patch<i32>,
+    pub valid_from: Patch<String>,
+    pub valid_until: Patch<String>,
+}
+
+/// 형식 검증을 통과한 부분 수정. `None`은 그대로, `Some(None)`은 비움.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CouponChange {
+    pub name: Option<String>,
+    pub min_purchase_amount: Option<Option<Decimal>>,
+    pub max_discount_amount: Option<Option<Decimal>>,
+    pub total_quantity: Option<Option<i32>>,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl CouponChange {
+    /// 있는 필드만 `createCoupon`과 같은 규칙으로 검사한다. null을 받을 수 없는 필드의 null도 입력 오류.
+    pub fn parse(input: CouponChangeInput) -> AppResult<Self> {
+        fn required<T>(field: &str, p: Patch<T>) -> AppResult<Option<T>> {
+            match p {
+                Patch::Keep => Ok(None),
+                Patch::Clear => Err(AppError::bad_input(field, format!("{field}: null로 비울 수 없습니다"))),
+                Patch::Set(v) => Ok(Some(v)),
+            }
+        }
+        fn nullable<T, U>(p: Patch<T>, f: impl FnOnce(T) -> AppResult<U>) -> AppResult<Option<Option<U>>> {
+            match p {
+                Patch::Keep => Ok(None),
+                Patch::Clear => Ok(Some(None)),
+                Patch::Set(v) => f(v).map(|u| Some(Some(u))),
+            }
+        }
+        let name = required("name", input.name)?;
+        if let Some(name) = &name {
+            check_name(name)?;
+        }
+        let storable = |field: &'static str| move |raw: String| parse_decimal(field, &raw).and_then(|v| check_storable(field, v));
+        let min_purchase_amount = nullable(input.min_purchase_amount, storable("minPurchaseAmount"))?;
+        let max_discount_amount = nullable(input.max_discount_amount, storable("maxDiscountAmount"))?;
+        let total_quantity = nullable(input.total_quantity, |q| check_total(Some(q)).map(|_| q))?;
+        let valid_from = required("validFrom", input.valid_from)?.map(|raw| parse_datetime("validFrom", &raw)).transpose()?;
+        let valid_until = required("validUntil", input.valid_until)?.map(|raw| parse_datetime("validUntil", &raw)).transpose()?;
+        Ok(CouponChange { name, min_purchase_amount, max_discount_amount, total_quantity, valid_from, valid_until })
+    }
+
+    /// 바꿀 필드가 하나도 없는지.
+    pub fn is_empty(&self) -> bool {
+        *self == CouponChange::default()
+    }
+}
+
+fn check_name(name: &str) -> AppResult<()> {
+    if (1..=100).contains(&name.chars().count()) {
+        Ok(())
+    } else {
+        Err(AppError::bad_input("name", "name: 1자 이상 100자 이하여야 합니다"))
+    }
+}
+
+fn check_total(total: Option<i32>) -> AppResult<()> {
+    if total.is_some_and(|q| q < 1) {
+        Err(AppError::bad_input("totalQuantity", "totalQuantity: 1 이상이거나 null(무제한)이어야 합니다"))
+    } else {
+        Ok(())
+    }
+}
+
 /// RFC 3339 시각을 UTC로 해석한다. 저장 정밀도(마이크로초)로 잘라서 돌려준 값과 다시 읽은 값이 같게.
 /// 연도는 1000..=9999 (MySQL DATETIME이 담을 수 있는 범위).
 pub fn parse_datetime(field: &str, raw: &str) -> AppResult<DateTime<Utc>> {
@@ -145,10 +304,7 @@ pub fn parse_datetime(field: &str, raw: &str) -> AppResult<DateTime<Utc>> {
 impl NewCoupon {
     /// 계약서의 createCoupon 검증. 첫 번째로 어긋난 필드를 지목한다.
     pub fn parse(input: NewCouponInput) -> AppResult<Self> {
-        let name_len = input.name.chars().count();
-        if !(1..=100).contains(&name_len) {
-            return Err(AppError::bad_input("name", "name: 1자 이상 100자 이하여야 합니다"));
-        }
+        check_name(&input.name)?;
         let storable = |field: &str, raw: &str| parse_decimal(field, raw).and_then(|v| check_storable(field, v));
         let discount_value = storable("discountValue", &input.discount_value)?;
         if discount_value.is_zero() {
@@ -162,9 +318,7 @@ impl NewCoupon {
         if max_discount_amount.is_some() && input.discount_type != DiscountType::Percentage {
             return Err(AppError::bad_input("maxDiscountAmount", "maxDiscountAmount: 정률 할인에만 지정할 수 있습니다"));
         }
-        if input.total_quantity.is_some_and(|q| q < 1) {
-            return Err(AppError::bad_input("totalQuantity", "totalQuantity: 1 이상이거나 null(무제한)이어야 합니다"));
-        }
+        check_total(input.total_quantity)?;
         let valid_from = parse_datetime("validFrom", &input.valid_from)?;
         let valid_until = parse_datetime("validUntil", &input.valid_until)?;
         if valid_from >= valid_until {
@@ -211,6 +365,7 @@ mod tests {
             valid_until: at(2030),
             created_at: at(2025),
             updated_at: at(2025),
+            status: CouponStatus::Active,
         }
     }
 
@@ -305,5 +460,73 @@ mod tests {
     #[test]
     fn a_name_of_exactly_100_characters_is_fine() {
         assert!(NewCoupon::parse(NewCouponInput { name: "가".repeat(100), ..input() }).is_ok());
+    }
+
+    fn change() -> CouponChangeInput {
+        CouponChangeInput {
+            name: Patch::Keep,
+            min_purchase_amount: Patch::Keep,
+            max_discount_amount: Patch::Keep,
+            total_quantity: Patch::Keep,
+            valid_from: Patch::Keep,
+            valid_until: Patch::Keep,
+        }
+    }
+
+    fn change_field(input: CouponChangeInput, c: &Coupon) -> String {
+        match CouponChange::parse(input).and_then(|ch| c.apply(&ch)) {
+            Err(AppError::BadUserInput { field, .. }) => field,
+            other => panic!("거부되어야 함: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_update_changes_only_what_is_present_and_null_clears() {
+        let c = coupon(DiscountType::Percentage, "10", Some("10000"), Some("3000"));
+        let ch =
+            CouponChange::parse(CouponChangeInput { name: Patch::Set("새 이름".into()), max_discount_amount: Patch::Clear, ..change() })
+                .expect("유효한 수정");
+        let next = c.apply(&ch).expect("적용");
+        assert_eq!(next.name, "새 이름");
+        assert_eq!(next.max_discount_amount, None);
+        assert_eq!(next.min_purchase_amount, Some(dec("10000")));
+        assert_eq!(next.total_quantity, Some(10));
+        assert!(CouponChange::parse(change()).expect("빈 수정").is_empty());
+    }
+
+    #[test]
+    fn an_update_is_checked_like_create_and_against_the_issued_quantity() {
+        let mut c = coupon(DiscountType::Fixed, "1000", None, None);
+        c.issued_quantity = 7;
+        assert_eq!(change_field(CouponChangeInput { name: Patch::Clear, ..change() }, &c), "name");
+        assert_eq!(change_field(CouponChangeInput { name: Patch::Set(String::new()), ..change() }, &c), "name");
+        assert_eq!(change_field(CouponChangeInput { total_quantity: Patch::Set(0), ..change() }, &c), "totalQuantity");
+        assert_eq!(change_field(CouponChangeInput { total_quantity: Patch::Set(6), ..change() }, &c), "totalQuantity");
+        assert_eq!(change_field(CouponChangeInput { max_discount_amount: Patch::Set("5".into()), ..change() }, &c), "maxDiscountAmount");
+        assert_eq!(change_field(CouponChangeInput { valid_from: Patch::Clear, ..change() }, &c), "validFrom");
+        assert_eq!(change_field(CouponChangeInput { valid_from: Patch::Set("2031-01-01T00:00:00Z".into()), ..change() }, &c), "validFrom");
+        assert_eq!(
+            change_field(CouponChangeInput { valid_until: Patch::Set("2024-01-01T00:00:00Z".into()), ..change() }, &c),
+            "validUntil"
+        );
+        let ok = CouponChange::parse(CouponChangeInput { total_quantity: Patch::Set(7), ..change() }).expect("형식");
+        assert_eq!(c.apply(&ok).expect("발급 수량과 같으면 된다").total_quantity, Some(7));
+        let unlimited = CouponChange::parse(CouponChangeInput { total_quantity: Patch::Clear, ..change() }).expect("형식");
+        assert_eq!(c.apply(&unlimited).expect("무제한").total_quantity, None);
+    }
+
+    #[test]
+    fn archived_is_final_and_only_active_issues() {
+        let mut c = coupon(DiscountType::Fixed, "1", None, None);
+        assert_eq!(c.transition(CouponStatus::Active).expect("같은 상태"), None);
+        assert_eq!(c.transition(CouponStatus::Paused).expect("중지"), Some(CouponStatus::Paused));
+        c.status = CouponStatus::Paused;
+        assert!(matches!(c.check_issuable(), Err(AppError::CouponPaused)));
+        assert!(!c.is_available(at(2026)));
+        c.status = CouponStatus::Archived;
+        assert!(matches!(c.check_issuable(), Err(AppError::CouponPaused)));
+        for to in [CouponStatus::Active, CouponStatus::Paused, CouponStatus::Archived] {
+            assert!(matches!(c.transition(to), Err(AppError::CouponArchived)));
+        }
     }
 }

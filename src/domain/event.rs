@@ -6,6 +6,12 @@ use uuid::Uuid;
 /// 이벤트 종류 (9절의 이름으로 저장한다).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
+    CouponCreated,
+    CouponUpdated,
+    CouponPaused,
+    CouponResumed,
+    CouponArchived,
+    CodesGenerated,
     CouponIssued,
     CouponReserved,
     CouponReleased,
@@ -14,8 +20,28 @@ pub enum EventType {
 }
 
 impl EventType {
+    pub const ALL: [EventType; 11] = [
+        EventType::CouponCreated,
+        EventType::CouponUpdated,
+        EventType::CouponPaused,
+        EventType::CouponResumed,
+        EventType::CouponArchived,
+        EventType::CodesGenerated,
+        EventType::CouponIssued,
+        EventType::CouponReserved,
+        EventType::CouponReleased,
+        EventType::CouponUsed,
+        EventType::CouponCancelled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
+            EventType::CouponCreated => "COUPON_CREATED",
+            EventType::CouponUpdated => "COUPON_UPDATED",
+            EventType::CouponPaused => "COUPON_PAUSED",
+            EventType::CouponResumed => "COUPON_RESUMED",
+            EventType::CouponArchived => "COUPON_ARCHIVED",
+            EventType::CodesGenerated => "CODES_GENERATED",
             EventType::CouponIssued => "COUPON_ISSUED",
             EventType::CouponReserved => "COUPON_RESERVED",
             EventType::CouponReleased => "COUPON_RELEASED",
@@ -25,9 +51,7 @@ impl EventType {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [EventType::CouponIssued, EventType::CouponReserved, EventType::CouponReleased, EventType::CouponUsed, EventType::CouponCancelled]
-            .into_iter()
-            .find(|t| t.as_str() == raw)
+        Self::ALL.into_iter().find(|t| t.as_str() == raw)
     }
 }
 
@@ -45,6 +69,20 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// 쿠폰 자체의 변경 (관리자의 생성·수정·상태 변경·코드 생성).
+    pub fn for_coupon(kind: EventType, coupon_id: Uuid, at: DateTime<Utc>) -> Self {
+        NewEvent {
+            kind,
+            coupon_id,
+            user_id: None,
+            user_coupon_id: None,
+            order_id: None,
+            order_amount: None,
+            discount_amount: None,
+            occurred_at: at,
+        }
+    }
+
     /// 발급 내역 하나의 변경.
     pub fn for_user_coupon(kind: EventType, uc: &super::UserCoupon, at: DateTime<Utc>) -> Self {
         NewEvent {

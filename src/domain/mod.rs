@@ -1,5 +1,6 @@
 //! 순수한 도메인 규칙(I/O 없음): 금액, 쿠폰의 유효기간·재고·할인 계산, 생성 입력 검증.
 pub mod checkout;
+pub mod code;
 pub mod coupon;
 pub mod event;
 pub mod money;
@@ -7,7 +8,7 @@ pub mod user;
 pub mod viewer;
 
 pub use checkout::{OrderId, UserCouponStatus};
-pub use coupon::{Coupon, DiscountType, NewCoupon, NewCouponInput};
+pub use coupon::{Coupon, CouponChange, CouponChangeInput, CouponStatus, DiscountType, NewCoupon, NewCouponInput, Patch};
 pub use event::{Event, EventType, NewEvent};
 pub use user::{User, UserCoupon};
 pub use viewer::{Role, Viewer};

@@ -1,12 +1,13 @@
 //! Mutation 루트.
-use async_graphql::{Context, ID, InputObject, Object};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
 use super::guards::{AdminOnly, Authenticated};
 use super::scalars::{DateTime, Decimal};
-use super::types::{Coupon, DiscountTypeGql, UserCoupon};
+use super::types::{CodeBatch, Coupon, CouponCode, DiscountTypeGql, UserCoupon};
 use super::{GqlResultExt, db, fresh_key, issuer, parse_uuid, replayed, viewer};
 use crate::domain::checkout::{self, OrderId};
-use crate::domain::{NewCouponInput, money};
+use crate::domain::{CouponChangeInput, CouponStatus, NewCouponInput, Patch, money};
+use crate::error::AppError;
 use crate::service;
 
 pub struct MutationRoot;
@@ -21,6 +22,39 @@ pub struct CreateCouponInput {
     total_quantity: Option<i32>,
     valid_from: DateTime,
     valid_until: DateTime,
+}
+
+#[derive(InputObject)]
+pub struct UpdateCouponInput {
+    name: MaybeUndefined<String>,
+    min_purchase_amount: MaybeUndefined<Decimal>,
+    max_discount_amount: MaybeUndefined<Decimal>,
+    /// null: unlimited. Never below issuedQuantity.
+    total_quantity: MaybeUndefined<i32>,
+    valid_from: MaybeUndefined<DateTime>,
+    valid_until: MaybeUndefined<DateTime>,
+}
+
+/// `MaybeUndefined`(없음·null·값)를 도메인의 `Patch`로. 값은 `raw`로 꺼낸다(스칼라의 형식 오류는 그 필드의 입력 오류).
+fn patch<T, U>(v: MaybeUndefined<T>, raw: impl FnOnce(T) -> Result<U, AppError>) -> Result<Patch<U>, AppError> {
+    match v {
+        MaybeUndefined::Undefined => Ok(Patch::Keep),
+        MaybeUndefined::Null => Ok(Patch::Clear),
+        MaybeUndefined::Value(v) => raw(v).map(Patch::Set),
+    }
+}
+
+impl UpdateCouponInput {
+    fn into_domain(self) -> Result<CouponChangeInput, AppError> {
+        Ok(CouponChangeInput {
+            name: patch(self.name, Ok)?,
+            min_purchase_amount: patch(self.min_purchase_amount, |d| d.raw("minPurchaseAmount"))?,
+            max_discount_amount: patch(self.max_discount_amount, |d| d.raw("maxDiscountAmount"))?,
+            total_quantity: patch(self.total_quantity, Ok)?,
+            valid_from: patch(self.valid_from, |d| d.raw("validFrom"))?,
+            valid_until: patch(self.valid_until, |d| d.raw("validUntil"))?,
+        })
+    }
 }
 
 #[Object(name = "Mutation")]
@@ -113,4 +147,70 @@ impl MutationRoot {
         };
         Ok(Coupon(service::coupons::create(db(ctx)?, viewer(ctx), input).await.gql()?))
     }
+
+    /// Only the fields present change; an explicit null clears a nullable field.
+    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
+    async fn update_coupon(&self, ctx: &Context<'_>, id: ID, input: UpdateCouponInput) -> async_graphql::Result<Coupon> {
+        let id = parse_uuid("id", &id)?;
+        let input = input.into_domain().gql()?;
+        Ok(Coupon(service::coupons::update(db(ctx)?, viewer(ctx), id, input).await.gql()?))
+    }
+
+    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
+    async fn pause_coupon(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Coupon> {
+        set_status(ctx, id, CouponStatus::Paused).await
+    }
+
+    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
+    async fn resume_coupon(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Coupon> {
+        set_status(ctx, id, CouponStatus::Active).await
+    }
+
+    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
+    async fn archive_coupon(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Coupon> {
+        set_status(ctx, id, CouponStatus::Archived).await
+    }
+
+    /// count: 1..100000 single-use codes.
+    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
+    async fn generate_coupon_codes(
+        &self,
+        ctx: &Context<'_>,
+        coupon_id: ID,
+        count: i32,
+        prefix: Option<String>,
+    ) -> async_graphql::Result<CodeBatch> {
+        let coupon_id = parse_uuid("couponId", &coupon_id)?;
+        let batch = service::codes::generate(db(ctx)?, viewer(ctx), coupon_id, count, prefix.as_deref()).await.gql()?;
+        Ok(CodeBatch { coupon_id: ID(batch.coupon_id.to_string()), count: batch.count as i32, sample: batch.sample })
+    }
+
+    /// A chosen code (e.g. WELCOME2026): each user may redeem it once, up to maxRedemptions in all.
+    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
+    async fn add_coupon_code(
+        &self,
+        ctx: &Context<'_>,
+        coupon_id: ID,
+        code: String,
+        max_redemptions: Option<i32>,
+    ) -> async_graphql::Result<CouponCode> {
+        let coupon_id = parse_uuid("couponId", &coupon_id)?;
+        Ok(CouponCode(service::codes::add(db(ctx)?, viewer(ctx), coupon_id, &code, max_redemptions).await.gql()?))
+    }
+
+    /// Issues the code's coupon to the viewer.
+    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
+    async fn redeem_coupon_code(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<UserCoupon> {
+        if let Some(done) = replayed(ctx).await {
+            return done;
+        }
+        let uc = service::codes::redeem(db(ctx)?, issuer(ctx)?, viewer(ctx), &code, fresh_key(ctx).cloned()).await.gql()?;
+        Ok(UserCoupon::alone(uc))
+    }
+}
+
+/// 상태 변경 셋의 공통 몸통.
+async fn set_status(ctx: &Context<'_>, id: ID, to: CouponStatus) -> async_graphql::Result<Coupon> {
+    let id = parse_uuid("id", &id)?;
+    Ok(Coupon(service::coupons::set_status(db(ctx)?, viewer(ctx), id, to).await.gql()?))
 }

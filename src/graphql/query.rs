@@ -4,11 +4,24 @@ use async_graphql::{Context, ID, Object};
 
 use super::guards::{AdminOnly, Authenticated};
 use super::scalars::Decimal;
-use super::types::{Coupon, CouponValidation, User, UserCoupon};
+use super::types::{Coupon, CouponCode, CouponEvent, CouponValidation, User, UserCoupon};
 use super::{GqlResultExt, db, parse_uuid, viewer};
 use crate::domain::OrderId;
 use crate::domain::money;
 use crate::service;
+use crate::service::page::Page;
+
+/// 서비스의 한 페이지를 Relay 연결로: 항목마다 커서와 GraphQL 타입.
+fn connection<T, N: async_graphql::OutputType>(
+    has_previous_page: bool,
+    page: Page<T>,
+    cursor: impl Fn(&T) -> String,
+    node: impl Fn(T) -> N,
+) -> Connection<String, N> {
+    let mut conn = Connection::new(has_previous_page, page.has_next_page);
+    conn.edges.extend(page.items.into_iter().map(|item| Edge::new(cursor(&item), node(item))));
+    conn
+}
 
 pub struct QueryRoot;
 
@@ -27,13 +40,55 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         #[graphql(default = false)] available_only: bool,
+        #[graphql(default = false)] include_archived: bool,
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Coupon>> {
-        let page = service::coupons::list(db(ctx)?, available_only, first, after.as_deref()).await.gql()?;
-        let mut conn = Connection::new(after.is_some(), page.has_next_page);
-        conn.edges.extend(page.items.into_iter().map(|c| Edge::new(service::coupons::encode_cursor(&c), Coupon(c))));
-        Ok(conn)
+        let page = service::coupons::list(db(ctx)?, viewer(ctx), available_only, include_archived, first, after.as_deref()).await.gql()?;
+        Ok(connection(after.is_some(), page, service::coupons::cursor, Coupon))
+    }
+
+    /// Newest first.
+    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
+    async fn coupon_codes(
+        &self,
+        ctx: &Context<'_>,
+        coupon_id: ID,
+        redeemed: Option<bool>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, CouponCode>> {
+        let coupon_id = parse_uuid("couponId", &coupon_id)?;
+        let page = service::codes::list(db(ctx)?, viewer(ctx), coupon_id, redeemed, first, after.as_deref()).await.gql()?;
+        Ok(connection(after.is_some(), page, service::codes::cursor, CouponCode))
+    }
+
+    /// Holders of a coupon, newest first.
+    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
+    async fn coupon_holders(
+        &self,
+        ctx: &Context<'_>,
+        coupon_id: ID,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, UserCoupon>> {
+        let coupon_id = parse_uuid("couponId", &coupon_id)?;
+        let page = service::coupons::holders(db(ctx)?, viewer(ctx), coupon_id, first, after.as_deref()).await.gql()?;
+        Ok(connection(after.is_some(), page, service::coupons::holder_cursor, UserCoupon::alone))
+    }
+
+    /// Events (section 9), oldest first; couponId null: all coupons.
+    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + first.unwrap_or(50).clamp(1, 100) as usize * child_complexity")]
+    async fn coupon_events(
+        &self,
+        ctx: &Context<'_>,
+        coupon_id: Option<ID>,
+        #[graphql(default = 50)] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, CouponEvent>> {
+        let coupon_id = coupon_id.map(|id| parse_uuid("couponId", &id)).transpose()?;
+        let page = service::coupons::events(db(ctx)?, viewer(ctx), coupon_id, first, after.as_deref()).await.gql()?;
+        Ok(connection(after.is_some(), page, |e| e.sequence.to_string(), CouponEvent))
     }
 
     /// Defaults to the viewer. Newest first.

@@ -6,13 +6,14 @@ use uuid::Uuid;
 
 use super::{db_error, id_str, parse_id, ts, utc};
 use crate::domain::money::money;
-use crate::domain::{Coupon, DiscountType, NewCoupon};
+use crate::domain::{Coupon, CouponStatus, DiscountType, NewCoupon};
 use crate::entities::coupon::{self, Column, Entity as Coupons};
 use crate::error::{AppError, AppResult};
 
 pub(crate) fn to_domain(m: coupon::Model) -> AppResult<Coupon> {
     let discount_type = DiscountType::parse(&m.discount_type)
         .ok_or_else(|| AppError::Internal(format!("알 수 없는 discount_type: {:?}", m.discount_type)))?;
+    let status = CouponStatus::parse(&m.status).ok_or_else(|| AppError::Internal(format!("알 수 없는 status: {:?}", m.status)))?;
     Ok(Coupon {
         id: parse_id(&m.id)?,
         name: m.name,
@@ -26,6 +27,7 @@ pub(crate) fn to_domain(m: coupon::Model) -> AppResult<Coupon> {
         valid_until: utc(m.valid_until),
         created_at: utc(m.created_at),
         updated_at: utc(m.updated_at),
+        status,
     })
 }
 
@@ -54,17 +56,21 @@ pub struct Keyset {
     pub id: Uuid,
 }
 
-/// 최신순 목록. `after` 다음부터 `limit`개. `available_at`이 있으면 그 시각에 발급 가능한 것만.
+/// 최신순 목록. `after` 다음부터 `limit`개. `available_at`이 있으면 그 시각에 발급 가능한 것만,
+/// `include_archived`가 아니면 보관된 것은 뺀다.
 /// 정렬 키가 생성 시각과 id라서 새 쿠폰이 끼어들어도 이미 받은 커서 뒤의 순서는 바뀌지 않는다.
 pub async fn list(
     db: &impl ConnectionTrait,
     available_at: Option<DateTime<Utc>>,
+    include_archived: bool,
     after: Option<Keyset>,
     limit: u64,
 ) -> AppResult<Vec<Coupon>> {
     let mut q = Coupons::find();
     if let Some(now) = available_at {
         q = q.filter(available_condition(now));
+    } else if !include_archived {
+        q = q.filter(Column::Status.ne(CouponStatus::Archived.as_str()));
     }
     if let Some(k) = after {
         q = q.filter(
@@ -84,11 +90,17 @@ pub async fn list(
         .collect()
 }
 
-/// 지금 유효기간 안이고 소진되지 않은 쿠폰 (설계서의 "발급 가능 쿠폰 조회").
+/// 발급 중이고 지금 유효기간 안이고 소진되지 않은 쿠폰 (설계서의 "발급 가능 쿠폰 조회").
 fn available_condition(now: DateTime<Utc>) -> Condition {
-    Condition::all().add(Column::ValidFrom.lte(ts(now))).add(Column::ValidUntil.gte(ts(now))).add(
-        Condition::any().add(Column::TotalQuantity.is_null()).add(Expr::col(Column::IssuedQuantity).lt(Expr::col(Column::TotalQuantity))),
-    )
+    Condition::all()
+        .add(Column::Status.eq(CouponStatus::Active.as_str()))
+        .add(Column::ValidFrom.lte(ts(now)))
+        .add(Column::ValidUntil.gte(ts(now)))
+        .add(
+            Condition::any()
+                .add(Column::TotalQuantity.is_null())
+                .add(Expr::col(Column::IssuedQuantity).lt(Expr::col(Column::TotalQuantity))),
+        )
 }
 
 pub async fn insert(db: &impl ConnectionTrait, id: Uuid, c: &NewCoupon, now: DateTime<Utc>) -> AppResult<Coupon> {
@@ -116,6 +128,7 @@ pub async fn insert_with_issued(
         valid_until: Set(ts(c.valid_until)),
         created_at: Set(ts(now)),
         updated_at: Set(ts(now)),
+        status: Set(CouponStatus::Active.as_str().to_owned()),
     };
     Coupons::insert(am).exec_without_returning(db).await.map_err(db_error)?;
     Ok(Coupon {
@@ -131,6 +144,7 @@ pub async fn insert_with_issued(
         valid_until: c.valid_until,
         created_at: now,
         updated_at: now,
+        status: CouponStatus::Active,
     })
 }
 
@@ -145,6 +159,27 @@ pub async fn increment_issued(db: &impl ConnectionTrait, id: Uuid, by: i32, now:
         .map_err(db_error)?;
     if res.rows_affected != 1 {
         return Err(AppError::Internal(format!("발급 수량 갱신 대상 행이 {}개", res.rows_affected)));
+    }
+    Ok(())
+}
+
+/// 수정할 수 있는 필드를 `next`의 값으로 쓴다. 행 잠금을 쥔 트랜잭션 안에서만 부른다.
+pub async fn update(db: &impl ConnectionTrait, next: &Coupon) -> AppResult<()> {
+    let res = Coupons::update_many()
+        .col_expr(Column::Name, Expr::val(next.name.clone()))
+        .col_expr(Column::MinPurchaseAmount, Expr::val(next.min_purchase_amount))
+        .col_expr(Column::MaxDiscountAmount, Expr::val(next.max_discount_amount))
+        .col_expr(Column::TotalQuantity, Expr::val(next.total_quantity))
+        .col_expr(Column::ValidFrom, Expr::val(ts(next.valid_from)))
+        .col_expr(Column::ValidUntil, Expr::val(ts(next.valid_until)))
+        .col_expr(Column::Status, Expr::val(next.status.as_str()))
+        .col_expr(Column::UpdatedAt, Expr::val(ts(next.updated_at)))
+        .filter(Column::Id.eq(id_str(next.id)))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    if res.rows_affected != 1 {
+        return Err(AppError::Internal(format!("쿠폰 갱신 대상 행이 {}개", res.rows_affected)));
     }
     Ok(())
 }

@@ -95,3 +95,15 @@ pub async fn last_for(db: &impl ConnectionTrait, user_coupon_id: Uuid) -> AppRes
         .map(to_domain)
         .transpose()
 }
+
+/// 원장 한 페이지, 오래된 것부터. `coupon_id`가 없으면 모든 쿠폰. `after`: 이전 페이지 마지막 sequence.
+pub async fn page(db: &impl ConnectionTrait, coupon_id: Option<Uuid>, after: Option<i64>, limit: u64) -> AppResult<Vec<Event>> {
+    let mut q = Events::find();
+    if let Some(c) = coupon_id {
+        q = q.filter(Column::CouponId.eq(id_str(c)));
+    }
+    if let Some(seq) = after {
+        q = q.filter(Column::Sequence.gt(seq));
+    }
+    q.order_by_asc(Column::Sequence).limit(limit).all(db).await.map_err(db_error)?.into_iter().map(to_domain).collect()
+}

@@ -2,7 +2,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -219,4 +219,68 @@ pub async fn mark_unused(db: &impl ConnectionTrait, id: Uuid, order: Option<&str
     }
     let res = q.exec(db).await.map_err(db_error)?;
     Ok(res.rows_affected == 1)
+}
+
+/// 쿠폰 하나의 보유자 한 페이지, 최신순. 키셋: (발급 시각, id).
+pub async fn page_by_coupon(
+    db: &impl ConnectionTrait,
+    coupon_id: Uuid,
+    after: Option<super::coupon::Keyset>,
+    limit: u64,
+) -> AppResult<Vec<UserCoupon>> {
+    let mut q = UserCoupons::find().filter(Column::CouponId.eq(id_str(coupon_id)));
+    if let Some(k) = after {
+        q = q.filter(
+            Condition::any()
+                .add(Column::IssuedAt.lt(ts(k.created_at)))
+                .add(Condition::all().add(Column::IssuedAt.eq(ts(k.created_at))).add(Column::Id.lt(id_str(k.id)))),
+        );
+    }
+    q.order_by_desc(Column::IssuedAt)
+        .order_by_desc(Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(to_domain)
+        .collect()
+}
+
+/// 쿠폰 하나의 발급 내역 집계 (CouponStats의 발급 쪽).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HolderStats {
+    pub issued: i64,
+    pub used: i64,
+    pub reserved: i64,
+    pub order_amount_total: rust_decimal::Decimal,
+    pub discount_total: rust_decimal::Decimal,
+}
+
+/// 질의 한 번으로 센다. 금액 합은 지금 사용 중인 것만 (취소하면 주문 필드가 비워지므로 빠진다).
+pub async fn stats(db: &impl ConnectionTrait, coupon_id: Uuid, now: DateTime<Utc>) -> AppResult<HolderStats> {
+    type Row = (i64, i64, i64, Option<rust_decimal::Decimal>, Option<rust_decimal::Decimal>);
+    // CASE에 ELSE가 없으면 NULL이라 COUNT·SUM이 건너뛴다: 조건별 집계를 한 번의 훑기로.
+    let used = || Expr::case(Column::IsUsed.eq(true), Expr::val(1));
+    let held = Condition::all().add(Column::IsUsed.eq(false)).add(Column::OrderId.is_not_null()).add(Column::ReservedUntil.gt(ts(now)));
+    let row: Option<Row> = UserCoupons::find()
+        .select_only()
+        .expr_as(Func::count(Expr::col(Column::Id)), "issued")
+        .expr_as(Func::count(used()), "used")
+        .expr_as(Func::count(Expr::case(held, Expr::val(1))), "reserved")
+        .expr_as(Func::sum(Expr::case(Column::IsUsed.eq(true), Expr::col(Column::OrderAmount))), "order_total")
+        .expr_as(Func::sum(Expr::case(Column::IsUsed.eq(true), Expr::col(Column::DiscountAmount))), "discount_total")
+        .filter(Column::CouponId.eq(id_str(coupon_id)))
+        .into_tuple()
+        .one(db)
+        .await
+        .map_err(db_error)?;
+    let (issued, used, reserved, order, discount) = row.unwrap_or((0, 0, 0, None, None));
+    Ok(HolderStats {
+        issued,
+        used,
+        reserved,
+        order_amount_total: money(order.unwrap_or_default()),
+        discount_total: money(discount.unwrap_or_default()),
+    })
 }

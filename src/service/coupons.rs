@@ -1,76 +1,158 @@
-//! 쿠폰 조회·목록(커서 페이지네이션)·생성.
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::DateTime;
-use sea_orm::DatabaseConnection;
+//! 쿠폰 조회·목록(커서 페이지네이션)·생성, 관리자의 수정·상태 변경·보고서 (CONTRACT 8절).
+//!
+//! 쿠폰을 바꾸는 모든 변경은 발급과 같은 행 잠금(`SELECT … FOR UPDATE`)을 잡는다: 발급 배치는 잠금 안에서 최신 행을 다시
+//! 읽어 판단하므로, 수정·중지가 커밋된 뒤에 커밋되는 발급은 언제나 새 값으로 판단된다 (다른 프로세스의 발급도 같다).
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
 
-use crate::domain::{self, Coupon, NewCoupon, NewCouponInput, Viewer};
+use super::page::{self, Page};
+use crate::domain::{self, Coupon, CouponChange, CouponChangeInput, CouponStatus, EventType, NewCoupon, NewCouponInput, NewEvent, Viewer};
+use crate::domain::{Event, UserCoupon};
 use crate::error::{AppError, AppResult};
 use crate::repo;
-use crate::repo::coupon::Keyset;
+use crate::repo::user_coupon::HolderStats;
 
-/// 한 페이지의 크기 한도 (계약: first 1..100).
-pub const MAX_PAGE: i32 = 100;
 pub const DEFAULT_PAGE: i32 = 20;
+pub const DEFAULT_EVENTS_PAGE: i32 = 50;
 
 pub async fn get(db: &DatabaseConnection, id: Uuid) -> AppResult<Option<Coupon>> {
     repo::coupon::find_by_id(db, id).await
 }
 
-/// 한 페이지와 다음 페이지가 있는지.
-pub struct Page {
-    pub items: Vec<Coupon>,
-    pub has_next_page: bool,
-}
-
-/// 최신순 목록. `after`는 이전 페이지의 커서.
-pub async fn list(db: &DatabaseConnection, available_only: bool, first: Option<i32>, after: Option<&str>) -> AppResult<Page> {
-    let first = first.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&first) {
-        return Err(AppError::bad_input("first", format!("first: 1 이상 {MAX_PAGE} 이하여야 합니다")));
+/// 최신순 목록. `after`는 이전 페이지의 커서. 보관된 쿠폰까지 보는 것은 관리자만 (인자 해석보다 먼저 검사).
+pub async fn list(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    available_only: bool,
+    include_archived: bool,
+    first: Option<i32>,
+    after: Option<&str>,
+) -> AppResult<Page<Coupon>> {
+    if include_archived {
+        Viewer::require_admin(viewer)?;
     }
-    let after = after.map(decode_cursor).transpose()?;
+    let n = page::fetch_size(first, DEFAULT_PAGE)?;
+    let after = after.map(page::decode_keyset).transpose()?;
     let available_at = available_only.then(domain::now);
-    // 하나 더 읽어서 다음 페이지가 있는지 안다.
-    let mut items = repo::coupon::list(db, available_at, after, first as u64 + 1).await?;
-    let has_next_page = items.len() > first as usize;
-    items.truncate(first as usize);
-    Ok(Page { items, has_next_page })
+    Ok(Page::cut(repo::coupon::list(db, available_at, include_archived, after, n).await?, n))
 }
 
-/// 불투명 커서: (생성 시각 마이크로초, id)를 base64url로. 새 쿠폰이 생겨도 같은 자리를 가리킨다.
-pub fn encode_cursor(c: &Coupon) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{}", c.created_at.timestamp_micros(), c.id))
+/// 쿠폰 목록의 커서.
+pub fn cursor(c: &Coupon) -> String {
+    page::encode_cursor(c.created_at, &c.id.to_string())
 }
 
-fn decode_cursor(raw: &str) -> AppResult<Keyset> {
-    let bad = || AppError::bad_input("after", "after: 올바른 커서가 아닙니다");
-    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (micros, id) = text.split_once(':').ok_or_else(bad)?;
-    let micros: i64 = micros.parse().map_err(|_| bad())?;
-    Ok(Keyset { created_at: DateTime::from_timestamp_micros(micros).ok_or_else(bad)?, id: Uuid::parse_str(id).map_err(|_| bad())? })
-}
-
-/// `createCoupon`: 관리자 전용, 계약서의 검증을 통과해야 한다.
+/// `createCoupon`: 관리자 전용, 계약서의 검증을 통과해야 한다. 생성 이벤트와 한 트랜잭션.
 pub async fn create(db: &DatabaseConnection, viewer: Option<&Viewer>, input: NewCouponInput) -> AppResult<Coupon> {
     Viewer::require_admin(viewer)?;
     let new = NewCoupon::parse(input)?;
-    repo::coupon::insert(db, Uuid::new_v4(), &new, domain::now()).await
+    let now = domain::now();
+    let txn = db.begin().await.map_err(repo::db_error)?;
+    let coupon = repo::coupon::insert(&txn, Uuid::new_v4(), &new, now).await?;
+    repo::ledger::append(&txn, &[NewEvent::for_coupon(EventType::CouponCreated, coupon.id, now)]).await?;
+    txn.commit().await.map_err(repo::db_error)?;
+    Ok(coupon)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// 쿠폰 행을 잠그고 읽는다. 없으면 COUPON_NOT_FOUND (트랜잭션은 버려진다).
+pub(crate) async fn lock(db: &DatabaseConnection, id: Uuid) -> AppResult<(DatabaseTransaction, Coupon)> {
+    let txn = db.begin().await.map_err(repo::db_error)?;
+    let coupon = repo::coupon::find_for_update(&txn, id).await?.ok_or(AppError::CouponNotFound)?;
+    Ok((txn, coupon))
+}
 
-    #[test]
-    fn garbage_cursors_are_bad_input_on_after() {
-        for raw in ["", "!!!", "bm9wZQ", &URL_SAFE_NO_PAD.encode("12:not-a-uuid")] {
-            match decode_cursor(raw) {
-                Err(AppError::BadUserInput { field, .. }) => assert_eq!(field, "after"),
-                other => panic!("{raw:?}: {other:?}"),
-            }
-        }
+/// 바뀐 쿠폰을 쓰고 이벤트를 남기고 커밋한다.
+async fn save(txn: DatabaseTransaction, mut next: Coupon, kind: EventType, now: DateTime<Utc>) -> AppResult<Coupon> {
+    next.updated_at = now;
+    repo::coupon::update(&txn, &next).await?;
+    repo::ledger::append(&txn, &[NewEvent::for_coupon(kind, next.id, now)]).await?;
+    txn.commit().await.map_err(repo::db_error)?;
+    Ok(next)
+}
+
+/// `updateCoupon`: 형식 검사 → 잠금 → 존재 → 보관 여부 → 잠금 안의 최신 값과 맞춰 본 검사 → 쓰기.
+/// 총수량을 줄이는 수정이 발급과 겹쳐도, 둘 다 이 행 잠금 아래에서 판단하므로 발급 수량을 넘는 총수량은 생기지 않는다.
+pub async fn update(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid, input: CouponChangeInput) -> AppResult<Coupon> {
+    Viewer::require_admin(viewer)?;
+    let change = CouponChange::parse(input)?;
+    let (txn, coupon) = lock(db, id).await?;
+    coupon.check_changeable()?;
+    let next = coupon.apply(&change)?;
+    if change.is_empty() {
+        return Ok(coupon);
     }
+    save(txn, next, EventType::CouponUpdated, domain::now()).await
+}
+
+/// `pauseCoupon` / `resumeCoupon` / `archiveCoupon`. 이미 그 상태면 바꾸지 않고(이벤트도 없이) 그대로 답한다.
+/// 이 함수가 돌아온 뒤에는 어떤 발급도 커밋되지 않는다: 발급은 같은 행 잠금 아래에서 상태를 다시 본다.
+pub async fn set_status(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid, to: CouponStatus) -> AppResult<Coupon> {
+    Viewer::require_admin(viewer)?;
+    let (txn, coupon) = lock(db, id).await?;
+    let Some(status) = coupon.transition(to)? else { return Ok(coupon) };
+    let kind = match status {
+        CouponStatus::Active => EventType::CouponResumed,
+        CouponStatus::Paused => EventType::CouponPaused,
+        CouponStatus::Archived => EventType::CouponArchived,
+    };
+    save(txn, Coupon { status, ..coupon }, kind, domain::now()).await
+}
+
+/// `Coupon.stats`: 데이터베이스에서 센 정확한 값.
+#[derive(Debug)]
+pub struct CouponStats {
+    pub holders: HolderStats,
+    pub codes_generated: i64,
+    pub codes_redeemed: i64,
+}
+
+pub async fn stats(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid) -> AppResult<CouponStats> {
+    Viewer::require_admin(viewer)?;
+    let holders = repo::user_coupon::stats(db, id, domain::now()).await?;
+    let (codes_generated, codes_redeemed) = repo::code::counts(db, id).await?;
+    Ok(CouponStats { holders, codes_generated, codes_redeemed })
+}
+
+/// 관리자 보고서의 대상 쿠폰: 관리자 확인 → 쿠폰 존재.
+async fn admin_coupon(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid) -> AppResult<Coupon> {
+    Viewer::require_admin(viewer)?;
+    repo::coupon::find_by_id(db, id).await?.ok_or(AppError::CouponNotFound)
+}
+
+/// `couponHolders`: 쿠폰의 보유자, 최신순.
+pub async fn holders(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    coupon_id: Uuid,
+    first: Option<i32>,
+    after: Option<&str>,
+) -> AppResult<Page<UserCoupon>> {
+    Viewer::require_admin(viewer)?;
+    let n = page::fetch_size(first, DEFAULT_PAGE)?;
+    let after = after.map(page::decode_keyset).transpose()?;
+    admin_coupon(db, viewer, coupon_id).await?;
+    Ok(Page::cut(repo::user_coupon::page_by_coupon(db, coupon_id, after, n).await?, n))
+}
+
+/// 보유자 목록의 커서.
+pub fn holder_cursor(uc: &UserCoupon) -> String {
+    page::encode_cursor(uc.issued_at, &uc.id.to_string())
+}
+
+/// `couponEvents`: 원장, 오래된 것부터. `coupon_id`가 없으면 모든 쿠폰.
+pub async fn events(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    coupon_id: Option<Uuid>,
+    first: Option<i32>,
+    after: Option<&str>,
+) -> AppResult<Page<Event>> {
+    Viewer::require_admin(viewer)?;
+    let n = page::fetch_size(first, DEFAULT_EVENTS_PAGE)?;
+    let after = after.map(page::decode_sequence).transpose()?;
+    if let Some(id) = coupon_id {
+        admin_coupon(db, viewer, id).await?;
+    }
+    Ok(Page::cut(repo::ledger::page(db, coupon_id, after, n).await?, n))
 }

@@ -28,7 +28,7 @@ pub enum Lookup {
 }
 
 /// 변경과 같은 트랜잭션에 키를 기록하는 변경들 (CONTRACT 7절의 다섯 중 여기 있는 넷).
-pub const IN_TRANSACTION: [&str; 4] = ["issueCoupon", "useCoupon", "cancelCoupon", "reserveCoupon"];
+pub const IN_TRANSACTION: [&str; 5] = ["issueCoupon", "useCoupon", "cancelCoupon", "reserveCoupon", "redeemCouponCode"];
 
 /// 응답 없는 "진행 중" 자리가 이보다 오래되면 죽은 프로세스가 남긴 것으로 본다 (실행은 잠금 한도 몇 초 안에 끝난다).
 pub const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(60);

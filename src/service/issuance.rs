@@ -14,6 +14,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::domain::code::CouponCode;
 use crate::domain::{self, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
@@ -62,13 +63,30 @@ impl Issuer {
     }
 
     async fn issue_keyed(&self, user_id: Uuid, coupon_id: Uuid, key: Option<IdemKey>) -> AppResult<UserCoupon> {
-        let result = match precheck(&self.db, user_id, coupon_id).await {
+        self.submit(IssueRequest { user_id, key, code: None }, coupon_id, precheck(&self.db, user_id, coupon_id).await).await
+    }
+
+    /// `redeemCouponCode`의 발급 (코드는 이미 찾았다). 코드의 남은 자리가 발급 검사보다 먼저이고,
+    /// 코드의 사용 수는 발급과 같은 트랜잭션·같은 행 잠금 아래에서 오른다. 같은 쿠폰의 `issueCoupon`과 한 줄에 서서 함께 합쳐진다.
+    pub async fn redeem(&self, user_id: Uuid, code: CouponCode, key: Option<IdemKey>) -> AppResult<UserCoupon> {
+        let coupon_id = code.coupon_id;
+        // 사용 수는 줄지 않으므로 잠금 밖에서 읽은 "자리 없음"은 잠금 안에서도 같다.
+        let pre = match code.check_room(0) {
+            Ok(()) => precheck(&self.db, user_id, coupon_id).await,
+            Err(e) => Err(e),
+        };
+        self.submit(IssueRequest { user_id, key, code: Some(code.code) }, coupon_id, pre).await
+    }
+
+    /// 미리 걸러지지 않았으면 줄에 서거나(합치기) 바로 발급한다.
+    async fn submit(&self, req: IssueRequest, coupon_id: Uuid, pre: AppResult<()>) -> AppResult<UserCoupon> {
+        let result = match pre {
             Ok(()) => match &self.coalescer {
-                Some(c) => c.submit(IssueRequest { user_id, key }, coupon_id).await,
-                None => issue_one(&self.db, IssueRequest { user_id, key }, coupon_id).await,
+                Some(c) => c.submit(req, coupon_id).await,
+                None => issue_one(&self.db, req, coupon_id).await,
             },
-            // 같은 키의 먼저 온 요청이 이미 발급했다면 그 결과가 답이다 (매진·중복보다 먼저).
-            Err(e @ (AppError::CouponSoldOut | AppError::CouponAlreadyIssued)) => match &key {
+            // 같은 키의 먼저 온 요청이 이미 발급했다면 그 결과가 답이다 (매진·중복·코드 소진보다 먼저).
+            Err(e @ (AppError::CouponSoldOut | AppError::CouponAlreadyIssued | AppError::CodeAlreadyRedeemed)) => match &req.key {
                 Some(k) => replay_of(&self.db, k).await?.ok_or(e),
                 None => Err(e),
             },
@@ -79,11 +97,13 @@ impl Issuer {
     }
 }
 
-/// 발급 요청 하나: 누구에게, 어떤 멱등 키로.
+/// 발급 요청 하나: 누구에게, 어떤 멱등 키로, 어떤 코드로(있으면).
 #[derive(Clone, Debug)]
 pub struct IssueRequest {
     pub user_id: Uuid,
     pub key: Option<IdemKey>,
+    /// 정규화된 쿠폰 코드 (`redeemCouponCode`).
+    pub code: Option<String>,
 }
 
 /// 이 키로 이미 끝난 발급이 있으면 그 발급 내역 (본문이 다르면 IDEMPOTENCY_KEY_REUSED).
@@ -101,13 +121,15 @@ pub async fn issue(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> A
     Issuer::new(db.clone(), IssueMode::PerRequest).issue(user_id, coupon_id).await
 }
 
-/// 잠금 밖의 평범한 읽기로 걸러낼 수 있는 것은 먼저 걸러낸다. 쿠폰·사용자는 지워지지 않고,
-/// 유효기간과 총수량은 바뀌지 않으며, 발급 수량은 줄지 않으므로 여기서 내린 거절은 잠금 안에서도 같다.
+/// 잠금 밖의 평범한 읽기로 걸러낼 수 있는 것은 먼저 걸러낸다. 이 읽기는 요청이 도는 동안의 한 시점에 커밋된 값이라,
+/// 여기서 내린 거절(중지, 기간 밖, 매진)은 그 시점에 참이었던 답이다. 수정·중지가 그 뒤에 바뀌어도 잘못 발급하는 일은 없다:
+/// 발급은 언제나 잠금 안에서 최신 행으로 다시 판단한다. 이 프로세스든 다른 프로세스든 쿠폰을 기억해 두는 곳은 없다.
 async fn precheck(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> AppResult<()> {
     let coupon = repo::coupon::find_by_id(db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
     if !repo::user::exists(db, user_id).await? {
         return Err(AppError::UserNotFound);
     }
+    coupon.check_issuable()?;
     coupon.check_window(domain::now())?;
     if coupon.is_sold_out() {
         // 매진 빠른 경로: 패자는 잠금 대기열에 서지 않고 바로 답을 받는다.
@@ -146,9 +168,15 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
     let txn = db.begin().await.map_err(repo::db_error)?;
     let coupon = repo::coupon::find_for_update(&txn, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
     let now = domain::now();
-    // 잠금이나 배치를 기다리는 사이에 유효기간이 끝났을 수 있다.
-    coupon.check_window(now)?;
+    // 잠금이나 배치를 기다리는 사이에 중지되었거나 유효기간이 끝났을 수 있다. 코드로 온 요청에는 코드 검사가 먼저라 요청마다 답한다.
+    let closed = coupon.check_issuable().and_then(|()| coupon.check_window(now)).err();
     let mut remaining = coupon.remaining_quantity();
+    // 코드의 사용 수: 코드를 바꾸는 곳은 모두 이 쿠폰 행 잠금 아래에 있으므로 여기서 읽은 값이 권위를 갖는다.
+    let mut code_names: Vec<&str> = reqs.iter().filter_map(|r| r.code.as_deref()).collect();
+    code_names.sort_unstable();
+    code_names.dedup();
+    let codes = repo::code::find_many(&txn, &code_names).await?;
+    let mut code_used: HashMap<&str, i32> = HashMap::new();
     let keyed: Vec<&IdemKey> = reqs.iter().filter_map(|r| r.key.as_ref()).collect();
     let existing = repo::idempotency::find_many(&txn, &keyed).await?;
     let users: Vec<Uuid> = reqs.iter().map(|r| r.user_id).collect();
@@ -181,6 +209,20 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
                 continue;
             }
         }
+        if let Some(name) = req.code.as_deref() {
+            let room = match codes.get(name) {
+                Some(c) => c.check_room(code_used.get(name).copied().unwrap_or(0)),
+                None => Err(AppError::CodeNotFound),
+            };
+            if let Err(e) = room {
+                outcomes.push(Outcome::Failed(e));
+                continue;
+            }
+        }
+        if let Some(e) = &closed {
+            outcomes.push(Outcome::Failed(e.clone()));
+            continue;
+        }
         let user_id = req.user_id;
         if held.contains(&user_id) || won.contains(&user_id) {
             outcomes.push(Outcome::Failed(AppError::CouponAlreadyIssued));
@@ -192,6 +234,9 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
         }
         remaining = remaining.map(|r| r - 1);
         won.insert(user_id);
+        if let Some(name) = req.code.as_deref() {
+            *code_used.entry(name).or_default() += 1;
+        }
         let uc = UserCoupon::issued(Uuid::new_v4(), user_id, coupon_id, now);
         if let Some(k) = &req.key {
             winner_keys.push((k, uc.id));
@@ -202,6 +247,9 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
     if !winners.is_empty() {
         repo::user_coupon::insert_many(&txn, &winners).await?;
         repo::coupon::increment_issued(&txn, coupon_id, winners.len() as i32, now).await?;
+        for (name, n) in &code_used {
+            repo::code::add_redemptions(&txn, name, *n).await?;
+        }
         // 다른 경로(다른 변경 종류)가 같은 키를 먼저 썼다면 이 배치는 답할 수 없다: 통째로 되돌리고 다시 시도하게 한다.
         if repo::idempotency::record(&txn, &winner_keys, now).await? != winner_keys.len() {
             // 한 사용자의 같은 키가 다른 변경에 동시에 쓰였다. 배치 전체가 아니라 그 요청만 답하지 못하게:

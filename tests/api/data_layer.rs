@@ -44,7 +44,7 @@ on_all_backends!(migrations_go_down_and_up_again);
 
 async fn demo_data_matches_the_contract_and_seeding_twice_changes_nothing(db: TestDb) {
     let first = seed::seed(&db.conn).await.expect("seed");
-    assert_eq!(first, seed::SeedReport { users: 3, coupons: 5, user_coupons: 4 });
+    assert_eq!(first, seed::SeedReport { users: 3, coupons: 5, user_coupons: 4, codes: 21 });
     let second = seed::seed(&db.conn).await.expect("seed again");
     assert_eq!(second, seed::SeedReport::default());
 
@@ -136,21 +136,24 @@ async fn listing_is_newest_first_and_cursors_survive_new_inserts(db: TestDb) {
         made.push(new_coupon(&db.conn, Some(10)).await.id);
     }
     made.reverse(); // 최신순
-    let page1 = service::coupons::list(&db.conn, false, Some(2), None).await.expect("p1");
+    let page1 = service::coupons::list(&db.conn, None, false, false, Some(2), None).await.expect("p1");
     assert_eq!(page1.items.iter().map(|c| c.id).collect::<Vec<_>>(), made[..2]);
     assert!(page1.has_next_page);
-    let cursor = service::coupons::encode_cursor(page1.items.last().expect("마지막"));
+    let cursor = service::coupons::cursor(page1.items.last().expect("마지막"));
     // 새 쿠폰이 생겨도 커서 뒤의 순서는 그대로.
     new_coupon(&db.conn, Some(10)).await;
-    let page2 = service::coupons::list(&db.conn, false, Some(2), Some(&cursor)).await.expect("p2");
+    let page2 = service::coupons::list(&db.conn, None, false, false, Some(2), Some(&cursor)).await.expect("p2");
     assert_eq!(page2.items.iter().map(|c| c.id).collect::<Vec<_>>(), made[2..4]);
-    let cursor = service::coupons::encode_cursor(page2.items.last().expect("마지막"));
-    let page3 = service::coupons::list(&db.conn, false, Some(2), Some(&cursor)).await.expect("p3");
+    let cursor = service::coupons::cursor(page2.items.last().expect("마지막"));
+    let page3 = service::coupons::list(&db.conn, None, false, false, Some(2), Some(&cursor)).await.expect("p3");
     assert_eq!(page3.items.iter().map(|c| c.id).collect::<Vec<_>>(), made[4..]);
     assert!(!page3.has_next_page);
-    assert_eq!(code(service::coupons::list(&db.conn, false, Some(0), None).await.map(|p| p.items.len())), "BAD_USER_INPUT");
-    assert_eq!(code(service::coupons::list(&db.conn, false, Some(101), None).await.map(|p| p.items.len())), "BAD_USER_INPUT");
-    assert_eq!(code(service::coupons::list(&db.conn, false, None, Some("garbage")).await.map(|p| p.items.len())), "BAD_USER_INPUT");
+    assert_eq!(code(service::coupons::list(&db.conn, None, false, false, Some(0), None).await.map(|p| p.items.len())), "BAD_USER_INPUT");
+    assert_eq!(code(service::coupons::list(&db.conn, None, false, false, Some(101), None).await.map(|p| p.items.len())), "BAD_USER_INPUT");
+    assert_eq!(
+        code(service::coupons::list(&db.conn, None, false, false, None, Some("garbage")).await.map(|p| p.items.len())),
+        "BAD_USER_INPUT"
+    );
 }
 on_all_backends!(listing_is_newest_first_and_cursors_survive_new_inserts);
 
@@ -163,13 +166,13 @@ async fn available_coupons_are_inside_their_window_and_not_sold_out(db: TestDb) 
     let u = new_user(&db.conn).await;
     service::issuance::issue(&db.conn, u.id, sold.id).await.expect("마지막 한 장");
 
-    let page = service::coupons::list(&db.conn, true, Some(100), None).await.expect("목록");
+    let page = service::coupons::list(&db.conn, None, true, false, Some(100), None).await.expect("목록");
     let mut ids: Vec<Uuid> = page.items.iter().map(|c| c.id).collect();
     ids.sort();
     let mut want = vec![open.id, unlimited.id];
     want.sort();
     assert_eq!(ids, want);
-    let all = service::coupons::list(&db.conn, false, Some(100), None).await.expect("전체");
+    let all = service::coupons::list(&db.conn, None, false, false, Some(100), None).await.expect("전체");
     assert_eq!(all.items.len(), 5);
     assert!(all.items.iter().all(|c| c.is_available(domain::now()) == want.contains(&c.id)));
     let _ = (future, past);

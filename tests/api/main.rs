@@ -9,3 +9,4 @@ mod e2e;
 mod e2e_ops;
 mod edges;
 mod plans;
+mod shop;

@@ -1,0 +1,217 @@
+//! 쿠폰 코드 (CONTRACT 8절): 대량 생성, 지정 코드 추가, 코드로 발급(추측 방어 포함), 목록과 스트리밍 CSV.
+use chrono::{DateTime, Duration, Utc};
+use futures_util::Stream;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use uuid::Uuid;
+
+use super::issuance::Issuer;
+use super::page::{self, Page};
+use crate::domain::code::{self, CouponCode};
+use crate::domain::{self, EventType, NewEvent, UserCoupon, Viewer};
+use crate::error::{AppError, AppResult};
+use crate::repo;
+use crate::repo::code::{CodeKeyset, NewCodes};
+use crate::repo::idempotency::IdemKey;
+
+/// 다중 행 INSERT 하나의 행 수: 6열 × 1,000 = 바인딩 6,000개로 세 백엔드의 한도(≥ 32,766) 안쪽.
+const INSERT_BATCH: usize = 1_000;
+/// 한 배치가 기존 코드와 겹쳤을 때 새 코드로 다시 해 보는 횟수. 60비트에서 겹침은 드물어서, 이만큼 겹치면 난수 원천을 의심한다.
+const MAX_COLLISION_RETRIES: usize = 5;
+/// CSV 한 페이지의 행 수: 메모리에는 이만큼만 있다.
+const CSV_PAGE: u64 = 1_000;
+/// `generateCouponCodes`의 답에 싣는 코드 수.
+const SAMPLE: usize = 10;
+
+/// `generateCouponCodes`의 답.
+#[derive(Debug)]
+pub struct CodeBatch {
+    pub coupon_id: Uuid,
+    pub count: usize,
+    pub sample: Vec<String>,
+}
+
+/// 일회용 코드 `count`개를 한 트랜잭션에서 만든다. 쿠폰 행은 잠그지 않는다 (몇 초 동안 그 쿠폰의 발급을 막지 않으려고): 코드는 발급 때 쿠폰 행 잠금 아래에서 쓰인다.
+pub async fn generate(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    coupon_id: Uuid,
+    count: i32,
+    prefix: Option<&str>,
+) -> AppResult<CodeBatch> {
+    Viewer::require_admin(viewer)?;
+    let count = code::parse_count(count)?;
+    let prefix = code::parse_prefix(prefix)?;
+    let coupon = repo::coupon::find_by_id(db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
+    coupon.check_changeable()?;
+    let now = domain::now();
+    let txn = db.begin().await.map_err(repo::db_error)?;
+    let sample = insert_generated(&txn, coupon_id, count, &prefix, now).await?;
+    repo::ledger::append(&txn, &[NewEvent::for_coupon(EventType::CodesGenerated, coupon_id, now)]).await?;
+    txn.commit().await.map_err(repo::db_error)?;
+    Ok(CodeBatch { coupon_id, count, sample })
+}
+
+/// 일회용 코드 `count`개를 주어진 트랜잭션에 넣고 앞의 몇 개를 돌려준다 (생성과 데모 데이터가 같이 쓴다).
+/// 배치마다 세이브포인트: 기존 코드와 겹친 배치만 되돌리고 새 코드로 다시 넣는다.
+pub(crate) async fn insert_generated(
+    txn: &DatabaseTransaction,
+    coupon_id: Uuid,
+    count: usize,
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<String>> {
+    let new = NewCodes { coupon_id, max_redemptions: Some(1), generated: true, created_at: now };
+    let mut sample = Vec::with_capacity(SAMPLE);
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(INSERT_BATCH);
+        let mut tries = 0;
+        let codes = loop {
+            let codes = code::random_codes(prefix, n)?;
+            let savepoint = txn.begin().await.map_err(repo::db_error)?;
+            if repo::code::insert_many(&savepoint, &codes, new).await? {
+                savepoint.commit().await.map_err(repo::db_error)?;
+                break codes;
+            }
+            savepoint.rollback().await.map_err(repo::db_error)?;
+            tries += 1;
+            if tries > MAX_COLLISION_RETRIES {
+                return Err(AppError::Internal(format!("코드 배치가 {tries}번 연달아 기존 코드와 겹침")));
+            }
+            crate::metrics::code_collision();
+        };
+        sample.extend(codes.into_iter().take(SAMPLE - sample.len()));
+        left -= n;
+    }
+    Ok(sample)
+}
+
+/// `addCouponCode`: 지정 코드 (예: WELCOME2026). 이미 있는 코드는 그 필드의 입력 오류.
+pub async fn add(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    coupon_id: Uuid,
+    raw: &str,
+    max_redemptions: Option<i32>,
+) -> AppResult<CouponCode> {
+    Viewer::require_admin(viewer)?;
+    let code = code::parse_chosen(raw)?;
+    let max_redemptions = code::parse_max_redemptions(max_redemptions)?;
+    let coupon = repo::coupon::find_by_id(db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
+    coupon.check_changeable()?;
+    let now = domain::now();
+    let new = NewCodes { coupon_id, max_redemptions, generated: false, created_at: now };
+    if !repo::code::insert_many(db, std::slice::from_ref(&code), new).await? {
+        return Err(AppError::bad_input("code", "code: 이미 있는 코드입니다"));
+    }
+    Ok(CouponCode { code, coupon_id, max_redemptions, redemptions: 0, generated: false, created_at: now })
+}
+
+/// `redeemCouponCode`: 추측 한도 → 코드 존재(모양이 틀려도 CODE_NOT_FOUND) → 코드의 남은 자리 → 발급 검사.
+/// 코드의 사용 수와 발급은 쿠폰 행 잠금 아래 한 트랜잭션에서 함께 커밋된다 (합치기 배치도 같다).
+pub async fn redeem(
+    db: &DatabaseConnection,
+    issuer: &Issuer,
+    viewer: Option<&Viewer>,
+    raw: &str,
+    key: Option<IdemKey>,
+) -> AppResult<UserCoupon> {
+    let user_id = Viewer::require(viewer)?.user_id;
+    let now = domain::now();
+    let failures = repo::code::failures_since(db, user_id, now - Duration::seconds(code::FAILURE_WINDOW_SECS)).await?;
+    if failures >= code::MAX_FAILURES {
+        return Err(AppError::TooManyAttempts);
+    }
+    let normalized = code::normalize(raw);
+    let found = if code::has_code_shape(&normalized) { repo::code::find(db, &normalized).await? } else { None };
+    let Some(found) = found else {
+        repo::code::record_failure(db, user_id, now).await?;
+        return Err(AppError::CodeNotFound);
+    };
+    if failures > 0 {
+        // 맞는 코드는 연속 실패를 끊는다: "마지막 10번이 모두 모르는 코드"일 때만 막는다.
+        repo::code::clear_failures(db, user_id).await?;
+    }
+    issuer.redeem(user_id, found, key).await
+}
+
+/// 추측 방어의 창(1분) 밖으로 나간 실패 기록을 지운다.
+pub async fn purge_failures(db: &DatabaseConnection, now: chrono::DateTime<chrono::Utc>) -> AppResult<u64> {
+    repo::code::purge_failures(db, now - Duration::seconds(code::FAILURE_WINDOW_SECS)).await
+}
+
+/// `couponCodes`: 최신순. `redeemed`: 쓰인 것만/안 쓰인 것만.
+pub async fn list(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    coupon_id: Uuid,
+    redeemed: Option<bool>,
+    first: Option<i32>,
+    after: Option<&str>,
+) -> AppResult<Page<CouponCode>> {
+    Viewer::require_admin(viewer)?;
+    let n = page::fetch_size(first, super::coupons::DEFAULT_PAGE)?;
+    let after = after.map(page::decode_code_keyset).transpose()?;
+    repo::coupon::find_by_id(db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
+    Ok(Page::cut(repo::code::page(db, coupon_id, redeemed, after.as_ref(), true, n).await?, n))
+}
+
+/// 코드 목록의 커서.
+pub fn cursor(c: &CouponCode) -> String {
+    page::encode_cursor(c.created_at, &c.code)
+}
+
+pub const CSV_HEADER: &str = "code,max_redemptions,redemptions,created_at\n";
+
+/// CSV 내보내기: 권한과 쿠폰을 확인한 뒤, 데이터베이스에서 페이지씩 읽어 줄을 흘려보내는 스트림.
+/// 전체 파일을 메모리에 두지 않는다: 한 번에 한 페이지(1,000행)만 있고, 받는 쪽이 느리면 다음 페이지를 읽지 않는다.
+pub async fn export(
+    db: DatabaseConnection,
+    viewer: Option<&Viewer>,
+    coupon_id: Uuid,
+) -> AppResult<impl Stream<Item = AppResult<String>> + Send + 'static> {
+    Viewer::require_admin(viewer)?;
+    repo::coupon::find_by_id(&db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
+    enum Cursor {
+        Header,
+        After(Option<CodeKeyset>),
+        Done,
+    }
+    Ok(futures_util::stream::unfold(Cursor::Header, move |state| {
+        let db = db.clone();
+        async move {
+            let after = match state {
+                Cursor::Header => return Some((Ok(CSV_HEADER.to_owned()), Cursor::After(None))),
+                Cursor::After(after) => after,
+                Cursor::Done => return None,
+            };
+            match repo::code::page(&db, coupon_id, None, after.as_ref(), false, CSV_PAGE).await {
+                Ok(rows) if rows.is_empty() => None,
+                Ok(rows) => {
+                    let next = if rows.len() < CSV_PAGE as usize {
+                        Cursor::Done
+                    } else {
+                        rows.last().map_or(Cursor::Done, |last| {
+                            Cursor::After(Some(CodeKeyset { created_at: last.created_at, code: last.code.clone() }))
+                        })
+                    };
+                    let mut chunk = String::with_capacity(rows.len() * 64);
+                    for r in &rows {
+                        csv_line(&mut chunk, r);
+                    }
+                    Some((Ok(chunk), next))
+                }
+                // 이미 200과 앞부분을 보냈으므로 본문을 끊어서 알린다 (불완전한 파일을 완전한 것처럼 끝내지 않는다).
+                Err(e) => Some((Err(e), Cursor::Done)),
+            }
+        }
+    }))
+}
+
+/// CSV 한 줄. 코드는 A-Z 0-9뿐이라 따옴표가 필요 없다.
+fn csv_line(out: &mut String, c: &CouponCode) {
+    use std::fmt::Write;
+    let max = c.max_redemptions.map(|m| m.to_string()).unwrap_or_default();
+    let at = c.created_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let _ = writeln!(out, "{},{},{},{}", c.code, max, c.redemptions, at);
+}
