@@ -99,6 +99,20 @@ enum Scenario {
         #[arg(long, default_value_t = 100)]
         concurrency: usize,
     },
+    /// The shop (CONTRACT 8): generateCouponCodes(codes), the streamed CSV of those codes (time, server peak RSS growth),
+    /// and a flash sale by one chosen code against the same sale by coupon id (alternating). Medians of `runs`.
+    Shop {
+        #[arg(long, default_value_t = 100_000)]
+        codes: i32,
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        #[arg(long, default_value_t = 100)]
+        quantity: i32,
+        #[arg(long, default_value_t = 200)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Every scenario with its defaults.
     All,
     /// A small, quick run of every scenario (CI): proves the harness works and the invariant holds.
@@ -596,6 +610,101 @@ async fn read(env: &Env, seconds: u64, concurrency: usize) -> Result<Vec<Report>
     Ok(out)
 }
 
+fn admin_token(env: &Env) -> Result<String> {
+    env.keys.sign(Viewer { user_id: Uuid::new_v4(), role: Role::Admin }, Duration::from_secs(3600)).map_err(|e| anyhow!("{e:?}"))
+}
+
+/// 지정 코드 하나로 하는 선착순: `users`명이 같은 코드를 `redeemCouponCode`로.
+async fn code_sale(args: &Args, env: &Env, users: usize, quantity: i32, concurrency: usize) -> Result<Report> {
+    let ids = make_users(&env.db, users).await?;
+    let coupon = make_coupon(&env.db, Some(quantity)).await?;
+    let code = format!("FLASH{}", &Uuid::new_v4().simple().to_string()[..8]).to_uppercase();
+    let admin = Viewer { user_id: Uuid::new_v4(), role: Role::Admin };
+    couponql::service::codes::add(&env.db, Some(&admin), coupon, &code, None).await.map_err(|e| anyhow!("{e:?}"))?;
+    let body = json!({ "query": "mutation($c: String!) { redeemCouponCode(code: $c) { id } }", "variables": { "c": code } });
+    let reqs = ids.iter().map(|u| Ok((token(env, *u)?, keyed(args, body.clone())))).collect::<Result<Vec<_>>>()?;
+    let before = cpu_now(env);
+    let (wall, hist, codes) = drive(env, reqs, concurrency).await?;
+    let cpu = cpu_delta(before, cpu_now(env));
+    let issued = check_invariant(&env.db, coupon, Some(quantity.min(users as i32))).await?;
+    Ok(report(env, "flash-sale by code", users as u64, wall, hist, codes, cpu, Some(issued)))
+}
+
+fn proc_kb(pid: u32, key: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow!("{key} missing in /proc/{pid}/status"))
+}
+
+/// 상점 운영 한 번: (코드 생성 초, CSV 초, CSV 동안 최대 RSS 증가 MB, 코드 선착순 req/s, id 선착순 req/s).
+async fn shop_round(args: &Args, codes: i32, users: usize, quantity: i32, concurrency: usize, code_first: bool) -> Result<[f64; 5]> {
+    let env = setup(args).await?;
+    let coupon = make_coupon(&env.db, None).await?;
+    let admin = admin_token(&env)?;
+    let query = format!(r#"mutation {{ generateCouponCodes(couponId: "{coupon}", count: {codes}) {{ count }} }}"#);
+    let started = Instant::now();
+    let resp: Value = env.client.post(&env.url).bearer_auth(&admin).json(&json!({ "query": query })).send().await?.json().await?;
+    let generate = started.elapsed();
+    if resp["data"]["generateCouponCodes"]["count"].as_i64() != Some(i64::from(codes)) {
+        bail!("generateCouponCodes failed: {resp}");
+    }
+    // CSV: 생성이 남긴 최대 RSS를 지우고(clear_refs 5) 지금의 RSS에서 다시 잰다.
+    let pid = env.server.id();
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").context("reset the server's peak RSS")?;
+    let rss_before = proc_kb(pid, "VmRSS:")?;
+    let csv_url = env.url.replace("/graphql", &format!("/admin/coupons/{coupon}/codes.csv"));
+    let started = Instant::now();
+    let mut resp = env.client.get(csv_url).bearer_auth(&admin).send().await?;
+    let mut lines = 0usize;
+    while let Some(chunk) = resp.chunk().await? {
+        lines += chunk.iter().filter(|b| **b == b'\n').count();
+    }
+    let csv = started.elapsed();
+    let growth_mb = proc_kb(pid, "VmHWM:")?.saturating_sub(rss_before) as f64 / 1024.0;
+    if lines != codes as usize + 1 {
+        bail!("CSV had {lines} lines, expected {}", codes + 1);
+    }
+    println!(
+        "# generateCouponCodes({codes}) {:.2} s, CSV {:.2} s, peak RSS growth {growth_mb:.1} MB",
+        generate.as_secs_f64(),
+        csv.as_secs_f64()
+    );
+    // 코드 선착순과 id 선착순을 번갈아 (순서를 바꿔 가며) 같은 서버에서.
+    let rps = |r: &Report| r.requests as f64 / r.wall.as_secs_f64();
+    let (by_code, by_id) = if code_first {
+        let c = code_sale(args, &env, users, quantity, concurrency).await?;
+        let i = flash_sale(args, &env, "flash-sale", users, quantity, concurrency).await?;
+        (c, i)
+    } else {
+        let i = flash_sale(args, &env, "flash-sale", users, quantity, concurrency).await?;
+        let c = code_sale(args, &env, users, quantity, concurrency).await?;
+        (c, i)
+    };
+    by_code.print();
+    by_id.print();
+    Ok([generate.as_secs_f64(), csv.as_secs_f64(), growth_mb, rps(&by_code), rps(&by_id)])
+}
+
+async fn shop(args: &Args, codes: i32, users: usize, quantity: i32, concurrency: usize, runs: usize) -> Result<()> {
+    let mut rounds = Vec::new();
+    for i in 0..runs.max(1) {
+        rounds.push(shop_round(args, codes, users, quantity, concurrency, i % 2 == 0).await?);
+    }
+    let m = |k: usize| median(rounds.iter().map(|r| r[k]).collect());
+    println!("| figure (median of {}) | value |", rounds.len());
+    println!("|---|---|");
+    println!("| generateCouponCodes({codes}) | {:.2} s |", m(0));
+    println!("| CSV export of {codes} codes | {:.2} s, server peak RSS +{:.1} MB |", m(1), m(2));
+    println!("| flash sale {users}/{quantity} at {concurrency} by chosen code | {:.0} req/s |", m(3));
+    println!("| the same by coupon id | {:.0} req/s (code/id {:.2}) |", m(4), m(3) / m(4));
+    println!("{}", json!({ "scenario": "shop", "runs": rounds.len(), "rounds": rounds }));
+    Ok(())
+}
+
 /// 한 번의 측정: 순차 발급 지연, 두 읽기의 처리량, 선착순 처리량.
 async fn scale_round(args: &Args, env: &Env, seconds: u64) -> Result<Vec<Report>> {
     let mut out = vec![single(env, 200).await?];
@@ -665,6 +774,7 @@ async fn main() -> Result<()> {
         }
         Scenario::Scale { rows, runs, seconds } => scale(&args, &setup(&args).await?, rows, runs, seconds).await?,
         Scenario::Checkout { users, concurrency } => reports.extend(checkout(&setup(&args).await?, users, concurrency).await?),
+        Scenario::Shop { codes, users, quantity, concurrency, runs } => shop(&args, codes, users, quantity, concurrency, runs).await?,
         Scenario::All => {
             reports.push(flash_sale(&args, &setup(&args).await?, "flash-sale", 1000, 100, 200).await?);
             reports.push(hot_row(&args, &setup(&args).await?, 5000, 100).await?);
@@ -672,6 +782,7 @@ async fn main() -> Result<()> {
             reports.extend(read(&setup(&args).await?, 10, 50).await?);
             reports.push(flash_sale(&args, &setup(&args).await?, "burst", 5000, 100, 5000).await?);
             reports.extend(checkout(&setup(&args).await?, 1000, 100).await?);
+            shop(&args, 100_000, 1000, 100, 200, 1).await?;
         }
         Scenario::Smoke => {
             reports.push(flash_sale(&args, &setup(&args).await?, "flash-sale", 300, 30, 50).await?);
@@ -681,6 +792,7 @@ async fn main() -> Result<()> {
             reports.push(flash_sale(&args, &setup(&args).await?, "burst", 300, 10, 300).await?);
             reports.extend(checkout(&setup(&args).await?, 100, 20).await?);
             scale(&args, &setup(&args).await?, 2000, 1, 1).await?;
+            shop(&args, 2000, 100, 10, 20, 1).await?;
         }
     }
     for r in &reports {

@@ -90,6 +90,18 @@ impl MigrationTrait for Migration {
             )
             .await?;
 
+        // 내보내기(CSV)는 코드 순서의 범위 읽기로 페이지를 넘긴다.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_coupon_codes_coupon_code")
+                    .table(CouponCodes::Table)
+                    .col(CouponCodes::CouponId)
+                    .col(CouponCodes::Code)
+                    .to_owned(),
+            )
+            .await?;
+
         // 모르는 코드를 댄 시도: 사용자별 최근 1분만 센다 (프로세스 메모리가 아니라 데이터베이스에 두어 여러 프로세스에서 맞다).
         let mut failures = Table::create();
         failures

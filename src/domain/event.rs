@@ -13,6 +13,7 @@ pub enum EventType {
     CouponArchived,
     CodesGenerated,
     CouponIssued,
+    CouponSoldOut,
     CouponReserved,
     CouponReleased,
     CouponUsed,
@@ -20,7 +21,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 12] = [
         EventType::CouponCreated,
         EventType::CouponUpdated,
         EventType::CouponPaused,
@@ -28,6 +29,7 @@ impl EventType {
         EventType::CouponArchived,
         EventType::CodesGenerated,
         EventType::CouponIssued,
+        EventType::CouponSoldOut,
         EventType::CouponReserved,
         EventType::CouponReleased,
         EventType::CouponUsed,
@@ -43,6 +45,7 @@ impl EventType {
             EventType::CouponArchived => "COUPON_ARCHIVED",
             EventType::CodesGenerated => "CODES_GENERATED",
             EventType::CouponIssued => "COUPON_ISSUED",
+            EventType::CouponSoldOut => "COUPON_SOLD_OUT",
             EventType::CouponReserved => "COUPON_RESERVED",
             EventType::CouponReleased => "COUPON_RELEASED",
             EventType::CouponUsed => "COUPON_USED",

@@ -2,17 +2,19 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Query;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
 use super::{DbFailure, classify, db_error, id_str, parse_id, ts, utc};
+use crate::domain::Coupon;
 use crate::domain::code::CouponCode;
 use crate::entities::code_failure::{self, Entity as Failures};
 use crate::entities::coupon_code::{self, Column, Entity as Codes};
+use crate::entities::{coupon as coupons, user as users};
 use crate::error::{AppError, AppResult};
 
 fn to_domain(m: coupon_code::Model) -> AppResult<CouponCode> {
@@ -60,6 +62,35 @@ pub async fn find(db: &impl ConnectionTrait, code: &str) -> AppResult<Option<Cou
     Codes::find_by_id(code.to_owned()).one(db).await.map_err(db_error)?.map(to_domain).transpose()
 }
 
+/// 코드와 그 쿠폰을 문장 하나로 (코드로 발급하는 요청의 첫 읽기).
+pub async fn find_with_coupon(db: &impl ConnectionTrait, code: &str) -> AppResult<Option<(CouponCode, Coupon)>> {
+    let Some((c, coupon)) = Codes::find_by_id(code.to_owned()).find_also_related(coupons::Entity).one(db).await.map_err(db_error)? else {
+        return Ok(None);
+    };
+    let coupon = coupon.ok_or_else(|| AppError::Internal(format!("코드 {}의 쿠폰이 없음", c.code)))?;
+    Ok(Some((to_domain(c)?, super::coupon::to_domain(coupon)?)))
+}
+
+/// 사용자가 있는지와 `since` 뒤의 추측 실패 수를 문장 하나로. 사용자가 없으면 `None`.
+pub async fn user_failures(db: &impl ConnectionTrait, user_id: Uuid, since: DateTime<Utc>) -> AppResult<Option<u64>> {
+    let failures = Query::select()
+        .expr(Func::count(Expr::col(code_failure::Column::Id)))
+        .from(Failures)
+        .and_where(code_failure::Column::UserId.eq(id_str(user_id)))
+        .and_where(code_failure::Column::FailedAt.gt(ts(since)))
+        .to_owned();
+    let row: Option<(String, i64)> = users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .expr_as(Expr::SubQuery(None, Box::new(failures.into())), "failures")
+        .filter(users::Column::Id.eq(id_str(user_id)))
+        .into_tuple()
+        .one(db)
+        .await
+        .map_err(db_error)?;
+    Ok(row.map(|(_, n)| u64::try_from(n).unwrap_or(0)))
+}
+
 /// 여러 코드를 한 번에 (배치 발급이 잠금 안에서 사용 수를 읽는다).
 pub async fn find_many(db: &impl ConnectionTrait, codes: &[&str]) -> AppResult<HashMap<String, CouponCode>> {
     if codes.is_empty() {
@@ -97,14 +128,12 @@ pub struct CodeKeyset {
     pub code: String,
 }
 
-/// 쿠폰의 코드 한 페이지. `newest_first`면 최신순(GraphQL 목록), 아니면 오래된 순(CSV).
-/// `redeemed`: Some(true)는 한 번이라도 쓰인 것, Some(false)는 안 쓰인 것만.
+/// 쿠폰의 코드 한 페이지, 최신순 (GraphQL 목록). `redeemed`: Some(true)는 한 번이라도 쓰인 것, Some(false)는 안 쓰인 것만.
 pub async fn page(
     db: &impl ConnectionTrait,
     coupon_id: Uuid,
     redeemed: Option<bool>,
     after: Option<&CodeKeyset>,
-    newest_first: bool,
     limit: u64,
 ) -> AppResult<Vec<CouponCode>> {
     let mut q = Codes::find().filter(Column::CouponId.eq(id_str(coupon_id)));
@@ -115,19 +144,31 @@ pub async fn page(
     }
     if let Some(k) = after {
         let at = ts(k.created_at);
-        let (time_past, code_past) = if newest_first {
-            (Column::CreatedAt.lt(at), Column::Code.lt(k.code.clone()))
-        } else {
-            (Column::CreatedAt.gt(at), Column::Code.gt(k.code.clone()))
-        };
-        q = q.filter(Condition::any().add(time_past).add(Condition::all().add(Column::CreatedAt.eq(at)).add(code_past)));
+        q = q.filter(
+            Condition::any()
+                .add(Column::CreatedAt.lt(at))
+                .add(Condition::all().add(Column::CreatedAt.eq(at)).add(Column::Code.lt(k.code.clone()))),
+        );
     }
-    let q = if newest_first {
-        q.order_by_desc(Column::CreatedAt).order_by_desc(Column::Code)
-    } else {
-        q.order_by_asc(Column::CreatedAt).order_by_asc(Column::Code)
-    };
-    q.limit(limit).all(db).await.map_err(db_error)?.into_iter().map(to_domain).collect()
+    q.order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Code)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(to_domain)
+        .collect()
+}
+
+/// 내보내기용 한 페이지: 코드 순서, `after` 코드 다음부터. (coupon_id, code) 인덱스의 범위 읽기 하나라서
+/// 한 배치(같은 생성 시각)의 코드가 10만 개여도 페이지마다 앞에서부터 다시 훑지 않는다.
+pub async fn export_page(db: &impl ConnectionTrait, coupon_id: Uuid, after: Option<&str>, limit: u64) -> AppResult<Vec<CouponCode>> {
+    let mut q = Codes::find().filter(Column::CouponId.eq(id_str(coupon_id)));
+    if let Some(code) = after {
+        q = q.filter(Column::Code.gt(code));
+    }
+    q.order_by_asc(Column::Code).limit(limit).all(db).await.map_err(db_error)?.into_iter().map(to_domain).collect()
 }
 
 /// 쿠폰의 코드 통계: (생성된 코드 수, 코드로 발급한 총 횟수).
@@ -151,16 +192,6 @@ pub async fn record_failure(db: &impl ConnectionTrait, user_id: Uuid, at: DateTi
     let row = code_failure::ActiveModel { id: Set(id_str(Uuid::new_v4())), user_id: Set(id_str(user_id)), failed_at: Set(ts(at)) };
     Failures::insert(row).exec_without_returning(db).await.map_err(db_error)?;
     Ok(())
-}
-
-/// `since` 뒤의 실패 수.
-pub async fn failures_since(db: &impl ConnectionTrait, user_id: Uuid, since: DateTime<Utc>) -> AppResult<u64> {
-    Failures::find()
-        .filter(code_failure::Column::UserId.eq(id_str(user_id)))
-        .filter(code_failure::Column::FailedAt.gt(ts(since)))
-        .count(db)
-        .await
-        .map_err(db_error)
 }
 
 /// 성공한 시도는 연속 실패를 끊는다 ("마지막 10번이 모두 모르는 코드"일 때만 막는다).

@@ -10,7 +10,7 @@ use crate::domain::code::{self, CouponCode};
 use crate::domain::{self, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
-use crate::repo::code::{CodeKeyset, NewCodes};
+use crate::repo::code::NewCodes;
 use crate::repo::idempotency::IdemKey;
 
 /// 다중 행 INSERT 하나의 행 수: 6열 × 1,000 = 바인딩 6,000개로 세 백엔드의 한도(≥ 32,766) 안쪽.
@@ -118,21 +118,22 @@ pub async fn redeem(
 ) -> AppResult<UserCoupon> {
     let user_id = Viewer::require(viewer)?.user_id;
     let now = domain::now();
-    let failures = repo::code::failures_since(db, user_id, now - Duration::seconds(code::FAILURE_WINDOW_SECS)).await?;
-    if failures >= code::MAX_FAILURES {
+    // 사용자 존재와 최근 실패 수를 한 번에, 코드와 그 쿠폰을 한 번에: `issueCoupon`(쿠폰, 사용자)과 같은 두 번의 읽기.
+    let failures = repo::code::user_failures(db, user_id, now - Duration::seconds(code::FAILURE_WINDOW_SECS)).await?;
+    if failures.is_some_and(|n| n >= code::MAX_FAILURES) {
         return Err(AppError::TooManyAttempts);
     }
     let normalized = code::normalize(raw);
-    let found = if code::has_code_shape(&normalized) { repo::code::find(db, &normalized).await? } else { None };
-    let Some(found) = found else {
+    let found = if code::has_code_shape(&normalized) { repo::code::find_with_coupon(db, &normalized).await? } else { None };
+    let Some((found, coupon)) = found else {
         repo::code::record_failure(db, user_id, now).await?;
         return Err(AppError::CodeNotFound);
     };
-    if failures > 0 {
+    if failures.is_some_and(|n| n > 0) {
         // 맞는 코드는 연속 실패를 끊는다: "마지막 10번이 모두 모르는 코드"일 때만 막는다.
         repo::code::clear_failures(db, user_id).await?;
     }
-    issuer.redeem(user_id, found, key).await
+    issuer.redeem(user_id, failures.is_some(), found, &coupon, key).await
 }
 
 /// 추측 방어의 창(1분) 밖으로 나간 실패 기록을 지운다.
@@ -153,7 +154,7 @@ pub async fn list(
     let n = page::fetch_size(first, super::coupons::DEFAULT_PAGE)?;
     let after = after.map(page::decode_code_keyset).transpose()?;
     repo::coupon::find_by_id(db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
-    Ok(Page::cut(repo::code::page(db, coupon_id, redeemed, after.as_ref(), true, n).await?, n))
+    Ok(Page::cut(repo::code::page(db, coupon_id, redeemed, after.as_ref(), n).await?, n))
 }
 
 /// 코드 목록의 커서.
@@ -174,7 +175,7 @@ pub async fn export(
     repo::coupon::find_by_id(&db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
     enum Cursor {
         Header,
-        After(Option<CodeKeyset>),
+        After(Option<String>),
         Done,
     }
     Ok(futures_util::stream::unfold(Cursor::Header, move |state| {
@@ -185,15 +186,12 @@ pub async fn export(
                 Cursor::After(after) => after,
                 Cursor::Done => return None,
             };
-            match repo::code::page(&db, coupon_id, None, after.as_ref(), false, CSV_PAGE).await {
+            match repo::code::export_page(&db, coupon_id, after.as_deref(), CSV_PAGE).await {
                 Ok(rows) if rows.is_empty() => None,
                 Ok(rows) => {
-                    let next = if rows.len() < CSV_PAGE as usize {
-                        Cursor::Done
-                    } else {
-                        rows.last().map_or(Cursor::Done, |last| {
-                            Cursor::After(Some(CodeKeyset { created_at: last.created_at, code: last.code.clone() }))
-                        })
+                    let next = match rows.last() {
+                        Some(last) if rows.len() == CSV_PAGE as usize => Cursor::After(Some(last.code.clone())),
+                        _ => Cursor::Done,
                     };
                     let mut chunk = String::with_capacity(rows.len() * 64);
                     for r in &rows {

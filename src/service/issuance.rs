@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::domain::code::CouponCode;
-use crate::domain::{self, EventType, NewEvent, UserCoupon, Viewer};
+use crate::domain::{self, Coupon, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
 use crate::repo::idempotency::IdemKey;
@@ -66,16 +66,22 @@ impl Issuer {
         self.submit(IssueRequest { user_id, key, code: None }, coupon_id, precheck(&self.db, user_id, coupon_id).await).await
     }
 
-    /// `redeemCouponCode`의 발급 (코드는 이미 찾았다). 코드의 남은 자리가 발급 검사보다 먼저이고,
+    /// `redeemCouponCode`의 발급 (코드와 쿠폰, 사용자 존재는 이미 읽었다). 코드의 남은 자리가 발급 검사보다 먼저이고,
     /// 코드의 사용 수는 발급과 같은 트랜잭션·같은 행 잠금 아래에서 오른다. 같은 쿠폰의 `issueCoupon`과 한 줄에 서서 함께 합쳐진다.
-    pub async fn redeem(&self, user_id: Uuid, code: CouponCode, key: Option<IdemKey>) -> AppResult<UserCoupon> {
-        let coupon_id = code.coupon_id;
+    pub async fn redeem(
+        &self,
+        user_id: Uuid,
+        user_exists: bool,
+        code: CouponCode,
+        coupon: &Coupon,
+        key: Option<IdemKey>,
+    ) -> AppResult<UserCoupon> {
         // 사용 수는 줄지 않으므로 잠금 밖에서 읽은 "자리 없음"은 잠금 안에서도 같다.
         let pre = match code.check_room(0) {
-            Ok(()) => precheck(&self.db, user_id, coupon_id).await,
+            Ok(()) => judge(&self.db, user_id, coupon, user_exists).await,
             Err(e) => Err(e),
         };
-        self.submit(IssueRequest { user_id, key, code: Some(code.code) }, coupon_id, pre).await
+        self.submit(IssueRequest { user_id, key, code: Some(code.code) }, coupon.id, pre).await
     }
 
     /// 미리 걸러지지 않았으면 줄에 서거나(합치기) 바로 발급한다.
@@ -126,14 +132,20 @@ pub async fn issue(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> A
 /// 발급은 언제나 잠금 안에서 최신 행으로 다시 판단한다. 이 프로세스든 다른 프로세스든 쿠폰을 기억해 두는 곳은 없다.
 async fn precheck(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> AppResult<()> {
     let coupon = repo::coupon::find_by_id(db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
-    if !repo::user::exists(db, user_id).await? {
+    let user_exists = repo::user::exists(db, user_id).await?;
+    judge(db, user_id, &coupon, user_exists).await
+}
+
+/// 읽어 둔 쿠폰과 사용자 존재로 계약서 순서의 검사: 사용자 존재 → 발급 중 → 유효기간 → (매진이면) 중복·매진.
+async fn judge(db: &DatabaseConnection, user_id: Uuid, coupon: &Coupon, user_exists: bool) -> AppResult<()> {
+    if !user_exists {
         return Err(AppError::UserNotFound);
     }
     coupon.check_issuable()?;
     coupon.check_window(domain::now())?;
     if coupon.is_sold_out() {
         // 매진 빠른 경로: 패자는 잠금 대기열에 서지 않고 바로 답을 받는다.
-        return Err(sold_out_or_held(db, user_id, coupon_id).await);
+        return Err(sold_out_or_held(db, user_id, coupon.id).await);
     }
     Ok(())
 }
@@ -260,7 +272,11 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
                 AppError::TryAgain
             });
         }
-        let events: Vec<NewEvent> = winners.iter().map(|uc| NewEvent::for_user_coupon(EventType::CouponIssued, uc, now)).collect();
+        let mut events: Vec<NewEvent> = winners.iter().map(|uc| NewEvent::for_user_coupon(EventType::CouponIssued, uc, now)).collect();
+        // 마지막 한 장을 가져간 트랜잭션이 매진을 남긴다: 잠금 아래에서 재고가 있던 상태에서 0이 되는 것은 이 트랜잭션 하나뿐이다.
+        if remaining == Some(0) {
+            events.push(NewEvent::for_coupon(EventType::CouponSoldOut, coupon_id, now));
+        }
         repo::ledger::append(&txn, &events).await?;
     }
     txn.commit().await.map_err(repo::db_error)?;

@@ -14,7 +14,7 @@ use crate::helpers::{Backend, TestDb};
 use crate::on_all_backends;
 use migration::MigratorTrait;
 
-const TABLES: [&str; 3] = ["users", "coupons", "user_coupons"];
+const TABLES: [&str; 6] = ["users", "coupons", "user_coupons", "coupon_codes", "code_failures", "events"];
 
 /// 계획에서 찾은 테이블 전체 읽기 (테이블 이름과 계획의 그 줄).
 fn full_scans(backend: Backend, plan: &[Value]) -> Vec<String> {
@@ -228,6 +228,46 @@ async fn every_hot_path_uses_an_index(mut db: TestDb) {
         captured(&per_request, &conn, &log, admin, &format!("{{ coupons(first: 20, after: \"{cursor}\") {{ nodes {{ id }} }} }}")).await,
     ));
 
+    // 상점 운영: 코드로 발급(사용자와 추측 실패 수, 코드와 쿠폰, 잠금 안의 코드 읽기와 증가), 모르는 코드, 집계, 보유자·코드·원장 페이지.
+    let batch = couponql::service::codes::generate(&conn, Some(&admin), coupons[3], 50, None).await.expect("코드 생성");
+    couponql::service::codes::add(&conn, Some(&admin), coupons[3], "PLANCHECK", None).await.expect("지정 코드");
+    for (name, query) in [
+        ("redeemCouponCode (chosen)", "mutation { redeemCouponCode(code: \"PLANCHECK\") { id } }".to_owned()),
+        ("redeemCouponCode (generated)", format!("mutation {{ redeemCouponCode(code: \"{}\") {{ id }} }}", batch.sample[0])),
+    ] {
+        paths.push((name.into(), captured(&coalesced, &conn, &log, me(20), &query).await));
+        conn.execute_unprepared(&format!("DELETE FROM user_coupons WHERE user_id = '{}' AND coupon_id = '{}'", users[20], coupons[3]))
+            .await
+            .expect("다음 발급을 위해 지움");
+        conn.execute_unprepared(&format!("UPDATE coupons SET issued_quantity = issued_quantity - 1 WHERE id = '{}'", coupons[3]))
+            .await
+            .expect("불변식 맞춤");
+    }
+    log.lock().expect("log").clear();
+    let resp = coalesced
+        .execute(couponql::graphql::prepare_request(
+            Request::new("mutation { redeemCouponCode(code: \"NOSUCHCODE\") { id } }"),
+            &conn,
+            Some(me(21)),
+        ))
+        .await;
+    assert_eq!(resp.errors.len(), 1, "모르는 코드");
+    paths.push(("redeemCouponCode (unknown)".into(), std::mem::take(&mut *log.lock().expect("log"))));
+    let c3 = coupons[3];
+    for (name, query) in [
+        ("Coupon.stats", format!("{{ coupon(id: \"{c3}\") {{ stats {{ issued used reserved codesGenerated codesRedeemed }} }} }}")),
+        ("couponHolders", format!("{{ couponHolders(couponId: \"{c3}\", first: 5) {{ nodes {{ id }} }} }}")),
+        ("couponCodes redeemed", format!("{{ couponCodes(couponId: \"{c3}\", redeemed: true, first: 5) {{ nodes {{ code }} }} }}")),
+        ("couponEvents of a coupon", format!("{{ couponEvents(couponId: \"{c3}\", first: 5) {{ nodes {{ sequence }} }} }}")),
+    ] {
+        paths.push((name.into(), captured(&per_request, &conn, &log, admin, &query).await));
+    }
+    log.lock().expect("log").clear();
+    let page = couponql::service::codes::export(conn.clone(), Some(&admin), c3).await.expect("내보내기");
+    let chunks: Vec<_> = futures::StreamExt::collect(page).await;
+    assert!(chunks.iter().all(Result::is_ok));
+    paths.push(("codes.csv page".into(), std::mem::take(&mut *log.lock().expect("log"))));
+
     let txn = plan_txn(&conn, backend).await;
     let mut failures = Vec::new();
     for (name, statements) in &paths {
@@ -297,7 +337,7 @@ async fn an_existing_postgres_database_moves_to_indexable_ids_in_place(db: TestD
     .expect("옛 스키마에 데이터");
 
     migration::Migrator::up(conn, None).await.expect("이동");
-    for table in TABLES {
+    for table in ["users", "coupons", "user_coupons"] {
         assert_eq!(column_type(table).await, "character varying", "{table}");
     }
     let demo =

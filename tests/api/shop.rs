@@ -338,6 +338,12 @@ async fn a_thousand_users_redeeming_one_code_for_a_hundred_coupons_get_a_hundred
     assert_eq!(got, BTreeMap::from([("COUPON_SOLD_OUT", 900), ("OK", 100)]));
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 100);
     assert_eq!(repo::code::find(&db.conn, &chosen).await.expect("조회").expect("있음").redemptions, 100);
+    // 원장: 발급마다 한 줄, 마지막 한 장을 가져간 트랜잭션이 매진을 정확히 한 번.
+    let events = repo::ledger::page(&db.conn, Some(coupon.id), None, 10_000).await.expect("원장");
+    let kinds = tally(events.iter().map(|e| if e.kind == "COUPON_ISSUED" { "COUPON_ISSUED" } else { "OTHER" }));
+    assert_eq!(kinds.get("COUPON_ISSUED"), Some(&100));
+    assert_eq!(events.iter().filter(|e| e.kind == "COUPON_SOLD_OUT").count(), 1);
+    assert_eq!(events.last().map(|e| e.kind.as_str()), Some("COUPON_SOLD_OUT"), "매진은 마지막 발급과 같은 트랜잭션의 끝");
 }
 on_locking_backends_both_modes!(a_thousand_users_redeeming_one_code_for_a_hundred_coupons_get_a_hundred);
 
@@ -529,3 +535,88 @@ async fn the_shop_works_over_graphql_and_csv(app: TestApp) {
     assert_eq!(codes.len(), 31);
 }
 e2e_on_all_backends!(the_shop_works_over_graphql_and_csv);
+
+/// 실행 파일로 띄운 서버(SQLite 파일)에서 코드 100,000개를 CSV로 받는 동안 서버의 최대 RSS가 거의 늘지 않는다:
+/// 파일 전체가 아니라 한 페이지(1,000행)씩만 메모리에 있다. 최대 RSS는 커널이 잰다(clear_refs로 0에서 다시 재기 시작).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exporting_a_hundred_thousand_codes_keeps_the_server_memory_flat() {
+    let dir = std::env::temp_dir().join(format!("couponql-csv-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("임시 디렉터리");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("빈 포트").port();
+    let db_url = format!("sqlite://{}?mode=rwc", dir.join("csv.db").display());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_couponql"))
+        .arg("serve")
+        .env("DATABASE_URL", &db_url)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("JWT_SECRET", crate::helpers::TEST_SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("couponql serve");
+    let pid = child.id();
+    let result = csv_memory_run(port, pid).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (lines, growth_kb) = result;
+    println!("CSV export of 100,000 codes: peak RSS growth {:.1} MB", growth_kb as f64 / 1024.0);
+    assert_eq!(lines, 100_001);
+    assert!(growth_kb < 20 * 1024, "CSV 내보내기 동안 최대 RSS가 {growth_kb} kB 늘었다");
+}
+
+fn proc_status_kb(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/<pid>/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{key} 없음"))
+}
+
+/// (받은 줄 수, CSV를 받는 동안 최대 RSS가 늘어난 kB).
+async fn csv_memory_run(port: u16, pid: u32) -> (usize, u64) {
+    use futures::StreamExt;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..300 {
+        if http.get(format!("{base}/health")).send().await.is_ok_and(|r| r.status().is_success()) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "서버가 30초 안에 뜨지 않음");
+    let admin = token(Uuid::new_v4(), Role::Admin);
+    let post = |query: String| http.post(format!("{base}/graphql")).bearer_auth(&admin).json(&json!({ "query": query })).send();
+    let created: Value = post(
+        r#"mutation { createCoupon(input: { name: "CSV", discountType: FIXED, discountValue: "1000",
+        validFrom: "2020-01-01T00:00:00Z", validUntil: "2099-01-01T00:00:00Z" }) { id } }"#
+            .into(),
+    )
+    .await
+    .expect("HTTP")
+    .json()
+    .await
+    .expect("JSON");
+    let id = created["data"]["createCoupon"]["id"].as_str().expect("쿠폰 id").to_owned();
+    let generated: Value = post(format!(r#"mutation {{ generateCouponCodes(couponId: "{id}", count: 100000) {{ count }} }}"#))
+        .await
+        .expect("HTTP")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(generated["data"]["generateCouponCodes"]["count"], 100_000, "{generated}");
+    // 생성이 남긴 최대치를 지우고, 지금의 RSS에서 다시 잰다.
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("clear_refs (최대 RSS 다시 재기)");
+    let before = proc_status_kb(pid, "VmRSS:");
+    let resp = http.get(format!("{base}/admin/coupons/{id}/codes.csv")).bearer_auth(&admin).send().await.expect("CSV");
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut body = resp.bytes_stream();
+    let mut lines = 0;
+    while let Some(chunk) = body.next().await {
+        lines += chunk.expect("CSV 조각").iter().filter(|b| **b == b'\n').count();
+    }
+    let peak = proc_status_kb(pid, "VmHWM:");
+    (lines, peak.saturating_sub(before))
+}
