@@ -61,6 +61,9 @@ pub enum AppError {
     /// 1분 안에 모르는 코드를 10번.
     #[error("시도 횟수를 초과했습니다. 잠시 후 다시 시도해 주세요")]
     TooManyAttempts,
+    /// 웹소켓 연결 하나에 구독이 20개를 넘었다.
+    #[error("구독은 연결 하나에 20개까지입니다")]
+    TooManySubscriptions,
     /// 그 밖의 모든 것. 상세는 로그 전용.
     #[error("일시적인 오류가 발생했습니다")]
     Internal(String),
@@ -92,6 +95,7 @@ impl AppError {
             AppError::CodeNotFound => "CODE_NOT_FOUND",
             AppError::CodeAlreadyRedeemed => "CODE_ALREADY_REDEEMED",
             AppError::TooManyAttempts => "TOO_MANY_ATTEMPTS",
+            AppError::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             AppError::Internal(_) => "INTERNAL",
         }
     }

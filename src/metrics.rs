@@ -74,8 +74,8 @@ impl Metrics {
         gauge!("couponql_db_pool_connections", "state" => "idle").set(idle as f64);
         gauge!("couponql_db_pool_connections", "state" => "in_use").set(size.saturating_sub(idle) as f64);
         gauge!("couponql_http_open_connections").set(self.open_connections.load(Ordering::Relaxed) as f64);
-        // 구독(9절)은 아직 없다: 0을 정직하게 낸다.
-        gauge!("couponql_subscriptions_active").set(0.0);
+        // 구독이 한 번도 없었어도 0으로 나오게 (값은 구독이 시작·끝날 때 `subscriptions`가 바꾼다).
+        gauge!("couponql_subscriptions_active").increment(0.0);
         self.handle.run_upkeep();
         self.handle.render()
     }
@@ -90,6 +90,11 @@ impl Default for Metrics {
 /// 발급 응답 하나 (`OK` 또는 오류 코드).
 pub fn issuance(outcome: &'static str) {
     counter!("couponql_issuance_total", "outcome" => outcome).increment(1);
+}
+
+/// 열린 재고 구독 수를 `delta`만큼 (+1 시작, -1 끝).
+pub fn subscriptions(delta: f64) {
+    gauge!("couponql_subscriptions_active").increment(delta);
 }
 
 /// 생성한 코드 배치가 기존 코드와 겹쳐 다시 한 횟수.

@@ -5,6 +5,7 @@ mod mutation;
 mod nulls;
 mod query;
 mod scalars;
+mod subscription;
 mod types;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition, OperationType};
-use async_graphql::{EmptySubscription, ErrorExtensions, Request, Schema, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{ErrorExtensions, Request, Schema, ServerError, ServerResult, ValidationResult, Variables};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -21,11 +22,13 @@ use crate::domain::Viewer;
 use crate::error::AppError;
 use crate::repo::idempotency::IdemKey;
 use crate::service::issuance::{IssueMode, Issuer};
+use crate::service::stock::StockHub;
 pub use loaders::Loaders;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use subscription::{MAX_SUBSCRIPTIONS, SubscriptionRoot, SubscriptionSlots};
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// 깊이 한도: 스키마에 순환이 없어 정상 질의는 6단을 넘지 않고, 도구들이 보내는 인트로스펙션 질의(≈15단)는 통과한다.
 pub const MAX_DEPTH: usize = 20;
@@ -36,17 +39,18 @@ pub const PERSISTED_QUERY_CACHE: usize = 4096;
 /// 데이터베이스를 한 번 오가는 루트 필드의 비용: 같은 필드를 별칭으로 수백 번 부르는 남용을 막는다.
 pub const FETCH_COST: usize = 10;
 
-/// 스키마를 만든다. 데이터베이스 풀과 발급기는 스키마 데이터, 뷰어와 DataLoader는 요청 데이터.
+/// 스키마를 만든다. 데이터베이스 풀과 발급기, 재고 허브는 스키마 데이터, 뷰어와 DataLoader는 요청 데이터.
 /// `db`가 없으면 SDL 출력용.
 pub fn build_schema(db: Option<DatabaseConnection>, mode: IssueMode) -> AppSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         // APQ가 먼저(바깥): 해시로 찾은 문서를 ErrorCodes의 prepare_request가 받는다.
         .extension(ApolloPersistedQueries::new(LruCacheStorage::new(PERSISTED_QUERY_CACHE)))
         .extension(ErrorCodes);
     if let Some(db) = db {
-        builder = builder.data(Issuer::new(db.clone(), mode)).data(db);
+        let hub = StockHub::start(db.clone());
+        builder = builder.data(Issuer::new(db.clone(), mode).with_stock(hub.clone())).data(hub).data(db);
     }
     builder.finish()
 }

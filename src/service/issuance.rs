@@ -19,6 +19,7 @@ use crate::domain::{self, Coupon, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
 use crate::repo::idempotency::IdemKey;
+use crate::service::stock::StockHub;
 
 /// 배치 하나의 최대 요청 수: 다중 행 INSERT와 IN 목록을 적당한 크기로 묶는다.
 const MAX_BATCH: usize = 256;
@@ -37,12 +38,19 @@ pub enum IssueMode {
 pub struct Issuer {
     db: DatabaseConnection,
     coalescer: Option<Arc<Coalescer>>,
+    /// 발급이 커밋되면 이 프로세스의 재고 구독자에게 바로 알린다 (없으면 폴러가 200 ms 안에 본다).
+    stock: Option<Arc<StockHub>>,
 }
 
 impl Issuer {
     pub fn new(db: DatabaseConnection, mode: IssueMode) -> Self {
         let coalescer = (mode == IssueMode::Coalesced).then(|| Arc::new(Coalescer { db: db.clone(), queues: Mutex::new(HashMap::new()) }));
-        Self { db, coalescer }
+        Self { db, coalescer, stock: None }
+    }
+
+    /// 재고 허브를 단다: 발급이 커밋되면 폴러를 바로 깨운다.
+    pub fn with_stock(self, hub: Arc<StockHub>) -> Self {
+        Self { stock: Some(hub), ..self }
     }
 
     /// `issueCoupon`: 뷰어 본인(또는 관리자가 지정한 사용자)에게 발급한다. `key`: 멱등 키(있으면 발급과 같은 트랜잭션에 기록).
@@ -99,6 +107,9 @@ impl Issuer {
             Err(e) => Err(e),
         };
         crate::metrics::issuance(result.as_ref().map_or_else(AppError::code, |_| "OK"));
+        if let (Ok(uc), Some(hub)) = (&result, &self.stock) {
+            hub.poke(uc.coupon_id);
+        }
         result
     }
 }

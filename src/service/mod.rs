@@ -5,5 +5,6 @@ pub mod coupons;
 pub mod idempotency;
 pub mod issuance;
 pub mod page;
+pub mod stock;
 pub mod user_coupons;
 pub mod users;

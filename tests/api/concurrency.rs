@@ -86,6 +86,11 @@ async fn a_thousand_users_racing_for_a_hundred_through_a_small_pool_get_exactly_
     println!("[{:?} {mode:?}] 1000 users / 100 coupons / pool 10: wall {:.0} ms", db.backend, wall.as_secs_f64() * 1000.0);
     assert_eq!(got, BTreeMap::from([("COUPON_SOLD_OUT", 900), ("OK", 100)]));
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 100);
+    // 원장: 발급 100줄과 매진 정확히 한 줄, 매진은 마지막 발급과 같은 트랜잭션의 끝 (sequence가 가장 크다).
+    let events = repo::ledger::page(&db.conn, Some(coupon.id), None, 10_000).await.expect("원장");
+    assert_eq!(events.iter().filter(|e| e.kind == "COUPON_ISSUED").count(), 100);
+    assert_eq!(events.iter().filter(|e| e.kind == "COUPON_SOLD_OUT").count(), 1);
+    assert_eq!(events.last().map(|e| e.kind.as_str()), Some("COUPON_SOLD_OUT"));
 }
 on_locking_backends_both_modes!(a_thousand_users_racing_for_a_hundred_through_a_small_pool_get_exactly_a_hundred);
 

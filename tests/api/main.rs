@@ -8,5 +8,6 @@ mod data_layer;
 mod e2e;
 mod e2e_ops;
 mod edges;
+mod live;
 mod plans;
 mod shop;
