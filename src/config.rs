@@ -46,6 +46,9 @@ pub struct Settings {
     /// Serve /metrics on this address instead of the main one.
     #[arg(long, env = "METRICS_BIND_ADDR", global = true)]
     pub metrics_bind_addr: Option<String>,
+    /// Publish the event ledger to this NATS server's JetStream (stream COUPONQL_EVENTS).
+    #[arg(long, env = "NATS_URL", global = true)]
+    pub nats_url: Option<String>,
 }
 
 fn parse_switch(raw: &str) -> Result<bool, String> {
@@ -102,6 +105,7 @@ impl Settings {
             log_format: LogFormat::Text,
             cors_allowed_origins: None,
             metrics_bind_addr: None,
+            nats_url: None,
         }
     }
 

@@ -47,6 +47,7 @@ fn describe() {
     metrics::describe_histogram!("couponql_graphql_request_duration_seconds", metrics::Unit::Seconds, "GraphQL request duration");
     metrics::describe_counter!("couponql_issuance_total", "Issuance answers by outcome code");
     metrics::describe_histogram!("couponql_issuance_batch_size", "Requests served by one issuance transaction");
+    metrics::describe_counter!("couponql_events_relayed_total", "Ledger events published to NATS JetStream and acknowledged");
     metrics::describe_counter!("couponql_code_batch_collisions_total", "Generated code batches retried because a code already existed");
     metrics::describe_gauge!("couponql_db_pool_connections", "Database pool connections by state");
     metrics::describe_gauge!("couponql_http_open_connections", "Open HTTP connections");
@@ -90,6 +91,11 @@ impl Default for Metrics {
 /// 발급 응답 하나 (`OK` 또는 오류 코드).
 pub fn issuance(outcome: &'static str) {
     counter!("couponql_issuance_total", "outcome" => outcome).increment(1);
+}
+
+/// NATS JetStream으로 보내고 확인받은 이벤트 수.
+pub fn relayed(n: u64) {
+    counter!("couponql_events_relayed_total").increment(n);
 }
 
 /// 열린 재고 구독 수를 `delta`만큼 (+1 시작, -1 끝).

@@ -20,6 +20,7 @@ pub struct Application {
     metrics: Metrics,
     cors: Option<Vec<String>>,
     max_connections: usize,
+    nats_url: Option<String>,
 }
 
 impl Application {
@@ -45,7 +46,16 @@ impl Application {
         let metrics = Metrics::new();
         let jwt = JwtKeys::new(settings.jwt_secret().expose_secret());
         let state = http::AppState::new(db.clone(), jwt, settings.issue_mode(), metrics.clone());
-        Self { listener, metrics_listener, state, db, metrics, cors: settings.cors_origins(), max_connections: server::MAX_CONNECTIONS }
+        Self {
+            listener,
+            metrics_listener,
+            state,
+            db,
+            metrics,
+            cors: settings.cors_origins(),
+            max_connections: server::MAX_CONNECTIONS,
+            nats_url: settings.nats_url.clone().filter(|u| !u.trim().is_empty()),
+        }
     }
 
     /// 연결 수 한도를 바꾼다 (시험용으로 작게).
@@ -98,8 +108,15 @@ impl Application {
                 }
             }
         });
+        // 원장 중계 (NATS_URL이 있을 때): 종료 신호를 같이 듣고, 끝날 때 임대를 놓는다.
+        let relay = self.nats_url.map(|url| tokio::spawn(crate::service::relay::run(self.db.clone(), url, stop_rx.clone())));
         server::serve(self.listener, router, open, self.max_connections, wait(stop_rx)).await;
         purge.abort();
+        if let Some(relay) = relay
+            && tokio::time::timeout(Duration::from_secs(2), relay).await.is_err()
+        {
+            tracing::warn!("the event relay did not stop in time");
+        }
         // 클라이언트가 끊은 변경도 끝까지 가게 했으므로, 그 실행들을 (한도 안에서) 기다린 뒤 풀을 닫는다.
         if tokio::time::timeout(Duration::from_secs(2), self.state.wait_for_tasks()).await.is_err() {
             tracing::warn!("detached executions did not finish in time");

@@ -6,6 +6,7 @@ mod m20251120_000001_create_tables;
 mod m20261202_000002_postgres_varchar_ids;
 mod m20261202_000003_checkout;
 mod m20261202_000004_shop;
+mod m20261202_000005_relay;
 
 /// 적용 순서대로 나열한 마이그레이션 목록.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_postgres_varchar_ids::Migration),
             Box::new(m20261202_000003_checkout::Migration),
             Box::new(m20261202_000004_shop::Migration),
+            Box::new(m20261202_000005_relay::Migration),
         ]
     }
 }

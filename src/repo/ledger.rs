@@ -107,3 +107,65 @@ pub async fn page(db: &impl ConnectionTrait, coupon_id: Option<Uuid>, after: Opt
     }
     q.order_by_asc(Column::Sequence).limit(limit).all(db).await.map_err(db_error)?.into_iter().map(to_domain).collect()
 }
+
+/// 중계할 다음 이벤트들: `after`보다 큰 sequence부터 `limit`개, sequence 순서로.
+/// sequence는 커밋 순서이고 되돌린 트랜잭션은 번호도 되돌리므로, 여기서 읽은 다음 번호 앞에 늦게 커밋될 이벤트는 없다.
+pub async fn after(db: &impl ConnectionTrait, after: i64, limit: u64) -> AppResult<Vec<Event>> {
+    page(db, None, Some(after), limit).await
+}
+
+/// 중계 임대를 잡거나 늘린다: 비었거나, 내 것이거나, 만료된 것이면. 돌려주는 값은 (잡았는지, 확인받은 마지막 sequence).
+pub async fn lease(
+    db: &impl ConnectionTrait,
+    me: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    ttl: chrono::Duration,
+) -> AppResult<Option<i64>> {
+    use crate::entities::relay_state::{Column as R, Entity as Relay};
+    let res = Relay::update_many()
+        .col_expr(R::Leader, Expr::val(me))
+        .col_expr(R::LeaseUntil, Expr::val(ts(now + ttl)))
+        .filter(R::Id.eq(1))
+        .filter(
+            sea_orm::Condition::any()
+                .add(R::Leader.is_null())
+                .add(R::Leader.eq(me))
+                .add(R::LeaseUntil.is_null())
+                .add(R::LeaseUntil.lt(ts(now))),
+        )
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    let last: Option<i64> = Relay::find_by_id(1).select_only().column(R::LastSequence).into_tuple().one(db).await.map_err(db_error)?;
+    Ok(last)
+}
+
+/// 확인받은 마지막 sequence를 적는다. 임대가 아직 내 것일 때만 (잃었으면 false: 새 중계자가 이어 간다).
+pub async fn advance(db: &impl ConnectionTrait, me: &str, last: i64) -> AppResult<bool> {
+    use crate::entities::relay_state::{Column as R, Entity as Relay};
+    let res = Relay::update_many()
+        .col_expr(R::LastSequence, Expr::val(last))
+        .filter(R::Id.eq(1))
+        .filter(R::Leader.eq(me))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    Ok(res.rows_affected == 1)
+}
+
+/// 임대를 놓는다 (종료 때: 다음 중계자가 만료를 기다리지 않게).
+pub async fn release_lease(db: &impl ConnectionTrait, me: &str) -> AppResult<()> {
+    use crate::entities::relay_state::{Column as R, Entity as Relay};
+    Relay::update_many()
+        .col_expr(R::Leader, Expr::val(Option::<String>::None))
+        .col_expr(R::LeaseUntil, Expr::val(Option::<chrono::DateTime<chrono::FixedOffset>>::None))
+        .filter(R::Id.eq(1))
+        .filter(R::Leader.eq(me))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}

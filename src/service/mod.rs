@@ -5,6 +5,7 @@ pub mod coupons;
 pub mod idempotency;
 pub mod issuance;
 pub mod page;
+pub mod relay;
 pub mod stock;
 pub mod user_coupons;
 pub mod users;

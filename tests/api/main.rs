@@ -10,4 +10,5 @@ mod e2e_ops;
 mod edges;
 mod live;
 mod plans;
+mod relay;
 mod shop;
