@@ -83,6 +83,14 @@ impl StockHub {
 
     /// 쿠폰 하나를 지켜본다. 없는 쿠폰은 COUPON_NOT_FOUND. 돌려받은 것이 드롭되면 지켜보기를 그만둔다.
     pub async fn watch(self: &Arc<Self>, coupon_id: Uuid) -> AppResult<StockWatch> {
+        // 이미 지켜보는 쿠폰이면 읽지 않고 그 채널에 붙는다: 쿠폰은 지워지지 않고, 채널의 값은 길어야 한 주기 전의 것이다
+        // (구독자 수천 명이 한꺼번에 와도 데이터베이스 읽기는 쿠폰마다 한 번).
+        if let Some(w) = self.watched().get_mut(&coupon_id) {
+            w.watchers += 1;
+            let rx = w.tx.subscribe();
+            crate::metrics::subscriptions(1.0);
+            return Ok(StockWatch { hub: self.clone(), coupon_id, rx });
+        }
         let coupon = repo::coupon::find_by_id(&self.db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
         let now = Stock::of(&coupon);
         let rx = match self.watched().entry(coupon_id) {
