@@ -208,15 +208,16 @@ pub struct NewCoupon {
 }
 
 /// 부분 수정의 필드 하나: 없음(그대로), null(비움), 값.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Patch<T> {
+    #[default]
     Keep,
     Clear,
     Set(T),
 }
 
-/// `updateCoupon`의 가공 전 입력 (GraphQL 계층이 `MaybeUndefined`를 `Patch`로 옮겨 넘긴다).
-#[derive(Clone, Debug)]
+/// `updateCoupon`의 가공 전 입력 (GraphQL 계층이 `MaybeUndefined`를 `Patch`로 옮겨 넘긴다). 기본값은 "아무것도 바꾸지 않음".
+#[derive(Clone, Debug, Default)]
 pub struct CouponChangeInput {
     pub name: Patch<String>,
     pub min_purchase_amount: Patch<String>,
@@ -463,14 +464,7 @@ mod tests {
     }
 
     fn change() -> CouponChangeInput {
-        CouponChangeInput {
-            name: Patch::Keep,
-            min_purchase_amount: Patch::Keep,
-            max_discount_amount: Patch::Keep,
-            total_quantity: Patch::Keep,
-            valid_from: Patch::Keep,
-            valid_until: Patch::Keep,
-        }
+        CouponChangeInput::default()
     }
 
     fn change_field(input: CouponChangeInput, c: &Coupon) -> String {

@@ -4,9 +4,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Query;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use super::{DbFailure, classify, db_error, id_str, parse_id, ts, utc};
@@ -142,17 +140,7 @@ pub async fn page(
         Some(false) => q = q.filter(Column::Redemptions.eq(0)),
         None => {}
     }
-    if let Some(k) = after {
-        let at = ts(k.created_at);
-        q = q.filter(
-            Condition::any()
-                .add(Column::CreatedAt.lt(at))
-                .add(Condition::all().add(Column::CreatedAt.eq(at)).add(Column::Code.lt(k.code.clone()))),
-        );
-    }
-    q.order_by_desc(Column::CreatedAt)
-        .order_by_desc(Column::Code)
-        .limit(limit)
+    super::newest_first(q, Column::CreatedAt, Column::Code, after.map(|k| (k.created_at, k.code.clone())), limit)
         .all(db)
         .await
         .map_err(db_error)?

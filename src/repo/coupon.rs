@@ -1,7 +1,7 @@
 //! coupons 저장소: 조회, 키셋 페이지네이션, 생성, 행 잠금, 발급 수량 증가.
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::{db_error, id_str, parse_id, ts, utc};
@@ -72,16 +72,7 @@ pub async fn list(
     } else if !include_archived {
         q = q.filter(Column::Status.ne(CouponStatus::Archived.as_str()));
     }
-    if let Some(k) = after {
-        q = q.filter(
-            Condition::any()
-                .add(Column::CreatedAt.lt(ts(k.created_at)))
-                .add(Condition::all().add(Column::CreatedAt.eq(ts(k.created_at))).add(Column::Id.lt(id_str(k.id)))),
-        );
-    }
-    q.order_by_desc(Column::CreatedAt)
-        .order_by_desc(Column::Id)
-        .limit(limit)
+    super::newest_first(q, Column::CreatedAt, Column::Id, after.map(|k| (k.created_at, id_str(k.id))), limit)
         .all(db)
         .await
         .map_err(db_error)?

@@ -8,7 +8,7 @@ pub mod user;
 pub mod user_coupon;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use sea_orm::{DbErr, RuntimeErr, SqlErr};
+use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Select, SqlErr};
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -91,4 +91,20 @@ pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<FixedOffset> {
 /// 읽은 시각을 UTC로.
 pub(crate) fn utc(t: DateTime<FixedOffset>) -> DateTime<Utc> {
     t.with_timezone(&Utc)
+}
+
+/// 최신순 키셋 페이지 (쿠폰 목록, 보유자, 코드 목록이 같이 쓴다): (시각, 키)가 `after`보다 앞선 행만,
+/// 시각·키 내림차순으로 `limit`개. 새 행이 끼어들어도 이미 받은 커서 뒤의 순서는 바뀌지 않는다.
+pub(crate) fn newest_first<E: EntityTrait>(
+    q: Select<E>,
+    time: E::Column,
+    key: E::Column,
+    after: Option<(DateTime<Utc>, String)>,
+    limit: u64,
+) -> Select<E> {
+    let q = match after {
+        Some((at, k)) => q.filter(Condition::any().add(time.lt(ts(at))).add(Condition::all().add(time.eq(ts(at))).add(key.lt(k)))),
+        None => q,
+    };
+    q.order_by_desc(time).order_by_desc(key).limit(limit)
 }

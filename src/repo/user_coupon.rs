@@ -228,17 +228,8 @@ pub async fn page_by_coupon(
     after: Option<super::coupon::Keyset>,
     limit: u64,
 ) -> AppResult<Vec<UserCoupon>> {
-    let mut q = UserCoupons::find().filter(Column::CouponId.eq(id_str(coupon_id)));
-    if let Some(k) = after {
-        q = q.filter(
-            Condition::any()
-                .add(Column::IssuedAt.lt(ts(k.created_at)))
-                .add(Condition::all().add(Column::IssuedAt.eq(ts(k.created_at))).add(Column::Id.lt(id_str(k.id)))),
-        );
-    }
-    q.order_by_desc(Column::IssuedAt)
-        .order_by_desc(Column::Id)
-        .limit(limit)
+    let q = UserCoupons::find().filter(Column::CouponId.eq(id_str(coupon_id)));
+    super::newest_first(q, Column::IssuedAt, Column::Id, after.map(|k| (k.created_at, id_str(k.id))), limit)
         .all(db)
         .await
         .map_err(db_error)?

@@ -19,14 +19,7 @@ fn admin() -> Viewer {
 }
 
 fn keep() -> CouponChangeInput {
-    CouponChangeInput {
-        name: Patch::Keep,
-        min_purchase_amount: Patch::Keep,
-        max_discount_amount: Patch::Keep,
-        total_quantity: Patch::Keep,
-        valid_from: Patch::Keep,
-        valid_until: Patch::Keep,
-    }
+    CouponChangeInput::default()
 }
 
 fn field<T: std::fmt::Debug>(r: Result<T, AppError>) -> String {
