@@ -41,7 +41,7 @@ pub async fn generate(
     Viewer::require_admin(viewer)?;
     let count = code::parse_count(count)?;
     let prefix = code::parse_prefix(prefix)?;
-    let coupon = repo::coupon::find_by_id(db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
+    let coupon = super::coupons::existing(db, coupon_id).await?;
     coupon.check_changeable()?;
     let now = domain::now();
     let txn = db.begin().await.map_err(repo::db_error)?;
@@ -97,7 +97,7 @@ pub async fn add(
     Viewer::require_admin(viewer)?;
     let code = code::parse_chosen(raw)?;
     let max_redemptions = code::parse_max_redemptions(max_redemptions)?;
-    let coupon = repo::coupon::find_by_id(db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
+    let coupon = super::coupons::existing(db, coupon_id).await?;
     coupon.check_changeable()?;
     let now = domain::now();
     let new = NewCodes { coupon_id, max_redemptions, generated: false, created_at: now };
@@ -153,7 +153,7 @@ pub async fn list(
     Viewer::require_admin(viewer)?;
     let n = page::fetch_size(first, super::coupons::DEFAULT_PAGE)?;
     let after = after.map(page::decode_code_keyset).transpose()?;
-    repo::coupon::find_by_id(db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
+    super::coupons::existing(db, coupon_id).await?;
     Ok(Page::cut(repo::code::page(db, coupon_id, redeemed, after.as_ref(), n).await?, n))
 }
 
@@ -172,7 +172,7 @@ pub async fn export(
     coupon_id: Uuid,
 ) -> AppResult<impl Stream<Item = AppResult<String>> + Send + 'static> {
     Viewer::require_admin(viewer)?;
-    repo::coupon::find_by_id(&db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
+    super::coupons::existing(&db, coupon_id).await?;
     enum Cursor {
         Header,
         After(Option<String>),

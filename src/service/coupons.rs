@@ -114,9 +114,8 @@ pub async fn stats(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid) -
     Ok(CouponStats { holders, codes_generated, codes_redeemed })
 }
 
-/// 관리자 보고서의 대상 쿠폰: 관리자 확인 → 쿠폰 존재.
-async fn admin_coupon(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid) -> AppResult<Coupon> {
-    Viewer::require_admin(viewer)?;
+/// 있어야 하는 쿠폰: 없으면 COUPON_NOT_FOUND (권한은 부른 쪽이 이미 확인했다).
+pub(crate) async fn existing(db: &DatabaseConnection, id: Uuid) -> AppResult<Coupon> {
     repo::coupon::find_by_id(db, id).await?.ok_or(AppError::CouponNotFound)
 }
 
@@ -131,7 +130,7 @@ pub async fn holders(
     Viewer::require_admin(viewer)?;
     let n = page::fetch_size(first, DEFAULT_PAGE)?;
     let after = after.map(page::decode_keyset).transpose()?;
-    admin_coupon(db, viewer, coupon_id).await?;
+    existing(db, coupon_id).await?;
     Ok(Page::cut(repo::user_coupon::page_by_coupon(db, coupon_id, after, n).await?, n))
 }
 
@@ -152,7 +151,7 @@ pub async fn events(
     let n = page::fetch_size(first, DEFAULT_EVENTS_PAGE)?;
     let after = after.map(page::decode_sequence).transpose()?;
     if let Some(id) = coupon_id {
-        admin_coupon(db, viewer, id).await?;
+        existing(db, id).await?;
     }
     Ok(Page::cut(repo::ledger::page(db, coupon_id, after, n).await?, n))
 }

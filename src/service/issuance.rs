@@ -142,7 +142,7 @@ pub async fn issue(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> A
 /// 여기서 내린 거절(중지, 기간 밖, 매진)은 그 시점에 참이었던 답이다. 수정·중지가 그 뒤에 바뀌어도 잘못 발급하는 일은 없다:
 /// 발급은 언제나 잠금 안에서 최신 행으로 다시 판단한다. 이 프로세스든 다른 프로세스든 쿠폰을 기억해 두는 곳은 없다.
 async fn precheck(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> AppResult<()> {
-    let coupon = repo::coupon::find_by_id(db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
+    let coupon = super::coupons::existing(db, coupon_id).await?;
     let user_exists = repo::user::exists(db, user_id).await?;
     judge(db, user_id, &coupon, user_exists).await
 }

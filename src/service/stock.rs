@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::domain::{Coupon, CouponStatus};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::repo;
 
 /// 폴러가 지켜보는 쿠폰들을 읽는 주기.
@@ -91,7 +91,7 @@ impl StockHub {
             crate::metrics::subscriptions(1.0);
             return Ok(StockWatch { hub: self.clone(), coupon_id, rx });
         }
-        let coupon = repo::coupon::find_by_id(&self.db, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
+        let coupon = super::coupons::existing(&self.db, coupon_id).await?;
         let now = Stock::of(&coupon);
         let rx = match self.watched().entry(coupon_id) {
             Entry::Occupied(mut e) => {
