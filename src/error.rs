@@ -39,6 +39,10 @@ pub enum AppError {
     /// 잠금 대기 시간 초과, 교착 상태 희생, 커넥션 풀 고갈: 아무것도 쓰이지 않았다.
     #[error("잠시 후 다시 시도해 주세요")]
     TryAgain,
+    /// 데이터베이스가 트랜잭션을 버렸다 (교착 상태 희생자, Galera 인증 충돌, 직렬화 실패): 커밋된 것이 없으므로
+    /// 서버가 `service::retry`로 트랜잭션째 다시 돌린다. 밖으로 나가면 TRY_AGAIN.
+    #[error("잠시 후 다시 시도해 주세요")]
+    Aborted,
     /// 다른 주문이 보류 중이다.
     #[error("다른 주문에 사용 예정인 쿠폰입니다")]
     CouponReserved,
@@ -86,7 +90,7 @@ impl AppError {
             AppError::CouponAlreadyUsed => "COUPON_ALREADY_USED",
             AppError::CouponNotUsed => "COUPON_NOT_USED",
             AppError::MinPurchaseNotMet => "MIN_PURCHASE_NOT_MET",
-            AppError::TryAgain => "TRY_AGAIN",
+            AppError::TryAgain | AppError::Aborted => "TRY_AGAIN",
             AppError::CouponReserved => "COUPON_RESERVED",
             AppError::OrderMismatch => "ORDER_MISMATCH",
             AppError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",

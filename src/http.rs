@@ -213,8 +213,8 @@ async fn graphql_ws(
 
 /// 연결 하나: 받은 메시지를 async-graphql의 프로토콜 상태 기계에 넣고, 나오는 메시지와 주기적인 ping을 보낸다.
 async fn serve_ws(socket: axum::extract::ws::WebSocket, state: AppState, protocol: async_graphql::http::WebSocketProtocols) {
-    use axum::extract::ws::{CloseFrame, Message};
-    use futures_util::{SinkExt, StreamExt};
+    use axum::extract::ws::Message;
+    use futures_util::{FutureExt, SinkExt, StreamExt};
     let (mut sink, stream) = socket.split();
     let input = stream.take_while(|m| std::future::ready(m.is_ok())).filter_map(|m| {
         std::future::ready(match m {
@@ -241,21 +241,51 @@ async fn serve_ws(socket: axum::extract::ws::WebSocket, state: AppState, protoco
     let graphql_ws = protocol == async_graphql::http::WebSocketProtocols::GraphQLWS;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + WS_PING_EVERY, WS_PING_EVERY);
     loop {
-        let out = tokio::select! {
-            m = messages.next() => match m {
-                Some(async_graphql::http::WsMessage::Text(text)) => Message::Text(text.into()),
-                Some(async_graphql::http::WsMessage::Close(code, reason)) => {
-                    let (code, reason) = if reason == WS_BAD_TOKEN { (WS_FORBIDDEN, "Forbidden".to_owned()) } else { (code, reason) };
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
-                    break;
-                }
-                None => break,
-            },
-            _ = ping.tick(), if graphql_ws => Message::Text(r#"{"type":"ping"}"#.into()),
+        let next = tokio::select! {
+            m = messages.next() => ws_out(m),
+            _ = ping.tick(), if graphql_ws => WsOut::Send(Message::Text(r#"{"type":"ping"}"#.into())),
         };
-        if sink.send(out).await.is_err() {
-            break;
+        // 이미 나와 있는 메시지는 모아서 한 번에 쓴다: 재고가 바뀌면 한 연결의 구독 20개가 함께 깨어나므로,
+        // 메시지마다 소켓에 쓰는 대신 쓰기 한 번으로 보낸다.
+        let mut next = Some(next);
+        let mut open = true;
+        while let Some(out) = next.take() {
+            match out {
+                WsOut::Send(m) => {
+                    if sink.feed(m).await.is_err() {
+                        return;
+                    }
+                    next = messages.next().now_or_never().map(ws_out);
+                }
+                WsOut::Close(frame) => {
+                    let _ = sink.send(Message::Close(frame)).await;
+                    return;
+                }
+                WsOut::End => open = false,
+            }
         }
+        if sink.flush().await.is_err() || !open {
+            return;
+        }
+    }
+}
+
+/// 프로토콜 상태 기계가 내놓은 것을 소켓에 할 일로.
+enum WsOut {
+    Send(axum::extract::ws::Message),
+    Close(Option<axum::extract::ws::CloseFrame>),
+    End,
+}
+
+fn ws_out(m: Option<async_graphql::http::WsMessage>) -> WsOut {
+    use axum::extract::ws::{CloseFrame, Message};
+    match m {
+        Some(async_graphql::http::WsMessage::Text(text)) => WsOut::Send(Message::Text(text.into())),
+        Some(async_graphql::http::WsMessage::Close(code, reason)) => {
+            let (code, reason) = if reason == WS_BAD_TOKEN { (WS_FORBIDDEN, "Forbidden".to_owned()) } else { (code, reason) };
+            WsOut::Close(Some(CloseFrame { code, reason: reason.into() }))
+        }
+        None => WsOut::End,
     }
 }
 
@@ -510,7 +540,7 @@ async fn codes_csv(State(state): State<AppState>, headers: HeaderMap, Path(id): 
             AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::CouponNotFound => StatusCode::NOT_FOUND,
-            AppError::TryAgain => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::TryAgain | AppError::Aborted => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if let AppError::Internal(detail) = &e {

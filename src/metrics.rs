@@ -48,6 +48,14 @@ fn describe() {
     metrics::describe_counter!("couponql_issuance_total", "Issuance answers by outcome code");
     metrics::describe_histogram!("couponql_issuance_batch_size", "Requests served by one issuance transaction");
     metrics::describe_counter!("couponql_events_relayed_total", "Ledger events published to NATS JetStream and acknowledged");
+    metrics::describe_counter!(
+        "couponql_transaction_retries_total",
+        "Transactions retried after the database aborted them (deadlock, Galera certification conflict, serialization failure)"
+    );
+    metrics::describe_counter!(
+        "couponql_transaction_retries_exhausted_total",
+        "Aborted transactions answered TRY_AGAIN after the retry budget ran out"
+    );
     metrics::describe_counter!("couponql_code_batch_collisions_total", "Generated code batches retried because a code already existed");
     metrics::describe_gauge!("couponql_db_pool_connections", "Database pool connections by state");
     metrics::describe_gauge!("couponql_http_open_connections", "Open HTTP connections");
@@ -101,6 +109,16 @@ pub fn relayed(n: u64) {
 /// 열린 재고 구독 수를 `delta`만큼 (+1 시작, -1 끝).
 pub fn subscriptions(delta: f64) {
     gauge!("couponql_subscriptions_active").increment(delta);
+}
+
+/// 버려진 트랜잭션을 서버 안에서 다시 돌린 횟수 (`operation`: issue, redeem, reserve …).
+pub fn retry(operation: &'static str) {
+    counter!("couponql_transaction_retries_total", "operation" => operation).increment(1);
+}
+
+/// 예산 안에 성공하지 못해 TRY_AGAIN으로 답한 재시도.
+pub fn retries_exhausted(operation: &'static str) {
+    counter!("couponql_transaction_retries_exhausted_total", "operation" => operation).increment(1);
 }
 
 /// 생성한 코드 배치가 기존 코드와 겹쳐 다시 한 횟수.

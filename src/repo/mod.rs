@@ -20,6 +20,8 @@ pub enum DbFailure {
     Deadlock,
     /// 잠금 대기 시간 초과 또는 풀에서 커넥션을 제때 얻지 못함.
     Busy,
+    /// 데이터베이스에 닿지 않음 (연결 끊김·거부, 클러스터에서 떨어진 Galera 노드): 커밋 여부를 모를 수 있어 다시 돌리지 않는다.
+    Unavailable,
     /// 유일 제약 위반.
     Unique,
     Other,
@@ -39,11 +41,15 @@ pub fn classify(err: &DbErr) -> DbFailure {
     };
     match &**e {
         sea_orm::sqlx::Error::PoolTimedOut => DbFailure::Busy,
+        sea_orm::sqlx::Error::Io(_) | sea_orm::sqlx::Error::PoolClosed | sea_orm::sqlx::Error::WorkerCrashed => DbFailure::Unavailable,
         sea_orm::sqlx::Error::Database(db) => {
             if let Some(my) = db.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
                 return match my.number() {
+                    // 1213: 교착 상태 희생자, 그리고 Galera의 인증 충돌·강제 중단 (ER_LOCK_DEADLOCK)
                     1213 => DbFailure::Deadlock,
                     1205 => DbFailure::Busy,
+                    // 1047: 클러스터의 주 구성에서 떨어져 아직 받을 수 없는 Galera 노드 (WSREP has not yet prepared node)
+                    1047 => DbFailure::Unavailable,
                     _ => DbFailure::Other,
                 };
             }
@@ -67,7 +73,8 @@ pub fn classify(err: &DbErr) -> DbFailure {
 /// 분류된 데이터베이스 오류를 계약서의 코드로: 재시도 가능한 것은 TRY_AGAIN, 나머지는 INTERNAL(상세는 로그 전용).
 pub fn db_error(err: DbErr) -> AppError {
     match classify(&err) {
-        DbFailure::Deadlock | DbFailure::Busy => AppError::TryAgain,
+        DbFailure::Deadlock => AppError::Aborted,
+        DbFailure::Busy | DbFailure::Unavailable => AppError::TryAgain,
         DbFailure::Unique | DbFailure::Other => AppError::Internal(err.to_string()),
     }
 }

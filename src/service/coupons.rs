@@ -12,6 +12,7 @@ use crate::domain::{Event, UserCoupon};
 use crate::error::{AppError, AppResult};
 use crate::repo;
 use crate::repo::user_coupon::HolderStats;
+use crate::service::retry::retrying;
 
 pub const DEFAULT_PAGE: i32 = 20;
 pub const DEFAULT_EVENTS_PAGE: i32 = 50;
@@ -76,9 +77,13 @@ async fn save(txn: DatabaseTransaction, mut next: Coupon, kind: EventType, now: 
 pub async fn update(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid, input: CouponChangeInput) -> AppResult<Coupon> {
     Viewer::require_admin(viewer)?;
     let change = CouponChange::parse(input)?;
+    retrying("update_coupon", || update_once(db, id, &change)).await
+}
+
+async fn update_once(db: &DatabaseConnection, id: Uuid, change: &CouponChange) -> AppResult<Coupon> {
     let (txn, coupon) = lock(db, id).await?;
     coupon.check_changeable()?;
-    let next = coupon.apply(&change)?;
+    let next = coupon.apply(change)?;
     if change.is_empty() {
         return Ok(coupon);
     }
@@ -89,6 +94,10 @@ pub async fn update(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid, 
 /// 이 함수가 돌아온 뒤에는 어떤 발급도 커밋되지 않는다: 발급은 같은 행 잠금 아래에서 상태를 다시 본다.
 pub async fn set_status(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid, to: CouponStatus) -> AppResult<Coupon> {
     Viewer::require_admin(viewer)?;
+    retrying("set_status", || set_status_once(db, id, to)).await
+}
+
+async fn set_status_once(db: &DatabaseConnection, id: Uuid, to: CouponStatus) -> AppResult<Coupon> {
     let (txn, coupon) = lock(db, id).await?;
     let Some(status) = coupon.transition(to)? else { return Ok(coupon) };
     let kind = match status {

@@ -19,6 +19,7 @@ use crate::domain::{self, Coupon, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
 use crate::repo::idempotency::IdemKey;
+use crate::service::retry::retrying;
 use crate::service::stock::StockHub;
 
 /// 배치 하나의 최대 요청 수: 다중 행 INSERT와 IN 목록을 적당한 크기로 묶는다.
@@ -171,7 +172,14 @@ async fn sold_out_or_held(db: &impl ConnectionTrait, user_id: Uuid, coupon_id: U
 }
 
 async fn issue_one(db: &DatabaseConnection, req: IssueRequest, coupon_id: Uuid) -> AppResult<UserCoupon> {
-    issue_batch(db, coupon_id, &[req]).await?.pop().unwrap_or_else(|| Err(AppError::Internal("빈 배치 결과".into())))
+    let reqs = [req];
+    let mut results = retrying(operation(&reqs), || issue_batch(db, coupon_id, &reqs)).await?;
+    results.pop().unwrap_or_else(|| Err(AppError::Internal("빈 배치 결과".into())))
+}
+
+/// `/metrics`의 재시도 라벨: 코드로 온 요청이 섞였으면 redeem.
+fn operation(reqs: &[IssueRequest]) -> &'static str {
+    if reqs.iter().any(|r| r.code.is_some()) { "redeem" } else { "issue" }
 }
 
 /// 배치 안에서 요청 하나가 받을 답: 새 발급·이미 끝난 발급(멱등 키)·앞선 같은 키 요청과 같은 답·오류.
@@ -185,7 +193,8 @@ enum Outcome {
 /// 한 트랜잭션: FOR UPDATE → 멱등 키 조회(키가 있을 때 한 번) → 이미 가진 사용자 조회(한 번) → 순서대로 당첨/매진 판정
 /// → 다중 행 삽입 → 수량 증가 → 당첨자의 키 기록 → 원장 → 커밋.
 /// 돌려주는 값은 요청 순서대로의 개별 결과. 트랜잭션 자체가 실패하면 전체 에러이고, 커밋 전이므로 아무것도 남지 않는다.
-/// 교착 상태 희생자·잠금 대기 초과는 TRY_AGAIN (재시도는 클라이언트 몫: 이미 몇 초를 기다렸다).
+/// 교착 상태 희생자·인증 충돌은 `Aborted`(부르는 쪽이 트랜잭션째 다시 돌린다), 잠금 대기 초과는 TRY_AGAIN
+/// (이미 몇 초를 기다렸다).
 async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequest]) -> AppResult<Vec<AppResult<UserCoupon>>> {
     crate::metrics::issuance_batch(reqs.len());
     let txn = db.begin().await.map_err(repo::db_error)?;
@@ -363,7 +372,8 @@ impl Coalescer {
                 continue;
             }
             let reqs: Vec<IssueRequest> = batch.iter().map(|w| w.req.clone()).collect();
-            match issue_batch(&self.db, coupon_id, &reqs).await {
+            // 데이터베이스가 버린 배치(교착·Galera 인증 충돌)는 배치째 다시 돈다: 줄에 선 요청들이 자리를 잃지 않는다.
+            match retrying(operation(&reqs), || issue_batch(&self.db, coupon_id, &reqs)).await {
                 Ok(results) => {
                     for (w, r) in batch.into_iter().zip(results) {
                         let _ = w.reply.send(r);

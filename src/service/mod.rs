@@ -6,6 +6,7 @@ pub mod idempotency;
 pub mod issuance;
 pub mod page;
 pub mod relay;
+pub mod retry;
 pub mod stock;
 pub mod user_coupons;
 pub mod users;

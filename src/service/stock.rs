@@ -149,8 +149,11 @@ async fn poll(hub: Arc<StockHub>) {
         if let Err(e) = hub.refresh().await {
             tracing::warn!(error = ?e, "재고 읽기 실패: 다음 주기에 다시 읽는다");
         }
+        // 읽기 사이는 적어도 `MIN_GAP`: 발급 배치가 초당 수십 번 커밋돼도 읽기(와 구독자 전부를 깨우기)는 초당 10번까지다.
+        // 그사이의 `poke`는 Notify의 허가로 남아 있다가 곧바로 다음 읽기를 부른다.
+        tokio::time::sleep(MIN_GAP).await;
         tokio::select! {
-            () = tokio::time::sleep(POLL_EVERY) => {}
+            () = tokio::time::sleep(POLL_EVERY - MIN_GAP) => {}
             () = hub.wake.notified() => {}
         }
     }

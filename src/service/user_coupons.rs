@@ -12,6 +12,7 @@ use crate::domain::{self, Coupon, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
 use crate::repo::idempotency::IdemKey;
+use crate::service::retry::retrying;
 
 /// `userCoupons`: 기본은 뷰어 본인, 남의 것은 관리자만. 쿠폰과 함께 돌려준다.
 pub async fn list(
@@ -106,6 +107,18 @@ pub async fn reserve(
     ttl: chrono::Duration,
     key: Option<&IdemKey>,
 ) -> AppResult<UserCoupon> {
+    retrying("reserve", || reserve_once(db, viewer, id, order, amount, ttl, key)).await
+}
+
+async fn reserve_once(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    id: Uuid,
+    order: &OrderId,
+    amount: Decimal,
+    ttl: chrono::Duration,
+    key: Option<&IdemKey>,
+) -> AppResult<UserCoupon> {
     let now = domain::now();
     let decide = async |_: &DatabaseTransaction, uc: &UserCoupon, c: &Coupon| checkout::check_reserve(uc, c, now, order, amount);
     let (txn, uc, amounts) = match open(db, viewer, id, key, now, decide).await? {
@@ -132,6 +145,10 @@ pub async fn reserve(
 
 /// `releaseCoupon`: 이 주문의 보류면 풀고, 아니면 그대로 답한다.
 pub async fn release(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid, order: &OrderId) -> AppResult<UserCoupon> {
+    retrying("release", || release_once(db, viewer, id, order)).await
+}
+
+async fn release_once(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid, order: &OrderId) -> AppResult<UserCoupon> {
     let now = domain::now();
     let (uc, _) = owned(db, viewer, id).await?;
     if uc.held_by(now) != Some(order.as_str()) {
@@ -152,6 +169,17 @@ pub async fn release(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid,
 /// `useCoupon`: 소유자/관리자 → 사용됨(같은 주문이면 재시도) → 보류 → 유효기간 → 최소 주문 금액.
 /// 동시에 여러 주문이 와도 조건부 UPDATE가 정확히 하나만 통과시킨다.
 pub async fn use_coupon(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    id: Uuid,
+    amount: Option<Decimal>,
+    order: Option<&OrderId>,
+    key: Option<&IdemKey>,
+) -> AppResult<UserCoupon> {
+    retrying("use", || use_once(db, viewer, id, amount, order, key)).await
+}
+
+async fn use_once(
     db: &DatabaseConnection,
     viewer: Option<&Viewer>,
     id: Uuid,
@@ -191,6 +219,16 @@ pub async fn use_coupon(
 
 /// `cancelCoupon`: 소유자/관리자 → (주문이 있으면) 그 주문이 쓴 것 → 되돌린다. 이미 이 주문으로 취소된 것은 그대로 답한다.
 pub async fn cancel_coupon(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    id: Uuid,
+    order: Option<&OrderId>,
+    key: Option<&IdemKey>,
+) -> AppResult<UserCoupon> {
+    retrying("cancel", || cancel_once(db, viewer, id, order, key)).await
+}
+
+async fn cancel_once(
     db: &DatabaseConnection,
     viewer: Option<&Viewer>,
     id: Uuid,
@@ -263,7 +301,7 @@ pub async fn validate(
     };
     match outcome {
         Ok(discount) => Ok(Validation { error: None, discount_amount: discount }),
-        Err(e @ (AppError::Internal(_) | AppError::TryAgain | AppError::Unauthenticated)) => Err(e),
+        Err(e @ (AppError::Internal(_) | AppError::TryAgain | AppError::Aborted | AppError::Unauthenticated)) => Err(e),
         Err(e) => Ok(Validation { error: Some(e), discount_amount: Decimal::ZERO }),
     }
 }
