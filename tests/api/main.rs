@@ -3,6 +3,7 @@ mod helpers;
 
 mod checkout;
 mod client;
+mod cluster;
 mod concurrency;
 mod data_layer;
 mod e2e;
