@@ -52,6 +52,11 @@ pub async fn connect(url: &str, settings: &DbSettings) -> Result<DatabaseConnect
         .connect_timeout(std::time::Duration::from_secs(10))
         // 문장 로그는 끈다: 발급 경로를 느리게 하고, 값이 로그로 새어 나갈 수 있다.
         .sqlx_logging(false);
+    if backend != Backend::Sqlite {
+        // 풀은 기본으로 커넥션을 내줄 때마다 ping을 한다: 문장마다 왕복이 하나 더 붙는다 (me { coupons }는 왕복 넷 중 둘이 ping).
+        // 한동안 놀던 커넥션만 확인한다: 끊긴 커넥션은 대개 오래 논 것이고, 쓰던 중에 끊기면 그 문장이 TRY_AGAIN으로 답한다.
+        opt.test_before_acquire_if_idle_for(std::time::Duration::from_secs(10));
+    }
     let lock_secs = settings.lock_timeout.as_secs().max(1);
     match backend {
         Backend::MySql => {

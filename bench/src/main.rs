@@ -127,6 +127,24 @@ enum Scenario {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Galera cluster (CONTRACT 10): a flash sale of `users` for `quantity`, round-robin over `servers` couponql processes,
+    /// one per node of `--nodes` (the first `servers` of them); throughput, p99, TRY_AGAIN share and the transactions the
+    /// servers retried per success (from /metrics). Every node must show the exact count. Medians of `runs`.
+    Cluster {
+        /// The nodes' server URLs, comma-separated (`scripts/galera.sh up` prints them).
+        #[arg(long, value_delimiter = ',', required = true)]
+        nodes: Vec<String>,
+        #[arg(long, default_value_t = 3)]
+        servers: usize,
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        #[arg(long, default_value_t = 100)]
+        quantity: i32,
+        #[arg(long, default_value_t = 60)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Every scenario with its defaults.
     All,
     /// A small, quick run of every scenario (CI): proves the harness works and the invariant holds.
@@ -236,10 +254,17 @@ async fn setup(args: &Args) -> Result<Env> {
     let db = couponql::db::connect(&url, &DbSettings::default()).await.context("connect")?;
     couponql::db::migrate(&db).await.context("migrate")?;
 
+    let client = reqwest::Client::builder().pool_max_idle_per_host(10_000).build()?;
+    let (server, base) = spawn_server(args, &url, &client).await?;
+    Ok(Env { db, server, url: format!("{base}/graphql"), client, keys: JwtKeys::new(SECRET) })
+}
+
+/// `url`의 데이터베이스 위에 서버 하나를 띄우고 준비될 때까지 기다린다. (프로세스, 기본 주소)
+async fn spawn_server(args: &Args, url: &str, client: &reqwest::Client) -> Result<(Child, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let mut cmd = Command::new(&args.server_bin);
     cmd.arg("serve")
-        .env("DATABASE_URL", &url)
+        .env("DATABASE_URL", url)
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("JWT_SECRET", SECRET)
         .env("RUST_LOG", "warn")
@@ -252,19 +277,18 @@ async fn setup(args: &Args) -> Result<Env> {
         let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--server-env wants KEY=VALUE, got {kv:?}"))?;
         cmd.env(k, v);
     }
-    let server = cmd.spawn().with_context(|| format!("cannot start {}", args.server_bin.display()))?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(10_000).build()?;
+    let mut server = cmd.spawn().with_context(|| format!("cannot start {}", args.server_bin.display()))?;
     let base = format!("http://127.0.0.1:{port}");
-    let env = Env { db, server, url: format!("{base}/graphql"), client, keys: JwtKeys::new(SECRET) };
     for _ in 0..300 {
-        if let Ok(r) = env.client.get(format!("{base}/ready")).send().await
+        if let Ok(r) = client.get(format!("{base}/ready")).send().await
             && r.status().is_success()
         {
-            return Ok(env);
+            return Ok((server, base));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!("the server did not become ready in 30 s")
+    let _ = server.kill();
+    bail!("the server on {url} did not become ready in 30 s")
 }
 
 /// 사용자 n명을 여러 행 INSERT로 빠르게 만든다.
@@ -877,6 +901,129 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// 클러스터 선착순 한 번의 결과.
+struct ClusterRound {
+    rps: f64,
+    p99_ms: f64,
+    try_again: f64,
+    retries_per_success: f64,
+    codes: BTreeMap<String, u64>,
+}
+
+/// 서버들의 `/metrics`에서 서버 안에서 다시 돌린 트랜잭션 수의 합.
+async fn retries(client: &reqwest::Client, bases: &[String]) -> Result<f64> {
+    let mut sum = 0.0;
+    for b in bases {
+        let text = client.get(format!("{b}/metrics")).send().await?.text().await?;
+        sum += text
+            .lines()
+            .filter(|l| l.starts_with("couponql_transaction_retries_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    Ok(sum)
+}
+
+/// 클러스터 선착순 (CONTRACT 10절): 첫 노드에 새 데이터베이스(모든 노드로 복제된다), 노드마다 서버 하나(`servers`개),
+/// 사용자들의 요청을 서버들에 돌아가며 보낸다. 끝나면 모든 노드에서 정확히 `quantity`(= 발급 내역 수)인지 본다.
+async fn cluster(
+    args: &Args,
+    nodes: &[String],
+    servers: usize,
+    users: usize,
+    quantity: i32,
+    concurrency: usize,
+    runs: usize,
+) -> Result<()> {
+    if servers == 0 || servers > nodes.len() {
+        bail!("--servers must be between 1 and the number of --nodes ({})", nodes.len());
+    }
+    let mut rounds = Vec::new();
+    for run in 0..runs.max(1) {
+        let url = create_database(&nodes[0]).await?;
+        let db = couponql::db::connect(&url, &DbSettings::default()).await.context("connect")?;
+        couponql::db::migrate(&db).await.context("migrate")?;
+        let client = reqwest::Client::builder().pool_max_idle_per_host(10_000).build()?;
+        let mut procs = Vec::new();
+        for node in &nodes[..servers] {
+            let (child, base) = spawn_server(args, &couponql::db::with_database(node, BENCH_DB), &client).await?;
+            procs.push((child, base));
+        }
+        let bases: Vec<String> = procs.iter().map(|(_, b)| b.clone()).collect();
+        let ids = make_users(&db, users).await?;
+        let coupon = make_coupon(&db, Some(quantity)).await?;
+        let keys = JwtKeys::new(SECRET);
+        let sem = Arc::new(Semaphore::new(concurrency.max(1)));
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(ids.len());
+        for (i, u) in ids.iter().enumerate() {
+            let permit = sem.clone().acquire_owned().await?;
+            let tok = keys.sign(Viewer { user_id: *u, role: Role::User }, Duration::from_secs(3600)).map_err(|e| anyhow!("{e:?}"))?;
+            let (client, url, body) = (client.clone(), format!("{}/graphql", bases[i % bases.len()]), issue_body(coupon));
+            tasks.push(tokio::spawn(async move {
+                let r = send(&client, &url, &tok, &body).await;
+                drop(permit);
+                r
+            }));
+        }
+        let mut hist = new_hist()?;
+        let mut codes = BTreeMap::new();
+        for t in tasks {
+            let (us, code) = t.await?;
+            hist.saturating_record(us.max(1));
+            *codes.entry(code).or_insert(0) += 1;
+        }
+        let wall = started.elapsed();
+        let retried = retries(&client, &bases).await?;
+        // 모든 노드가 같은 정확한 수를 본다 (인과적 읽기: 그 노드에 도착한 쓰기를 다 적용한 뒤).
+        for node in nodes {
+            // 커넥션 하나: 세션 변수가 검사 질의와 같은 커넥션에 걸리도록.
+            let one = DbSettings { max_connections: Some(1), ..DbSettings::default() };
+            let conn = couponql::db::connect(&couponql::db::with_database(node, BENCH_DB), &one).await?;
+            conn.execute_unprepared("SET SESSION wsrep_sync_wait = 1").await?;
+            check_invariant(&conn, coupon, Some(quantity.min(users as i32))).await.with_context(|| format!("on {node}"))?;
+        }
+        for (mut child, _) in procs {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let ok = codes.get("OK").copied().unwrap_or(0) as f64;
+        let round = ClusterRound {
+            rps: users as f64 / wall.as_secs_f64(),
+            p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
+            try_again: codes.get("TRY_AGAIN").copied().unwrap_or(0) as f64 / users as f64,
+            retries_per_success: if ok > 0.0 { retried / ok } else { 0.0 },
+            codes,
+        };
+        eprintln!(
+            "# run {}: {:.0} req/s, p99 {:.1} ms, TRY_AGAIN {:.1}%, retries/success {:.2}, {:?}",
+            run + 1,
+            round.rps,
+            round.p99_ms,
+            round.try_again * 100.0,
+            round.retries_per_success,
+            round.codes
+        );
+        rounds.push(round);
+    }
+    let pick = |f: &dyn Fn(&ClusterRound) -> f64| median(rounds.iter().map(f).collect());
+    let (rps, p99, ta, rps_retry) = (pick(&|r| r.rps), pick(&|r| r.p99_ms), pick(&|r| r.try_again), pick(&|r| r.retries_per_success));
+    println!(
+        "| cluster: {users} users / {quantity}, {servers} server(s) on {} node(s), {concurrency} in flight (median of {runs}) | value |",
+        nodes.len()
+    );
+    println!("|---|---|");
+    println!("| throughput | {rps:.0} req/s |");
+    println!("| p99 | {p99:.1} ms |");
+    println!("| TRY_AGAIN | {:.2}% |", ta * 100.0);
+    println!("| transactions retried per success | {rps_retry:.2} |");
+    println!(
+        "{}",
+        json!({ "scenario": "cluster", "servers": servers, "users": users, "quantity": quantity, "rps": rps, "p99_ms": p99, "try_again": ta, "retries_per_success": rps_retry })
+    );
+    Ok(())
+}
+
 /// 작은 테이블과 큰 테이블에서 같은 측정을 `runs`번씩 하고 중앙값과 비율을 표로 낸다.
 async fn scale(args: &Args, env: &Env, rows: usize, runs: usize, seconds: u64) -> Result<()> {
     let measure = |label: &'static str| async move {
@@ -936,6 +1083,9 @@ async fn main() -> Result<()> {
         Scenario::Shop { codes, users, quantity, concurrency, runs } => shop(&args, codes, users, quantity, concurrency, runs).await?,
         Scenario::Live { subscribers, users, quantity, concurrency, runs } => {
             live(&args, subscribers, users, quantity, concurrency, runs).await?
+        }
+        Scenario::Cluster { nodes, servers, users, quantity, concurrency, runs } => {
+            cluster(&args, &nodes, servers, users, quantity, concurrency, runs).await?
         }
         Scenario::All => {
             reports.push(flash_sale(&args, &setup(&args).await?, "flash-sale", 1000, 100, 200).await?);

@@ -13,6 +13,15 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(has_many = "super::user_coupon::Entity")]
+    UserCoupons,
+}
+
+impl Related<super::user_coupon::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::UserCoupons.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

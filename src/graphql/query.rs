@@ -106,7 +106,14 @@ impl QueryRoot {
 
     #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        Ok(User::single(service::users::me(db(ctx)?, viewer(ctx)).await.gql()?))
+        // 발급 내역을 함께 묻는 흔한 모양(me { coupons { coupon } })은 사용자와 내역과 쿠폰을 문장 하나로 읽는다.
+        match User::coupons_wanted(ctx) {
+            Some(unused_only) => {
+                let (user, list) = service::users::me_with_coupons(db(ctx)?, viewer(ctx), unused_only).await.gql()?;
+                Ok(User::with_coupons(user, unused_only, list))
+            }
+            None => Ok(User::single(service::users::me(db(ctx)?, viewer(ctx)).await.gql()?)),
+        }
     }
 
     /// null when absent.

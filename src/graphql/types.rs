@@ -410,6 +410,36 @@ impl User {
     /// DataLoader에 한 번에 넘겨 질의 한 번으로 읽어 둔다. 필드마다 따로 키를 넣으면 DataLoader의 1 ms 대기가
     /// 목록을 다 돌기 전에 끝나 배치가 둘로 쪼개질 수 있다 (사용자 수와 무관하게 늘 질의 한 번이어야 한다).
     pub async fn list(ctx: &Context<'_>, found: Vec<Option<domain::User>>) -> async_graphql::Result<Vec<Option<User>>> {
+        let mut loaded = match Self::coupons_wanted(ctx) {
+            Some(flag) => {
+                let loaders = ctx.data::<Loaders>().map_err(|_| AppError::Internal("요청에 DataLoader가 없음".into()).extend())?;
+                let keys = found.iter().flatten().map(|u| UserCouponsKey { user_id: u.id, unused_only: flag });
+                Some((flag, loaders.user_coupons.load_many(keys).await.map_err(|e| e.extend())?))
+            }
+            None => None,
+        };
+        Ok(found
+            .into_iter()
+            .map(|u| {
+                u.map(|user| {
+                    let prefetched = loaded.as_mut().map(|(flag, map)| {
+                        let key = UserCouponsKey { user_id: user.id, unused_only: *flag };
+                        (*flag, map.remove(&key).unwrap_or_default())
+                    });
+                    User { user, batched: true, prefetched }
+                })
+            })
+            .collect())
+    }
+
+    /// `me`가 발급 내역까지 문장 하나로 읽어 온 사용자.
+    pub fn with_coupons(user: domain::User, unused_only: bool, list: Vec<(domain::UserCoupon, domain::Coupon)>) -> Self {
+        User { user, batched: false, prefetched: Some((unused_only, list)) }
+    }
+
+    /// 이 필드 아래에서 선택된 발급 내역 목록이 한 가지(`coupons`의 `unusedOnly` 값, `applicableCoupons`는 미사용)뿐이면 그 값.
+    /// 없거나 여러 가지면 None (미리 읽지 않는다).
+    pub fn coupons_wanted(ctx: &Context<'_>) -> Option<bool> {
         let look = ctx.look_ahead();
         // applicableCoupons는 미사용 목록(unusedOnly = true)을 쓴다.
         let applicable = look.field("applicableCoupons").exists().then_some(true);
@@ -429,26 +459,10 @@ impl User {
             })
             .chain(applicable)
             .collect();
-        let mut loaded = match flags.iter().next() {
-            Some(&flag) if flags.len() == 1 => {
-                let loaders = ctx.data::<Loaders>().map_err(|_| AppError::Internal("요청에 DataLoader가 없음".into()).extend())?;
-                let keys = found.iter().flatten().map(|u| UserCouponsKey { user_id: u.id, unused_only: flag });
-                Some((flag, loaders.user_coupons.load_many(keys).await.map_err(|e| e.extend())?))
-            }
+        match flags.iter().next() {
+            Some(&flag) if flags.len() == 1 => Some(flag),
             _ => None,
-        };
-        Ok(found
-            .into_iter()
-            .map(|u| {
-                u.map(|user| {
-                    let prefetched = loaded.as_mut().map(|(flag, map)| {
-                        let key = UserCouponsKey { user_id: user.id, unused_only: *flag };
-                        (*flag, map.remove(&key).unwrap_or_default())
-                    });
-                    User { user, batched: true, prefetched }
-                })
-            })
-            .collect())
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::domain::{User, Viewer};
+use crate::domain::{Coupon, User, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
 
@@ -13,6 +13,20 @@ pub const MAX_IDS: usize = 100;
 pub async fn me(db: &DatabaseConnection, viewer: Option<&Viewer>) -> AppResult<User> {
     let viewer = Viewer::require(viewer)?;
     repo::user::find_by_id(db, viewer.user_id).await?.ok_or(AppError::UserNotFound)
+}
+
+/// `me`와 그 발급 내역(쿠폰과 함께)을 한 번에. `unused_only`면 미사용만 남긴다 (순서는 최신순 그대로).
+pub async fn me_with_coupons(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    unused_only: bool,
+) -> AppResult<(User, Vec<(UserCoupon, Coupon)>)> {
+    let viewer = Viewer::require(viewer)?;
+    let (user, mut list) = repo::user::find_with_coupons(db, viewer.user_id).await?.ok_or(AppError::UserNotFound)?;
+    if unused_only {
+        list.retain(|(uc, _)| !uc.is_used);
+    }
+    Ok((user, list))
 }
 
 /// `user(id)`: 본인 또는 관리자. 없으면 None.

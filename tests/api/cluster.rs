@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use couponql::domain::Role;
 use futures::StreamExt;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -79,7 +79,10 @@ async fn servers_on_fresh_db(urls: &[String]) -> (Vec<Server>, Vec<DatabaseConne
     let mut conns = Vec::new();
     for url in &node_urls {
         servers.push(start_server(url).await);
-        let conn = Database::connect(url.as_str()).await.expect("노드 연결");
+        // 커넥션 하나: 세션 변수가 검사 질의와 같은 커넥션에 걸리도록.
+        let mut opt = ConnectOptions::new(url.as_str());
+        opt.max_connections(1).min_connections(1);
+        let conn = Database::connect(opt).await.expect("노드 연결");
         // 검사용 읽기가 그 노드에 도착한 쓰기를 다 적용한 뒤에 읽게 한다 (Galera의 인과적 읽기).
         conn.execute_unprepared("SET SESSION wsrep_sync_wait = 1").await.expect("wsrep_sync_wait");
         conns.push(conn);

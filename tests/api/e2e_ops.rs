@@ -218,3 +218,42 @@ async fn keep_alive_clients_cannot_starve_new_clients_when_the_server_is_crowded
         held.push(s);
     }
 }
+
+/// `me { coupons { coupon } }`는 문장 하나(사용자 ⟕ 발급 내역 ⟕ 쿠폰)로 답하고, 그 답은 따로 읽은 것과 같다:
+/// 최신순, `unusedOnly`는 미사용만, 내역이 없거나 모두 사용한 사용자도 사용자로 나온다.
+async fn me_with_its_coupons_is_one_statement(app: TestApp) {
+    let users = new_users(&app.db.conn, 3).await;
+    let coupons = [new_coupon(&app.db.conn, None).await, new_coupon(&app.db.conn, None).await];
+    for c in &coupons {
+        couponql::service::issuance::issue(&app.db.conn, users[0].id, c.id).await.expect("발급");
+    }
+    let used = couponql::service::issuance::issue(&app.db.conn, users[1].id, coupons[0].id).await.expect("발급");
+    let viewer = couponql::domain::Viewer { user_id: users[1].id, role: Role::User };
+    couponql::service::user_coupons::use_coupon(&app.db.conn, Some(&viewer), used.id, Some("50000".parse().expect("금액")), None, None)
+        .await
+        .expect("사용");
+    let ask = async |user: Uuid, unused_only: bool| {
+        let q = format!("{{ me {{ id name coupons(unusedOnly: {unused_only}) {{ id isUsed coupon {{ id name remainingQuantity }} }} }} }}");
+        let before = app.statements.load(Ordering::SeqCst);
+        let (_, body) = app.raw(Some(&token(user, Role::User)), json!({ "query": q }).to_string()).await;
+        (app.statements.load(Ordering::SeqCst) - before, body)
+    };
+    let (n, body) = ask(users[0].id, false).await;
+    assert_eq!(n, 1, "{body}");
+    let list = body["data"]["me"]["coupons"].as_array().cloned().unwrap_or_default();
+    let ids: Vec<&str> = list.iter().filter_map(|c| c["coupon"]["id"].as_str()).collect();
+    // 최신순: 나중에 발급한 쿠폰이 먼저.
+    assert_eq!(ids, vec![coupons[1].id.to_string(), coupons[0].id.to_string()], "{body}");
+    assert_eq!(body["data"]["me"]["id"], users[0].id.to_string());
+    let (n, body) = ask(users[1].id, true).await;
+    assert_eq!(n, 1, "{body}");
+    assert_eq!(body["data"]["me"]["coupons"], json!([]), "모두 사용한 사용자의 미사용 목록: {body}");
+    assert_eq!(body["data"]["me"]["name"], users[1].name.as_str());
+    let (_, body) = ask(users[1].id, false).await;
+    assert_eq!(body["data"]["me"]["coupons"][0]["isUsed"], true, "{body}");
+    let (n, body) = ask(users[2].id, false).await;
+    assert_eq!((n, &body["data"]["me"]["coupons"]), (1, &json!([])), "내역이 없는 사용자: {body}");
+    let (_, body) = ask(Uuid::new_v4(), false).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "USER_NOT_FOUND", "{body}");
+}
+e2e_on_all_backends!(me_with_its_coupons_is_one_statement);
