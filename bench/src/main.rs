@@ -924,6 +924,15 @@ async fn retries(client: &reqwest::Client, bases: &[String]) -> Result<f64> {
     Ok(sum)
 }
 
+/// 노드의 벤치 데이터베이스에 인과적 읽기(wsrep_sync_wait = 1)로 붙는다: 읽기 전에 그 노드가 클러스터에서 이미 커밋된
+/// 쓰기를 모두 적용한다. 커넥션 하나라서 세션 변수가 검사 질의와 같은 커넥션에 걸린다.
+async fn causal(node: &str) -> Result<DatabaseConnection> {
+    let one = DbSettings { max_connections: Some(1), ..DbSettings::default() };
+    let conn = couponql::db::connect(&couponql::db::with_database(node, BENCH_DB), &one).await?;
+    conn.execute_unprepared("SET SESSION wsrep_sync_wait = 1").await?;
+    Ok(conn)
+}
+
 /// 클러스터 선착순 (CONTRACT 10절): 첫 노드에 새 데이터베이스(모든 노드로 복제된다), 노드마다 서버 하나(`servers`개),
 /// 사용자들의 요청을 서버들에 돌아가며 보낸다. 끝나면 모든 노드에서 정확히 `quantity`(= 발급 내역 수)인지 본다.
 async fn cluster(
@@ -952,6 +961,12 @@ async fn cluster(
         let bases: Vec<String> = procs.iter().map(|(_, b)| b.clone()).collect();
         let ids = make_users(&db, users).await?;
         let coupon = make_coupon(&db, Some(quantity)).await?;
+        // 판매는 쿠폰과 사용자가 모든 노드에 적용된 뒤에 연다 (Galera의 읽기는 기본으로 인과적이지 않다: 방금 다른 노드에 쓴
+        // 쿠폰을 읽으면 COUPON_NOT_FOUND일 수 있다. README의 "Running as a cluster").
+        for node in &nodes[..servers] {
+            let conn = causal(node).await?;
+            check_invariant(&conn, coupon, Some(0)).await.with_context(|| format!("before the sale on {node}"))?;
+        }
         let keys = JwtKeys::new(SECRET);
         let sem = Arc::new(Semaphore::new(concurrency.max(1)));
         let started = Instant::now();
@@ -977,10 +992,7 @@ async fn cluster(
         let retried = retries(&client, &bases).await?;
         // 모든 노드가 같은 정확한 수를 본다 (인과적 읽기: 그 노드에 도착한 쓰기를 다 적용한 뒤).
         for node in nodes {
-            // 커넥션 하나: 세션 변수가 검사 질의와 같은 커넥션에 걸리도록.
-            let one = DbSettings { max_connections: Some(1), ..DbSettings::default() };
-            let conn = couponql::db::connect(&couponql::db::with_database(node, BENCH_DB), &one).await?;
-            conn.execute_unprepared("SET SESSION wsrep_sync_wait = 1").await?;
+            let conn = causal(node).await?;
             check_invariant(&conn, coupon, Some(quantity.min(users as i32))).await.with_context(|| format!("on {node}"))?;
         }
         for (mut child, _) in procs {

@@ -8,7 +8,7 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use super::{db_error, id_str, parse_id, ts, utc};
+use super::{DbFailure, classify, db_error, id_str, parse_id, ts, utc};
 use crate::domain::money::money;
 use crate::domain::{Event, NewEvent};
 use crate::entities::event::{self, Column, Entity as Events};
@@ -48,8 +48,14 @@ pub async fn append(db: &impl ConnectionTrait, events: &[NewEvent]) -> AppResult
         discount_amount: Set(e.discount_amount),
         occurred_at: Set(ts(e.occurred_at)),
     });
-    Events::insert_many(rows).exec_without_returning(db).await.map_err(db_error)?;
-    Ok(())
+    // 한 서버에서는 ledger_head 행 잠금 때문에 같은 번호가 두 번 나올 수 없다. Galera에서는 다른 노드가 같은 번호를 먼저
+    // 커밋했고 그 쓰기가 이 노드에 적용되는 중일 때, 이 트랜잭션이 인증 충돌(1213)로 버려지기 직전에 1062를 먼저 볼 수 있다:
+    // 버려진 트랜잭션과 같으므로 트랜잭션째 다시 돌리게 한다.
+    match Events::insert_many(rows).exec_without_returning(db).await {
+        Ok(_) => Ok(()),
+        Err(e) if classify(&e) == DbFailure::Unique => Err(AppError::Aborted),
+        Err(e) => Err(db_error(e)),
+    }
 }
 
 fn to_domain(m: event::Model) -> AppResult<Event> {

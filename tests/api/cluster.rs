@@ -105,6 +105,14 @@ async fn seen_by(db: &DatabaseConnection, coupon_id: Uuid) -> (i64, i64, i64) {
     )
 }
 
+/// 판매는 쿠폰과 사용자가 모든 노드에 적용된 뒤에 연다: Galera의 읽기는 기본으로 인과적이지 않아서, 방금 다른 노드에 쓴
+/// 쿠폰을 읽으면 COUPON_NOT_FOUND일 수 있다 (README의 "Running as a cluster"). 검사 연결은 인과적 읽기라 읽기 전에 따라잡는다.
+async fn settled(conns: &[DatabaseConnection], coupon_id: Uuid) {
+    for conn in conns {
+        assert_eq!(seen_by(conn, coupon_id).await, (0, 0, 0), "판매 전");
+    }
+}
+
 /// 요청 하나의 답: `OK` 또는 오류 코드.
 async fn ask(http: &reqwest::Client, base: &str, user: Uuid, body: &Value) -> String {
     let resp = http.post(format!("{base}/graphql")).bearer_auth(token(user, Role::User)).json(body).send().await;
@@ -186,6 +194,7 @@ async fn exact_sale(urls: &[String], by_code: bool) {
     } else {
         json!({ "query": format!(r#"mutation {{ issueCoupon(couponId: "{}") {{ id }} }}"#, coupon.id) })
     };
+    settled(&conns, coupon.id).await;
     let started = Instant::now();
     let answers = sale(&bases, &users, body, Arc::default(), Arc::default()).await;
     let t = tally(&answers);
@@ -215,6 +224,7 @@ async fn sale_survives_a_dead_node(urls: &[String]) {
     let users: Vec<Uuid> = new_users(&conns[0], USERS).await.into_iter().map(|u| u.id).collect();
     let coupon = new_coupon(&conns[0], Some(QUANTITY as i32)).await;
     let body = json!({ "query": format!(r#"mutation {{ issueCoupon(couponId: "{}") {{ id }} }}"#, coupon.id) });
+    settled(&conns, coupon.id).await;
     let ok = Arc::new(AtomicUsize::new(0));
     let out = Arc::new(AtomicBool::new(false));
     let killer = {
