@@ -159,3 +159,35 @@ async fn a_mixed_crowd_gets_one_answer_each(db: TestDb, mode: IssueMode) {
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 40);
 }
 on_locking_backends_both_modes!(a_mixed_crowd_gets_one_answer_each);
+
+/// 데이터베이스가 발급 트랜잭션을 교착 상태 희생자로 버리면(MySQL 1213, PostgreSQL 40P01) 서버가 트랜잭션째 다시 돌려
+/// 발급한다: 사용자는 TRY_AGAIN이 아니라 쿠폰을 받고, 한 번만 발급된다.
+/// 교착: 다른 트랜잭션(T1)이 원장 머리 행을 쥐고, 발급(T2)은 쿠폰 행을 쥔 채 원장 머리를 기다리고, T1이 쿠폰 행을 청한다.
+/// T1은 행 200개를 써서 더 무겁다 (InnoDB는 가벼운 쪽을 버린다). PostgreSQL은 먼저 기다린 T2가 먼저 교착을 찾아 스스로 버려진다.
+async fn an_issuance_chosen_as_deadlock_victim_is_retried_and_issued_once(db: TestDb) {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let user = new_user(&db.conn).await;
+    let coupon = new_coupon(&db.conn, Some(10)).await;
+    let backend = db.conn.get_database_backend();
+    let t1 = db.conn.begin().await.expect("T1 시작");
+    new_users(&t1, 200).await;
+    t1.execute_unprepared("UPDATE ledger_head SET last_sequence = last_sequence WHERE id = 1").await.expect("T1: 원장 머리 잠금");
+    let conn = db.conn.clone();
+    let issuing = tokio::spawn(async move { service::issuance::issue(&conn, user.id, coupon.id).await });
+    // 발급이 쿠폰 행을 잡고 원장 머리에서 기다릴 때까지.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lock_coupon = Statement::from_sql_and_values(
+        backend,
+        match backend {
+            sea_orm::DbBackend::Postgres => "SELECT id FROM coupons WHERE id = $1 FOR UPDATE",
+            _ => "SELECT id FROM coupons WHERE id = ? FOR UPDATE",
+        },
+        [coupon.id.hyphenated().to_string().into()],
+    );
+    t1.query_one_raw(lock_coupon).await.expect("T1은 희생자가 아니어야 한다 (무거운 쪽)");
+    t1.commit().await.expect("T1 커밋");
+    let issued = issuing.await.expect("발급 작업");
+    assert!(issued.is_ok(), "교착 희생자가 된 발급은 다시 돌아 성공해야 한다: {issued:?}");
+    assert_eq!(assert_invariant(&db.conn, coupon.id).await, 1);
+}
+on_locking_backends!(an_issuance_chosen_as_deadlock_victim_is_retried_and_issued_once);
