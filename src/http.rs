@@ -46,6 +46,8 @@ struct Inner {
     tasks: TaskTracker,
     /// 멱등 키 조회·보관을 모아서 하는 일꾼.
     keys: KeyBook,
+    /// 파싱한 질의 문서 (같은 질의의 파싱을 건너뛴다).
+    documents: graphql::DocumentCache,
 }
 
 impl AppState {
@@ -53,7 +55,7 @@ impl AppState {
         let schema = graphql::build_schema(Some(db.clone()), mode);
         let gate = tokio::sync::Semaphore::new(MAX_IN_FLIGHT);
         let keys = KeyBook::start(db.clone());
-        Self { inner: Arc::new(Inner { schema, db, jwt, gate, metrics, tasks: TaskTracker::new(), keys }) }
+        Self { inner: Arc::new(Inner { schema, db, jwt, gate, metrics, tasks: TaskTracker::new(), keys, documents: Default::default() }) }
     }
 
     /// 진행 중인 실행이 모두 끝나기를 기다린다 (종료 때).
@@ -362,6 +364,12 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: R
             }
         }
     };
+    let mut request = request;
+    let mutation = state.inner.documents.prepare(&mut request);
+    // 조회는 요청 안에서 바로 실행한다: 끊긴 클라이언트의 조회는 바꾸는 것이 없어 떨어진 작업이 필요 없다.
+    if mutation == Some(false) && key.is_none() {
+        return execute(&state, viewer, media, request, RequestInfo::post(), None).await.into_response();
+    }
     // 실행은 요청과 떨어진 작업으로: 클라이언트가 끊어도 변경은 끝까지 가고 그 답이 보관된다. 종료는 이 작업들을 기다린다.
     let task = state.inner.tasks.spawn({
         let state = state.clone();
@@ -390,11 +398,12 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
         return asset("index.html").into_response();
     }
     let media = MediaType::negotiate(&headers);
-    let request = match async_graphql::http::parse_query_string(&query) {
+    let mut request = match async_graphql::http::parse_query_string(&query) {
         Ok(r) => r,
         Err(_) => return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "쿼리 문자열이 올바른 GraphQL 요청이 아닙니다"),
     };
     let viewer = viewer_from(&headers, &state.inner.jwt);
+    state.inner.documents.prepare(&mut request);
     execute(&state, viewer, media, request, RequestInfo::get(), None).await.into_response()
 }
 

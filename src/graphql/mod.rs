@@ -1,4 +1,5 @@
 //! GraphQL 계층: 스키마 조립, 에러 코드 부여, 요청별 컨텍스트. 리졸버는 얇게 — 서비스 하나를 부르고 변환한다.
+mod documents;
 mod guards;
 mod loaders;
 mod mutation;
@@ -23,6 +24,7 @@ use crate::error::AppError;
 use crate::repo::idempotency::IdemKey;
 use crate::service::issuance::{IssueMode, Issuer};
 use crate::service::stock::StockHub;
+pub use documents::DocumentCache;
 pub use loaders::Loaders;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
