@@ -328,15 +328,23 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: R
             return resp;
         }
     };
-    let request = match serde_json::from_slice::<BatchRequest>(&body) {
+    let mut request = match serde_json::from_slice::<BatchRequest>(&body) {
         Ok(BatchRequest::Single(r)) => r,
         // 배치는 꺼 두었다: 요청 하나에 연산 하나.
         Ok(BatchRequest::Batch(_)) => return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "배치 요청은 지원하지 않습니다"),
         Err(_) => return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "요청 본문이 올바른 JSON GraphQL 요청이 아닙니다"),
     };
+    // 파싱은 한 번: 캐시에서 꺼내거나 파싱한 문서를 요청에 넣어 두고, 키 판단과 실행이 그것을 쓴다.
+    let is_mutation = state.inner.documents.prepare(&mut request);
     let viewer = viewer_from(&headers, &state.inner.jwt);
     let raw_key = headers.get("idempotency-key").map(HeaderValue::as_bytes);
-    let mutation = raw_key.and_then(|_| graphql::single_mutation(&request.query, request.operation_name.as_deref()));
+    let mutation = match raw_key {
+        Some(_) => {
+            let operation_name = request.operation_name.clone();
+            request.parsed_query().ok().and_then(|doc| graphql::single_mutation(doc, operation_name.as_deref()))
+        }
+        None => None,
+    };
     let key = match idempotency::key_for(raw_key, viewer.as_ref().ok().and_then(Option::as_ref), mutation, &request) {
         Ok(k) => k,
         Err(e) => return reject(media, StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
@@ -364,10 +372,8 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: R
             }
         }
     };
-    let mut request = request;
-    let mutation = state.inner.documents.prepare(&mut request);
     // 조회는 요청 안에서 바로 실행한다: 끊긴 클라이언트의 조회는 바꾸는 것이 없어 떨어진 작업이 필요 없다.
-    if mutation == Some(false) && key.is_none() {
+    if is_mutation == Some(false) && key.is_none() {
         return execute(&state, viewer, media, request, RequestInfo::post(), None).await.into_response();
     }
     // 실행은 요청과 떨어진 작업으로: 클라이언트가 끊어도 변경은 끝까지 가고 그 답이 보관된다. 종료는 이 작업들을 기다린다.

@@ -6,7 +6,7 @@ use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
 use async_graphql::Request;
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use lru::LruCache;
 
 /// 들고 있는 문서 수.
@@ -41,12 +41,7 @@ impl DocumentCache {
                 doc
             }
         };
-        let ty = match (&doc.operations, request.operation_name.as_deref()) {
-            (DocumentOperations::Single(op), None) => Some(op.node.ty),
-            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
-            _ => None,
-        };
+        let ty = super::selected_operation(&doc, request.operation_name.as_deref()).map(|op| op.ty);
         request.set_parsed_query(doc);
         Some(ty? == OperationType::Mutation)
     }

@@ -153,9 +153,8 @@ pub fn selected_operation<'d>(doc: &'d ExecutableDocument, operation_name: Optio
 
 /// 멱등 키를 붙일 수 있는 요청인지: 고른 연산이 mutation이면 `Some`, 그 루트 필드가 하나면 그 이름(`Some(Some(이름))`).
 /// 루트 필드가 여럿이면 키 하나가 여러 변경을 가리키게 되므로 `Some(None)`, mutation이 아니면 `None`.
-pub fn single_mutation(query: &str, operation_name: Option<&str>) -> Option<Option<String>> {
-    let doc = async_graphql::parser::parse_query(query).ok()?;
-    let op = selected_operation(&doc, operation_name)?;
+pub fn single_mutation(doc: &ExecutableDocument, operation_name: Option<&str>) -> Option<Option<String>> {
+    let op = selected_operation(doc, operation_name)?;
     if op.ty != OperationType::Mutation {
         return None;
     }
