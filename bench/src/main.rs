@@ -359,7 +359,11 @@ async fn fill(db: &DatabaseConnection, rows: usize) -> Result<Duration> {
 }
 
 fn token(env: &Env, user: Uuid) -> Result<String> {
-    env.keys.sign(Viewer { user_id: user, role: Role::User }, Duration::from_secs(3600)).map_err(|e| anyhow!("{e:?}"))
+    sign(&env.keys, user)
+}
+
+fn sign(keys: &JwtKeys, user: Uuid) -> Result<String> {
+    keys.sign(Viewer { user_id: user, role: Role::User }, Duration::from_secs(3600)).map_err(|e| anyhow!("{e:?}"))
 }
 
 /// 요청 하나: (걸린 시간 µs, 결과 코드). 본문에 `"_key"`가 있으면 그 값을 Idempotency-Key로 보낸다(본문에서는 뺀다).
@@ -399,13 +403,23 @@ fn new_hist() -> Result<Histogram<u64>> {
 
 /// 요청 목록을 동시에 `concurrency`개까지 보낸다.
 async fn drive(env: &Env, requests: Vec<(String, Value)>, concurrency: usize) -> Result<(Duration, Histogram<u64>, BTreeMap<String, u64>)> {
+    drive_over(&env.client, std::slice::from_ref(&env.url), requests, concurrency).await
+}
+
+/// `drive`를 여러 서버에: 요청 i는 `urls[i % urls.len()]`로 (돌아가며).
+async fn drive_over(
+    client: &reqwest::Client,
+    urls: &[String],
+    requests: Vec<(String, Value)>,
+    concurrency: usize,
+) -> Result<(Duration, Histogram<u64>, BTreeMap<String, u64>)> {
     let sem = Arc::new(Semaphore::new(concurrency.max(1)));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(requests.len());
-    for (tok, body) in requests {
+    for (i, (tok, body)) in requests.into_iter().enumerate() {
         let permit = sem.clone().acquire_owned().await?;
-        let client = env.client.clone();
-        let url = env.url.clone();
+        let client = client.clone();
+        let url = urls[i % urls.len()].clone();
         tasks.push(tokio::spawn(async move {
             let r = send(&client, &url, &tok, &body).await;
             drop(permit);
@@ -968,27 +982,9 @@ async fn cluster(
             check_invariant(&conn, coupon, Some(0)).await.with_context(|| format!("before the sale on {node}"))?;
         }
         let keys = JwtKeys::new(SECRET);
-        let sem = Arc::new(Semaphore::new(concurrency.max(1)));
-        let started = Instant::now();
-        let mut tasks = Vec::with_capacity(ids.len());
-        for (i, u) in ids.iter().enumerate() {
-            let permit = sem.clone().acquire_owned().await?;
-            let tok = keys.sign(Viewer { user_id: *u, role: Role::User }, Duration::from_secs(3600)).map_err(|e| anyhow!("{e:?}"))?;
-            let (client, url, body) = (client.clone(), format!("{}/graphql", bases[i % bases.len()]), issue_body(coupon));
-            tasks.push(tokio::spawn(async move {
-                let r = send(&client, &url, &tok, &body).await;
-                drop(permit);
-                r
-            }));
-        }
-        let mut hist = new_hist()?;
-        let mut codes = BTreeMap::new();
-        for t in tasks {
-            let (us, code) = t.await?;
-            hist.saturating_record(us.max(1));
-            *codes.entry(code).or_insert(0) += 1;
-        }
-        let wall = started.elapsed();
+        let reqs = ids.iter().map(|u| Ok((sign(&keys, *u)?, issue_body(coupon)))).collect::<Result<Vec<_>>>()?;
+        let urls: Vec<String> = bases.iter().map(|b| format!("{b}/graphql")).collect();
+        let (wall, hist, codes) = drive_over(&client, &urls, reqs, concurrency).await?;
         let retried = retries(&client, &bases).await?;
         // 모든 노드가 같은 정확한 수를 본다 (인과적 읽기: 그 노드에 도착한 쓰기를 다 적용한 뒤).
         for node in nodes {
