@@ -49,6 +49,12 @@ pub struct Settings {
     /// Publish the event ledger to this NATS server's JetStream (stream COUPONQL_EVENTS).
     #[arg(long, env = "NATS_URL", global = true)]
     pub nats_url: Option<String>,
+    /// Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed.
+    #[arg(long, env = "TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
+    /// The static cost an operation may have (CONTRACT 13).
+    #[arg(long, env = "MAX_QUERY_COST", global = true, default_value_t = crate::graphql::limits::DEFAULT_MAX_COST)]
+    pub max_query_cost: u64,
 }
 
 fn parse_switch(raw: &str) -> Result<bool, String> {
@@ -106,6 +112,8 @@ impl Settings {
             cors_allowed_origins: None,
             metrics_bind_addr: None,
             nats_url: None,
+            trusted_proxies: None,
+            max_query_cost: crate::graphql::limits::DEFAULT_MAX_COST,
         }
     }
 
@@ -137,6 +145,11 @@ impl Settings {
 
     pub fn db(&self) -> DbSettings {
         DbSettings { max_connections: self.db_max_connections, ..DbSettings::default() }
+    }
+
+    /// `X-Forwarded-For`를 믿는 프록시들. 주소가 아닌 항목이 있으면 시작하지 않는다.
+    pub fn trusted_proxies(&self) -> Result<crate::net::TrustedProxies, String> {
+        crate::net::TrustedProxies::parse(self.trusted_proxies.as_deref())
     }
 
     /// 허용 출처 목록. `*`는 모든 출처.

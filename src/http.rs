@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_graphql::{BatchRequest, Request, Response, ServerError};
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -20,6 +19,7 @@ use crate::domain::Viewer;
 use crate::error::AppError;
 use crate::graphql::{self, AppSchema, KeyState, RequestInfo};
 use crate::metrics::Metrics;
+use crate::net::{ClientAddr, TrustedProxies};
 use crate::service::idempotency::{self, IdemKey, KeyBook, Lookup};
 use crate::service::issuance::IssueMode;
 
@@ -28,7 +28,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// 동시에 실행하는 GraphQL 연산 수. 실행 중인 연산은 큰 퓨처와 버퍼를 쥐므로, 수천 명이 한꺼번에 와도
 /// 나머지는 요청 본문만 든 채 줄을 서게 해서 메모리를 묶어 둔다 (풀 크기보다 훨씬 커서 처리량은 그대로).
 pub const MAX_IN_FLIGHT: usize = 256;
-/// 헤더 다음 본문을 다 받는 한도 (계약: 10초). 넘으면 408로 답하고 연결을 닫는다.
+/// 헤더 다음 본문 전체를 받는 한도 (계약: 10초, 한 번의 마감). 넘으면 408로 답하고 연결을 닫는다.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
@@ -48,14 +48,17 @@ struct Inner {
     keys: KeyBook,
     /// 파싱한 질의 문서 (같은 질의의 파싱을 건너뛴다).
     documents: graphql::DocumentCache,
+    /// `X-Forwarded-For`를 믿는 프록시들 (클라이언트 주소).
+    trusted: TrustedProxies,
 }
 
 impl AppState {
-    pub fn new(db: DatabaseConnection, jwt: JwtKeys, mode: IssueMode, metrics: Metrics) -> Self {
-        let schema = graphql::build_schema(Some(db.clone()), mode);
+    pub fn new(db: DatabaseConnection, jwt: JwtKeys, mode: IssueMode, metrics: Metrics, trusted: TrustedProxies, max_cost: u64) -> Self {
+        let schema = graphql::build_schema_with(Some(db.clone()), mode, max_cost);
         let gate = tokio::sync::Semaphore::new(MAX_IN_FLIGHT);
         let keys = KeyBook::start(db.clone());
-        Self { inner: Arc::new(Inner { schema, db, jwt, gate, metrics, tasks: TaskTracker::new(), keys, documents: Default::default() }) }
+        let documents = Default::default();
+        Self { inner: Arc::new(Inner { schema, db, jwt, gate, metrics, tasks: TaskTracker::new(), keys, documents, trusted }) }
     }
 
     /// 진행 중인 실행이 모두 끝나기를 기다린다 (종료 때).
@@ -80,7 +83,7 @@ pub fn router(state: AppState, cors: Option<&[String]>, metrics_here: bool) -> R
     let mut app = app
         .fallback(|| async { reject(MediaType::Json, StatusCode::NOT_FOUND, "NOT_FOUND", "없는 경로입니다") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(middleware::from_fn_with_state(state.inner.trusted.clone(), crate::net::attach_client_addr))
         .with_state(state);
     if let Some(origins) = cors {
         app = app.layer(cors_layer(origins)).layer(middleware::map_response(preflight_no_content));
@@ -306,7 +309,31 @@ fn is_json_content(headers: &HeaderMap) -> bool {
         })
 }
 
-async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> axum::response::Response {
+/// 본문 읽기의 실패.
+enum BodyError {
+    TooLarge,
+    /// 마감 안에 다 오지 않았거나 중간에 끊겼다.
+    Late,
+}
+
+/// 본문 전체를 한 번의 마감 안에서 모은다. tower-http의 `RequestBodyTimeoutLayer`는 프레임마다 타이머를 다시
+/// 거므로, 몇 초마다 한 바이트씩 흘리는 클라이언트가 연결을 영영 붙잡았다.
+async fn read_body(body: Body) -> Result<Bytes, BodyError> {
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(body, BODY_LIMIT);
+    match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(BodyError::TooLarge),
+        Ok(Err(_)) | Err(_) => Err(BodyError::Late),
+    }
+}
+
+async fn graphql_post(
+    State(state): State<AppState>,
+    Extension(client): Extension<ClientAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> axum::response::Response {
     let media = MediaType::negotiate(&headers);
     if !is_json_content(&headers) {
         return reject(
@@ -316,12 +343,15 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: R
             "Content-Type: application/json 요청만 받습니다",
         );
     }
-    let body = match body {
+    let body = match read_body(body).await {
         Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return reject(media, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "요청 본문이 64 KiB를 넘습니다");
+        Err(BodyError::TooLarge) => {
+            let mut resp = reject(media, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "요청 본문이 64 KiB를 넘습니다");
+            // 읽지 않은 나머지 본문 때문에 연결을 다시 쓸 수 없다.
+            resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return resp;
         }
-        Err(_) => {
+        Err(BodyError::Late) => {
             // 본문이 제때 오지 않았거나 끊겼다: 이 연결은 닫는다.
             let mut resp = reject(media, StatusCode::REQUEST_TIMEOUT, "BAD_REQUEST", "요청 본문을 제때 받지 못했습니다");
             resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -374,14 +404,14 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: R
     };
     // 조회는 요청 안에서 바로 실행한다: 끊긴 클라이언트의 조회는 바꾸는 것이 없어 떨어진 작업이 필요 없다.
     if is_mutation == Some(false) && key.is_none() {
-        return execute(&state, viewer, media, request, RequestInfo::post(), None).await.into_response();
+        return execute(&state, viewer, client, media, request, RequestInfo::post(), None).await.into_response();
     }
     // 실행은 요청과 떨어진 작업으로: 클라이언트가 끊어도 변경은 끝까지 가고 그 답이 보관된다. 종료는 이 작업들을 기다린다.
     let task = state.inner.tasks.spawn({
         let state = state.clone();
         async move {
             let replay = matches!(key_state, Some(KeyState::Replay(_)));
-            let mut answer = execute(&state, viewer, media, request, RequestInfo::post(), key_state).await;
+            let mut answer = execute(&state, viewer, client, media, request, RequestInfo::post(), key_state).await;
             if let Some(k) = &key {
                 answer.keep(&state.inner.keys, &state.inner.db, k).await;
                 if replay {
@@ -398,7 +428,12 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: R
 }
 
 /// GET: `?query=`(또는 persisted query의 해시)가 있으면 조회만 실행하고(mutation은 405), 없으면 GraphiQL.
-async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> axum::response::Response {
+async fn graphql_get(
+    State(state): State<AppState>,
+    Extension(client): Extension<ClientAddr>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> axum::response::Response {
     let query = query.unwrap_or_default();
     if query.is_empty() {
         return asset("index.html").into_response();
@@ -410,7 +445,7 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
     };
     let viewer = viewer_from(&headers, &state.inner.jwt);
     state.inner.documents.prepare(&mut request);
-    execute(&state, viewer, media, request, RequestInfo::get(), None).await.into_response()
+    execute(&state, viewer, client, media, request, RequestInfo::get(), None).await.into_response()
 }
 
 const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -480,6 +515,7 @@ impl Answer {
 async fn execute(
     state: &AppState,
     viewer: Result<Option<Viewer>, AppError>,
+    client: ClientAddr,
     media: MediaType,
     request: Request,
     info: RequestInfo,
@@ -490,7 +526,7 @@ async fn execute(
     let response = match viewer {
         Ok(viewer) => match state.inner.gate.acquire().await {
             Ok(_permit) => {
-                let mut request = graphql::prepare_request(request, &state.inner.db, viewer).data(info.clone());
+                let mut request = graphql::prepare_request(request, &state.inner.db, viewer).data(info.clone()).data(client);
                 if let Some(k) = key {
                     request = request.data(k);
                 }

@@ -2,9 +2,10 @@
 //!
 //! - 헤더는 10초 안에 다 와야 한다 (hyper의 `header_read_timeout`). 이 타이머는 연결이 다음 요청을 기다리는 동안에도
 //!   돌므로, 노는 keep-alive 연결도 10초면 닫힌다 (계약의 60초보다 이르다).
-//! - 본문은 헤더 뒤 10초 안에 (라우터의 `RequestBodyTimeoutLayer`).
-//! - 동시에 붙잡는 연결은 `MAX_CONNECTIONS`개까지, 나머지는 커널 대기열에서 기다린다. 한 바이트씩 흘리는 연결
-//!   1,100개가 와도 자리가 남도록 넉넉히 두고, 3/4 이상 차면 응답마다 `Connection: close`를 붙여 자리를 돌린다.
+//! - 본문은 헤더 뒤 10초 안에, 전체로 (`http::read_body`: 한 바이트씩 흘려도 10초에 끊는다).
+//! - 동시에 붙잡는 연결은 디스크립터 한도가 허락하는 만큼(`connection_capacity`), 나머지는 커널 대기열에서 기다린다.
+//!   느린 연결 수천 개와 노는 웹소켓 만 개가 와도 자리가 남도록 넉넉히 두고, 3/4 이상 차면 응답마다
+//!   `Connection: close`를 붙여 자리를 돌린다.
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, header};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -21,14 +23,24 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
-/// 동시에 열어 두는 연결 수.
-pub const MAX_CONNECTIONS: usize = 2048;
+/// 동시에 열어 두는 연결 수의 상한 (디스크립터 한도가 더 낮으면 그쪽, `connection_capacity`).
+pub const MAX_CONNECTIONS: usize = 60_000;
+/// 연결 말고 프로세스가 쓰는 디스크립터 몫 (풀, 리스너, 파일, NATS).
+const RESERVED_FDS: u64 = 512;
 /// 요청 헤더를 다 받는 한도 (계약: 10초).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// 종료 신호 뒤 진행 중인 요청을 기다리는 한도 (풀 닫기까지 10초 안).
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
 /// 커널 대기열 길이 (리눅스는 net.core.somaxconn으로 다시 자른다).
 const BACKLOG: u32 = 4096;
+
+/// 이 프로세스가 붙잡을 수 있는 연결 수: 디스크립터 한도(소프트)를 하드 한도까지 올리고, 예비 몫을 뺀다.
+/// 연결이 디스크립터를 다 쓰면 accept도 데이터베이스 연결도 실패하므로, 그 전에 accept를 멈춘다.
+pub fn connection_capacity() -> usize {
+    let soft = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let usable = soft.saturating_sub(RESERVED_FDS).max(64);
+    usize::try_from(usable).unwrap_or(MAX_CONNECTIONS).min(MAX_CONNECTIONS)
+}
 
 /// 주소에 묶는다. 대기열을 길게 잡아 순간적인 폭주도 거절하지 않는다.
 pub async fn bind(addr: &str) -> io::Result<TcpListener> {
@@ -69,9 +81,9 @@ pub async fn serve(listener: TcpListener, router: Router, open: Arc<AtomicUsize>
             p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 // 파일 디스크립터 부족 등: 잠시 쉬고 다시.
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -83,7 +95,9 @@ pub async fn serve(listener: TcpListener, router: Router, open: Arc<AtomicUsize>
         };
         let _ = stream.set_nodelay(true);
         open.fetch_add(1, Ordering::Relaxed);
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+        // 상대 주소를 요청마다 확장으로 (axum의 `ConnectInfo`): 주소별 한도가 쓴다.
+        let service = tower::Layer::layer(&axum::Extension(ConnectInfo(peer)), router.clone());
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
         let conn = graceful.watch(conn.into_owned());
         let open = open.clone();
         tokio::spawn(async move {

@@ -33,29 +33,35 @@ impl Application {
             let report = seed::seed(&db).await.map_err(|e| anyhow::anyhow!("{e:?}")).context("seeding failed")?;
             tracing::info!(?report, "embedded SQLite ready with demo data");
         }
-        Ok(Self::assemble(settings, listener, metrics_listener, db))
+        Self::assemble(settings, listener, metrics_listener, db)
     }
 
     /// 이미 연결·마이그레이션된 데이터베이스로 (테스트: 새로 만든 데이터베이스, SQL 문 계수기가 붙은 연결).
     pub async fn build_with_db(settings: &Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
         let (listener, metrics_listener) = bind_all(settings).await?;
-        Ok(Self::assemble(settings, listener, metrics_listener, db))
+        Self::assemble(settings, listener, metrics_listener, db)
     }
 
-    fn assemble(settings: &Settings, listener: TcpListener, metrics_listener: Option<TcpListener>, db: DatabaseConnection) -> Self {
+    fn assemble(
+        settings: &Settings,
+        listener: TcpListener,
+        metrics_listener: Option<TcpListener>,
+        db: DatabaseConnection,
+    ) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
         let jwt = JwtKeys::new(settings.jwt_secret().expose_secret());
-        let state = http::AppState::new(db.clone(), jwt, settings.issue_mode(), metrics.clone());
-        Self {
+        let trusted = settings.trusted_proxies().map_err(anyhow::Error::msg)?;
+        let state = http::AppState::new(db.clone(), jwt, settings.issue_mode(), metrics.clone(), trusted, settings.max_query_cost);
+        Ok(Self {
             listener,
             metrics_listener,
             state,
             db,
             metrics,
             cors: settings.cors_origins(),
-            max_connections: server::MAX_CONNECTIONS,
+            max_connections: server::connection_capacity(),
             nats_url: settings.nats_url.clone().filter(|u| !u.trim().is_empty()),
-        }
+        })
     }
 
     /// 연결 수 한도를 바꾼다 (시험용으로 작게).

@@ -30,6 +30,10 @@ impl DocumentCache {
             // persisted query의 해시만 온 요청: 질의는 실행 중에 채워진다.
             return None;
         }
+        if !super::limits::nesting_fits(&request.query) {
+            // 파서에 넘기지 않는다: 실행의 파싱 단계가 같은 검사로 거절한다.
+            return None;
+        }
         let cached = self.cache().get(&request.query).cloned();
         let doc = match cached {
             Some(doc) => doc,

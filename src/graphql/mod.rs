@@ -1,6 +1,7 @@
 //! GraphQL 계층: 스키마 조립, 에러 코드 부여, 요청별 컨텍스트. 리졸버는 얇게 — 서비스 하나를 부르고 변환한다.
 mod documents;
 mod guards;
+pub mod limits;
 mod loaders;
 mod mutation;
 mod nulls;
@@ -8,6 +9,7 @@ mod query;
 mod scalars;
 mod subscription;
 mod types;
+mod variables;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -32,24 +34,22 @@ pub use subscription::{MAX_SUBSCRIPTIONS, SubscriptionRoot, SubscriptionSlots};
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// 깊이 한도: 스키마에 순환이 없어 정상 질의는 6단을 넘지 않고, 도구들이 보내는 인트로스펙션 질의(≈15단)는 통과한다.
-pub const MAX_DEPTH: usize = 20;
-/// 복잡도 한도: `coupons(first: 100)`로 모든 필드를 읽는 질의(≈3,800)는 통과, 수천 개 별칭 남용은 거부.
-pub const MAX_COMPLEXITY: usize = 5_000;
 /// 자동 persisted query로 기억하는 질의 수 (계약: 적어도 1,000개). 문서 하나가 수 KB라 수십 MB 안쪽.
 pub const PERSISTED_QUERY_CACHE: usize = 4096;
-/// 데이터베이스를 한 번 오가는 루트 필드의 비용: 같은 필드를 별칭으로 수백 번 부르는 남용을 막는다.
-pub const FETCH_COST: usize = 10;
 
-/// 스키마를 만든다. 데이터베이스 풀과 발급기, 재고 허브는 스키마 데이터, 뷰어와 DataLoader는 요청 데이터.
-/// `db`가 없으면 SDL 출력용.
+/// 스키마를 만든다 (비용 한도는 기본값). 데이터베이스 풀과 발급기, 재고 허브는 스키마 데이터, 뷰어와 DataLoader는
+/// 요청 데이터. `db`가 없으면 SDL 출력용.
 pub fn build_schema(db: Option<DatabaseConnection>, mode: IssueMode) -> AppSchema {
+    build_schema_with(db, mode, limits::DEFAULT_MAX_COST)
+}
+
+/// `build_schema`에 연산의 비용 한도(`MAX_QUERY_COST`)까지.
+/// 깊이와 복잡도는 async-graphql의 한도 대신 `limits`가 검증 전에 센다 (조각을 펼칠 때마다 다시 걷지 않게).
+pub fn build_schema_with(db: Option<DatabaseConnection>, mode: IssueMode, max_cost: u64) -> AppSchema {
     let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
         // APQ가 먼저(바깥): 해시로 찾은 문서를 ErrorCodes의 prepare_request가 받는다.
         .extension(ApolloPersistedQueries::new(LruCacheStorage::new(PERSISTED_QUERY_CACHE)))
-        .extension(ErrorCodes);
+        .extension(ErrorCodes { max_cost });
     if let Some(db) = db {
         let hub = StockHub::start(db.clone());
         builder = builder.data(Issuer::new(db.clone(), mode).with_stock(hub.clone())).data(hub).data(db);
@@ -209,10 +209,15 @@ impl RequestInfo {
         }
     }
 
-    /// 문서에서 고른 연산의 종류를 기록하고, GET으로 온 mutation이면 실행 전에 거절한다 (아무것도 실행하지 않는다).
+    /// 문서에서 고른 연산의 종류를 기록하고, 실행 전에 거절할 것을 거절한다 (아무것도 실행하지 않는다):
+    /// HTTP로 온 구독은 BAD_REQUEST(구독은 웹소켓으로), GET으로 온 mutation은 405.
     fn classify(&self, doc: &ExecutableDocument, operation_name: Option<&str>) -> ServerResult<()> {
         if let Some(ty) = selected_operation(doc, operation_name).map(|op| op.ty) {
             let _ = self.0.operation_type.set(ty);
+            if ty == OperationType::Subscription {
+                let err = ServerError::new("구독은 /graphql/ws의 웹소켓(graphql-transport-ws)으로만 받습니다", None);
+                return Err(with_code(err, "BAD_REQUEST"));
+            }
             if self.0.via_get && ty != OperationType::Query {
                 let err = ServerError::new("mutation은 POST로만 보낼 수 있습니다", None);
                 return Err(with_code(err, METHOD_NOT_ALLOWED));
@@ -222,12 +227,21 @@ impl RequestInfo {
     }
 }
 
-/// 요청마다 붙는 확장: 코드 없는 에러에 계약서의 코드를 붙이고, 오류가 있는 응답에 명세의 null 전파를 적용한다.
-struct ErrorCodes;
+/// 요청마다 붙는 확장: 문서의 한도와 변수를 검증 전후에 확인하고, 코드 없는 에러에 계약서의 코드를 붙이고,
+/// 오류가 있는 응답에 명세의 null 전파를 적용한다.
+struct ErrorCodes {
+    max_cost: u64,
+}
 
 impl ExtensionFactory for ErrorCodes {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExt { query: Mutex::new(None), operation_name: Mutex::new(None) })
+        Arc::new(ErrorCodesExt {
+            query: Mutex::new(None),
+            operation_name: Mutex::new(None),
+            max_cost: self.max_cost,
+            bad_variable: Mutex::new(None),
+            cost: Mutex::new(None),
+        })
     }
 }
 
@@ -240,6 +254,48 @@ enum QuerySource {
 struct ErrorCodesExt {
     query: Mutex<Option<QuerySource>>,
     operation_name: Mutex<Option<String>>,
+    max_cost: u64,
+    /// 파싱 뒤에 찾은 변수 오류: 문서 검증이 통과하면 요청 오류로 답한다 (명세의 순서: 검증 → 변수 강제 변환).
+    bad_variable: Mutex<Option<ServerError>>,
+    /// 고른 연산의 정적 비용: 응답의 `extensions.cost` (CONTRACT 13절).
+    cost: Mutex<Option<limits::Cost>>,
+}
+
+/// 요청 오류 응답의 크기 한도 (계약: 8 KiB): 오류는 이만큼만, 메시지는 이 길이까지.
+const MAX_ERRORS: usize = 10;
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// 오류 목록을 짧게: 앞의 몇 개만, 긴 메시지는 잘라서 (사용하지 않은 변수 3,000개가 436 KB 응답을 만들었다).
+fn brief(mut errors: Vec<ServerError>) -> Vec<ServerError> {
+    let more = errors.len().saturating_sub(MAX_ERRORS);
+    errors.truncate(MAX_ERRORS);
+    for e in &mut errors {
+        if e.message.chars().count() > MAX_MESSAGE_CHARS {
+            e.message = e.message.chars().take(MAX_MESSAGE_CHARS).chain("…".chars()).collect();
+        }
+        e.locations.truncate(3);
+    }
+    if more > 0
+        && let Some(last) = errors.last_mut()
+    {
+        last.message.push_str(&format!(" (그 밖에 오류 {more}개)"));
+    }
+    errors
+}
+
+/// 파싱 오류를 짧게: pest의 메시지는 문서의 줄을 통째로 인용하므로, 위치와 기대한 것만 남긴다.
+fn brief_parse_error(mut err: ServerError) -> ServerError {
+    let expected = err.message.lines().find_map(|l| l.trim().strip_prefix("= ")).map(|l| l.chars().take(120).collect::<String>());
+    let at = err.locations.first().map(|p| format!(" ({}행 {}열)", p.line, p.column)).unwrap_or_default();
+    err.message = match expected {
+        Some(why) => format!("문서를 파싱할 수 없습니다{at}: {why}"),
+        None => format!("문서를 파싱할 수 없습니다{at}"),
+    };
+    with_code(err, "GRAPHQL_PARSE_FAILED")
+}
+
+fn refused(message: String) -> ServerError {
+    with_code(ServerError::new(message, None), "GRAPHQL_VALIDATION_FAILED")
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -289,7 +345,13 @@ impl Extension for ErrorCodesExt {
     /// 단계 밖에서 생기는 요청 수준의 에러(없는 operationName, 이름 없이 여러 연산, APQ)도 코드를 갖게 한다.
     async fn request(&self, ctx: &ExtensionContext<'_>, next: async_graphql::extensions::NextRequest<'_>) -> async_graphql::Response {
         let mut resp = next.run(ctx).await;
-        resp.errors = resp.errors.into_iter().map(request_error_code).collect();
+        resp.errors = brief(resp.errors.into_iter().map(request_error_code).collect());
+        if let Some(cost) = *lock(&self.cost) {
+            let mut value = async_graphql::indexmap::IndexMap::new();
+            value.insert(async_graphql::Name::new("requested"), async_graphql::Value::from(cost.requested));
+            value.insert(async_graphql::Name::new("limit"), async_graphql::Value::from(cost.limit));
+            resp.extensions.insert("cost".to_owned(), async_graphql::Value::Object(value));
+        }
         resp
     }
 
@@ -324,15 +386,40 @@ impl Extension for ErrorCodesExt {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
+        if !limits::nesting_fits(query) {
+            let err = ServerError::new(format!("문서가 너무 깊게 중첩되어 있습니다 (한도 {})", limits::MAX_NESTING), None);
+            return Err(with_code(err, "GRAPHQL_PARSE_FAILED"));
+        }
+        let doc = next.run(ctx, query, variables).await.map_err(brief_parse_error)?;
+        let operation_name = lock(&self.operation_name).clone();
         if let Some(info) = ctx.data_opt::<RequestInfo>() {
-            info.classify(&doc, lock(&self.operation_name).as_deref())?;
+            info.classify(&doc, operation_name.as_deref())?;
+        }
+        let registry = &ctx.schema_env.registry;
+        let cost = limits::check(registry, &doc, operation_name.as_deref(), variables, self.max_cost).map_err(|r| refused(r.message()))?;
+        *lock(&self.cost) = Some(cost);
+        if let Some(op) = selected_operation(&doc, operation_name.as_deref())
+            && let Err(bad) = variables::check(registry, &doc, op, variables)
+        {
+            let mut err = ServerError::new(bad.message, None);
+            let ext = err.extensions.get_or_insert_with(Default::default);
+            ext.set("code", "BAD_USER_INPUT");
+            ext.set("variable", bad.variable);
+            ext.set("field", bad.field);
+            *lock(&self.bad_variable) = Some(err);
         }
         Ok(doc)
     }
 
     async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errs| errs.into_iter().map(|e| with_code(e, "GRAPHQL_VALIDATION_FAILED")).collect())
+        let result = next
+            .run(ctx)
+            .await
+            .map_err(|errs| errs.into_iter().map(|e| with_code(e, "GRAPHQL_VALIDATION_FAILED")).collect::<Vec<_>>())?;
+        match lock(&self.bad_variable).take() {
+            Some(err) => Err(vec![err]),
+            None => Ok(result),
+        }
     }
 
     async fn execute(

@@ -60,7 +60,7 @@ impl UpdateCouponInput {
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Issues one coupon to a user (default: the viewer). Row-locked: never over-issues, never twice per user.
-    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated")]
     async fn issue_coupon(&self, ctx: &Context<'_>, coupon_id: ID, user_id: Option<ID>) -> async_graphql::Result<UserCoupon> {
         let coupon_id = parse_uuid("couponId", &coupon_id)?;
         let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
@@ -72,7 +72,7 @@ impl MutationRoot {
     }
 
     /// Holds a user coupon for one order until used, released or expired. ttlSeconds: 60..3600.
-    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated")]
     async fn reserve_coupon(
         &self,
         ctx: &Context<'_>,
@@ -93,7 +93,7 @@ impl MutationRoot {
     }
 
     /// Ends this order's hold; when the order holds nothing, changes nothing.
-    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated")]
     async fn release_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID, order_id: String) -> async_graphql::Result<UserCoupon> {
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let order = OrderId::parse(&order_id).gql()?;
@@ -102,7 +102,7 @@ impl MutationRoot {
     }
 
     /// Marks a user coupon used. With orderAmount, also checks minPurchaseAmount.
-    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated")]
     async fn use_coupon(
         &self,
         ctx: &Context<'_>,
@@ -122,7 +122,7 @@ impl MutationRoot {
     }
 
     /// Reverts a use (the order was cancelled).
-    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated")]
     async fn cancel_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID, order_id: Option<String>) -> async_graphql::Result<UserCoupon> {
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let order = order_id.as_deref().map(OrderId::parse).transpose().gql()?;
@@ -133,7 +133,7 @@ impl MutationRoot {
         Ok(UserCoupon::alone(uc))
     }
 
-    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "AdminOnly")]
     async fn create_coupon(&self, ctx: &Context<'_>, input: CreateCouponInput) -> async_graphql::Result<Coupon> {
         let input = NewCouponInput {
             name: input.name,
@@ -149,30 +149,30 @@ impl MutationRoot {
     }
 
     /// Only the fields present change; an explicit null clears a nullable field.
-    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "AdminOnly")]
     async fn update_coupon(&self, ctx: &Context<'_>, id: ID, input: UpdateCouponInput) -> async_graphql::Result<Coupon> {
         let id = parse_uuid("id", &id)?;
         let input = input.into_domain().gql()?;
         Ok(Coupon(service::coupons::update(db(ctx)?, viewer(ctx), id, input).await.gql()?))
     }
 
-    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "AdminOnly")]
     async fn pause_coupon(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Coupon> {
         set_status(ctx, id, CouponStatus::Paused).await
     }
 
-    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "AdminOnly")]
     async fn resume_coupon(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Coupon> {
         set_status(ctx, id, CouponStatus::Active).await
     }
 
-    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "AdminOnly")]
     async fn archive_coupon(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Coupon> {
         set_status(ctx, id, CouponStatus::Archived).await
     }
 
     /// count: 1..100000 single-use codes.
-    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "AdminOnly")]
     async fn generate_coupon_codes(
         &self,
         ctx: &Context<'_>,
@@ -186,7 +186,7 @@ impl MutationRoot {
     }
 
     /// A chosen code (e.g. WELCOME2026): each user may redeem it once, up to maxRedemptions in all.
-    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "AdminOnly")]
     async fn add_coupon_code(
         &self,
         ctx: &Context<'_>,
@@ -199,7 +199,7 @@ impl MutationRoot {
     }
 
     /// Issues the code's coupon to the viewer.
-    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated")]
     async fn redeem_coupon_code(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<UserCoupon> {
         if let Some(done) = replayed(ctx).await {
             return done;

@@ -28,14 +28,12 @@ pub struct QueryRoot;
 #[Object(name = "Query")]
 impl QueryRoot {
     /// null when absent.
-    #[graphql(complexity = "super::FETCH_COST + child_complexity")]
     async fn coupon(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Coupon>> {
         let id = parse_uuid("id", &id)?;
         Ok(service::coupons::get(db(ctx)?, id).await.gql()?.map(Coupon))
     }
 
     /// Newest first. first: 1..100.
-    #[graphql(complexity = "super::FETCH_COST + first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     async fn coupons(
         &self,
         ctx: &Context<'_>,
@@ -49,7 +47,7 @@ impl QueryRoot {
     }
 
     /// Newest first.
-    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
+    #[graphql(guard = "AdminOnly")]
     async fn coupon_codes(
         &self,
         ctx: &Context<'_>,
@@ -64,7 +62,7 @@ impl QueryRoot {
     }
 
     /// Holders of a coupon, newest first.
-    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
+    #[graphql(guard = "AdminOnly")]
     async fn coupon_holders(
         &self,
         ctx: &Context<'_>,
@@ -78,7 +76,7 @@ impl QueryRoot {
     }
 
     /// Events (section 9), oldest first; couponId null: all coupons.
-    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + first.unwrap_or(50).clamp(1, 100) as usize * child_complexity")]
+    #[graphql(guard = "AdminOnly")]
     async fn coupon_events(
         &self,
         ctx: &Context<'_>,
@@ -92,7 +90,7 @@ impl QueryRoot {
     }
 
     /// Defaults to the viewer. Newest first.
-    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated")]
     async fn user_coupons(
         &self,
         ctx: &Context<'_>,
@@ -104,7 +102,7 @@ impl QueryRoot {
         Ok(list.into_iter().map(UserCoupon::with_coupon).collect())
     }
 
-    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated")]
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         // 발급 내역을 함께 묻는 흔한 모양(me { coupons { coupon } })은 사용자와 내역과 쿠폰을 문장 하나로 읽는다.
         match User::coupons_wanted(ctx) {
@@ -117,14 +115,14 @@ impl QueryRoot {
     }
 
     /// null when absent.
-    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated")]
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
         let id = parse_uuid("id", &id)?;
         Ok(service::users::get(db(ctx)?, viewer(ctx), id).await.gql()?.map(User::single))
     }
 
     /// At most 100 ids; result in the order of ids, null for unknown ones.
-    #[graphql(guard = "AdminOnly", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "AdminOnly")]
     async fn users(&self, ctx: &Context<'_>, ids: Vec<ID>) -> async_graphql::Result<Vec<Option<User>>> {
         let ids = ids.iter().map(|id| parse_uuid("ids", id)).collect::<Result<Vec<_>, _>>()?;
         let found = service::users::get_many(db(ctx)?, viewer(ctx), &ids).await.gql()?;
@@ -132,7 +130,7 @@ impl QueryRoot {
     }
 
     /// A dry run of useCoupon: what it would answer now. Writes nothing.
-    #[graphql(guard = "Authenticated", complexity = "super::FETCH_COST + child_complexity")]
+    #[graphql(guard = "Authenticated")]
     async fn validate_coupon(
         &self,
         ctx: &Context<'_>,

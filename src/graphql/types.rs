@@ -113,7 +113,7 @@ impl Coupon {
     }
 
     /// ADMIN only.
-    #[graphql(guard = "super::guards::AdminOnly", complexity = "super::FETCH_COST")]
+    #[graphql(guard = "super::guards::AdminOnly")]
     async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<CouponStats> {
         let s = service::coupons::stats(db(ctx)?, super::viewer(ctx), self.0.id).await.gql()?;
         let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
