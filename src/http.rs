@@ -108,6 +108,8 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("idempotency-key")])
+        // 브라우저 앱이 읽는 응답 헤더: 재생 여부, CSV 파일 이름, 재시도 시각, 추적 문맥.
+        .expose_headers([IDEMPOTENT_REPLAYED, header::CONTENT_DISPOSITION, header::RETRY_AFTER, HeaderName::from_static("traceparent")])
         .max_age(Duration::from_secs(600))
 }
 
@@ -358,6 +360,10 @@ async fn graphql_post(
             return resp;
         }
     };
+    // 배열은 배치다 (빈 배열도): serde는 `[]`를 모든 필드가 기본값인 요청 하나로도 읽어 버린다.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "배치 요청은 지원하지 않습니다");
+    }
     let mut request = match serde_json::from_slice::<BatchRequest>(&body) {
         Ok(BatchRequest::Single(r)) => r,
         // 배치는 꺼 두었다: 요청 하나에 연산 하나.
@@ -439,13 +445,36 @@ async fn graphql_get(
         return asset("index.html").into_response();
     }
     let media = MediaType::negotiate(&headers);
-    let mut request = match async_graphql::http::parse_query_string(&query) {
-        Ok(r) => r,
-        Err(_) => return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "쿼리 문자열이 올바른 GraphQL 요청이 아닙니다"),
+    let Some(mut request) = get_request(&query) else {
+        return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "쿼리 문자열이 올바른 GraphQL 요청이 아닙니다");
     };
     let viewer = viewer_from(&headers, &state.inner.jwt);
     state.inner.documents.prepare(&mut request);
     execute(&state, viewer, client, media, request, RequestInfo::get(), None).await.into_response()
+}
+
+/// GET의 쿼리 문자열을 요청으로 (GraphQL over HTTP의 매개변수 이름: `operationName`).
+/// async-graphql의 `parse_query_string`은 `operation_name`을 찾아서, 명세대로 보낸 `operationName`을 버렸다.
+fn get_request(raw: &str) -> Option<Request> {
+    #[derive(serde::Deserialize)]
+    struct Params {
+        #[serde(default)]
+        query: String,
+        #[serde(rename = "operationName")]
+        operation_name: Option<String>,
+        variables: Option<String>,
+        extensions: Option<String>,
+    }
+    let params: Params = serde_urlencoded::from_str(raw).ok()?;
+    let mut request = Request::new(params.query);
+    request.operation_name = params.operation_name.filter(|n| !n.is_empty());
+    if let Some(v) = params.variables.filter(|v| !v.is_empty()) {
+        request.variables = serde_json::from_str(&v).ok()?;
+    }
+    if let Some(e) = params.extensions.filter(|e| !e.is_empty()) {
+        request.extensions = serde_json::from_str(&e).ok()?;
+    }
+    Some(request)
 }
 
 const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -522,7 +551,8 @@ async fn execute(
     key: Option<KeyState>,
 ) -> Answer {
     let started = Instant::now();
-    let operation = request.operation_name.clone().unwrap_or_else(|| "-".into());
+    let operation = request.operation_name.as_deref().map(escaped).unwrap_or_else(|| "-".into());
+    let anonymous = matches!(viewer, Ok(None));
     let response = match viewer {
         Ok(viewer) => match state.inner.gate.acquire().await {
             Ok(_permit) => {
@@ -551,14 +581,31 @@ async fn execute(
     let elapsed = started.elapsed();
     state.inner.metrics.graphql_request(operation_type, &code, elapsed);
     tracing::info!(operation = %operation, operation_type, duration_ms = elapsed.as_secs_f64() * 1000.0, outcome = %code, "graphql");
-    respond(media, response, &info, code)
+    respond(media, response, &info, code, anonymous)
+}
+
+/// 클라이언트가 고른 글자를 로그에 쓸 수 있게: 제어 문자(탭 말고 C0, DEL, C1)는 `\u{..}`로.
+/// 줄바꿈이나 터미널 이스케이프가 가짜 로그 줄을 만들거나 터미널에 그대로 닿지 않는다.
+pub fn escaped(text: &str) -> String {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return text.to_owned();
+    }
+    text.chars().map(|c| if c.is_control() && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() }).collect()
 }
 
 /// GraphQL 응답을 HTTP로. 실행 전에 끝난 요청(요청 오류)은 `data` 없이, graphql-response+json이면 400.
 /// GET으로 온 mutation은 405와 `Allow: POST`.
-fn respond(media: MediaType, response: Response, info: &RequestInfo, code: String) -> Answer {
+fn respond(media: MediaType, response: Response, info: &RequestInfo, code: String, anonymous: bool) -> Answer {
     let executed = info.executed();
     let mut headers = response.http_headers.clone();
+    // 익명의 GET 조회만 공개 캐시에 (가장 작은 필드 힌트만큼). 오류가 있거나, 토큰이 있거나, POST면 저장하지 않는다.
+    let cache = match info.cache_max_age() {
+        Some(age) if anonymous && info.via_get() && executed && response.errors.is_empty() => format!("public, max-age={age}"),
+        _ => "private, no-store".to_owned(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&cache) {
+        headers.insert(header::CACHE_CONTROL, v);
+    }
     let mut body = match serde_json::to_value(&response) {
         Ok(v) => v,
         Err(_) => serde_json::json!({ "errors": [{ "message": "일시적인 오류가 발생했습니다", "extensions": { "code": "INTERNAL" } }] }),
@@ -569,6 +616,9 @@ fn respond(media: MediaType, response: Response, info: &RequestInfo, code: Strin
     let status = if code == graphql::METHOD_NOT_ALLOWED {
         headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
         StatusCode::METHOD_NOT_ALLOWED
+    } else if !executed && code == "BAD_REQUEST" {
+        // HTTP로 온 구독: 미디어 타입과 상관없이 400.
+        StatusCode::BAD_REQUEST
     } else if !executed && media == MediaType::GraphqlResponse {
         StatusCode::BAD_REQUEST
     } else {

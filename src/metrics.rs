@@ -60,6 +60,14 @@ fn describe() {
     metrics::describe_gauge!("couponql_db_pool_connections", "Database pool connections by state");
     metrics::describe_gauge!("couponql_http_open_connections", "Open HTTP connections");
     metrics::describe_gauge!("couponql_subscriptions_active", "Active GraphQL subscriptions");
+    // 처음 긁을 때부터 표의 모든 지표가 `# TYPE` 줄을 갖게 등록해 둔다 (값 0): 레이블 없는 것은 0 표본,
+    // 레이블 있는 것은 실제로 생길 수 있는 레이블 하나로.
+    counter!("couponql_graphql_requests_total", "operation_type" => "query", "code" => "OK").absolute(0);
+    let _ = histogram!("couponql_graphql_request_duration_seconds", "operation_type" => "query");
+    counter!("couponql_issuance_total", "outcome" => "OK").absolute(0);
+    let _ = histogram!("couponql_issuance_batch_size");
+    gauge!("couponql_http_open_connections").set(0.0);
+    gauge!("couponql_subscriptions_active").set(0.0);
 }
 
 impl Metrics {

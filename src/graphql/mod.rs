@@ -180,11 +180,18 @@ struct InfoInner {
     via_get: bool,
     executed: AtomicBool,
     operation_type: OnceLock<OperationType>,
+    /// 고른 연산의 루트 필드가 모두 캐시 힌트를 가질 때 그 가장 작은 값(초).
+    cache_max_age: OnceLock<u32>,
 }
 
 impl RequestInfo {
     fn new(via_get: bool) -> Self {
-        Self(Arc::new(InfoInner { via_get, executed: AtomicBool::new(false), operation_type: OnceLock::new() }))
+        Self(Arc::new(InfoInner {
+            via_get,
+            executed: AtomicBool::new(false),
+            operation_type: OnceLock::new(),
+            cache_max_age: OnceLock::new(),
+        }))
     }
 
     pub fn get() -> Self {
@@ -195,8 +202,17 @@ impl RequestInfo {
         Self::new(false)
     }
 
+    pub fn via_get(&self) -> bool {
+        self.0.via_get
+    }
+
     pub fn executed(&self) -> bool {
         self.0.executed.load(Ordering::Relaxed)
+    }
+
+    /// 공개 캐시에 둘 수 있는 시간 (CONTRACT 2절의 Caching): 루트 필드 가운데 힌트가 없는 것이 있으면 None.
+    pub fn cache_max_age(&self) -> Option<u32> {
+        self.0.cache_max_age.get().copied()
     }
 
     /// 지표와 로그의 `operation_type` (문서를 못 읽었으면 "unknown").
@@ -211,8 +227,20 @@ impl RequestInfo {
 
     /// 문서에서 고른 연산의 종류를 기록하고, 실행 전에 거절할 것을 거절한다 (아무것도 실행하지 않는다):
     /// HTTP로 온 구독은 BAD_REQUEST(구독은 웹소켓으로), GET으로 온 mutation은 405.
-    fn classify(&self, doc: &ExecutableDocument, operation_name: Option<&str>) -> ServerResult<()> {
-        if let Some(ty) = selected_operation(doc, operation_name).map(|op| op.ty) {
+    fn classify(
+        &self,
+        registry: &async_graphql::registry::Registry,
+        doc: &ExecutableDocument,
+        operation_name: Option<&str>,
+    ) -> ServerResult<()> {
+        let selected = selected_operation(doc, operation_name);
+        if let Some(op) = selected
+            && op.ty == OperationType::Query
+            && let Some(age) = cache_hint(registry, doc, &op.selection_set.node)
+        {
+            let _ = self.0.cache_max_age.set(age);
+        }
+        if let Some(ty) = selected.map(|op| op.ty) {
             let _ = self.0.operation_type.set(ty);
             if ty == OperationType::Subscription {
                 let err = ServerError::new("구독은 /graphql/ws의 웹소켓(graphql-transport-ws)으로만 받습니다", None);
@@ -225,6 +253,36 @@ impl RequestInfo {
         }
         Ok(())
     }
+}
+
+/// 조회의 캐시 힌트: async-graphql의 필드 힌트(`cache_control`)를 루트 필드마다 읽어 가장 작은 값.
+/// async-graphql의 합치기는 힌트 없는 필드를 건너뛰지만, 계약은 힌트 없는 필드 하나가 응답 전체를 캐시할 수 없게 한다.
+fn cache_hint(
+    registry: &async_graphql::registry::Registry,
+    doc: &ExecutableDocument,
+    set: &async_graphql::parser::types::SelectionSet,
+) -> Option<u32> {
+    use async_graphql::parser::types::Selection;
+    let query = registry.types.get(&registry.query_type)?;
+    let mut min: Option<u32> = None;
+    for item in &set.items {
+        let age = match &item.node {
+            Selection::Field(f) => {
+                let age = query.field_by_name(f.node.name.node.as_str()).map(|m| m.cache_control.max_age).unwrap_or(0);
+                if age <= 0 {
+                    return None;
+                }
+                age as u32
+            }
+            Selection::InlineFragment(inline) => cache_hint(registry, doc, &inline.node.selection_set.node)?,
+            // 조각은 문서 한도가 순환을 이미 거절했다.
+            Selection::FragmentSpread(spread) => {
+                cache_hint(registry, doc, &doc.fragments.get(&spread.node.fragment_name.node)?.node.selection_set.node)?
+            }
+        };
+        min = Some(min.map_or(age, |m| m.min(age)));
+    }
+    min
 }
 
 /// 요청마다 붙는 확장: 문서의 한도와 변수를 검증 전후에 확인하고, 코드 없는 에러에 계약서의 코드를 붙이고,
@@ -340,6 +398,38 @@ fn execution_error_code(err: ServerError) -> ServerError {
     with_code(internal, "INTERNAL")
 }
 
+impl ErrorCodesExt {
+    /// 실행 전의 문서 검사: 연산 종류(HTTP의 구독, GET의 mutation), 깊이·비용·펼친 크기, 변수 강제 변환.
+    /// 변수 오류는 문서 검증 뒤에 알리도록 담아 둔다.
+    fn check_document(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: Option<&RequestInfo>,
+        doc: &ExecutableDocument,
+        operation_name: Option<&str>,
+        variables: &Variables,
+    ) -> ServerResult<()> {
+        let registry = &ctx.schema_env.registry;
+        // 한도가 먼저: 뒤의 검사들은 조각을 펼쳐 걷는다.
+        let cost = limits::check(registry, doc, operation_name, variables, self.max_cost).map_err(|r| refused(r.message()))?;
+        *lock(&self.cost) = Some(cost);
+        if let Some(info) = info {
+            info.classify(registry, doc, operation_name)?;
+        }
+        if let Some(op) = selected_operation(doc, operation_name)
+            && let Err(bad) = variables::check(registry, doc, op, variables)
+        {
+            let mut err = ServerError::new(bad.message, None);
+            let ext = err.extensions.get_or_insert_with(Default::default);
+            ext.set("code", "BAD_USER_INPUT");
+            ext.set("variable", bad.variable);
+            ext.set("field", bad.field);
+            *lock(&self.bad_variable) = Some(err);
+        }
+        Ok(())
+    }
+}
+
 #[async_trait::async_trait]
 impl Extension for ErrorCodesExt {
     /// 단계 밖에서 생기는 요청 수준의 에러(없는 operationName, 이름 없이 여러 연산, APQ)도 코드를 갖게 한다.
@@ -356,26 +446,37 @@ impl Extension for ErrorCodesExt {
     }
 
     /// APQ가 문서를 채운 뒤에 불린다 (APQ 확장이 먼저 등록되어 바깥에서 돈다).
+    /// 파싱과 문서 한도는 여기서, async-graphql의 준비보다 먼저 (APQ가 바깥에서 문서를 채운 뒤):
+    /// async-graphql은 파싱 직후 재귀 깊이 검사(`check_recursive_depth`)에서도 조각을 펼칠 때마다 다시 걸으므로,
+    /// 펼치면 커지는 문서는 그 전에 거절해야 한다. 파싱한 문서는 요청에 넣어 두어 다시 파싱하지 않는다.
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
         mut request: Request,
         next: async_graphql::extensions::NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        // 질의 문자열이 비었으면 APQ가 해시로 찾은 문서를 넣어 두었다 (파싱 훅을 거치지 않는다).
         let operation_name = request.operation_name.clone();
-        let resolved = if request.query.is_empty() { request.parsed_query().ok().cloned() } else { None };
-        let source = match resolved {
-            Some(doc) => {
-                if let Some(info) = ctx.data_opt::<RequestInfo>() {
-                    info.classify(&doc, operation_name.as_deref())?;
-                }
-                QuerySource::Parsed(doc)
-            }
-            None => QuerySource::Text(request.query.clone()),
+        *lock(&self.operation_name) = operation_name.clone();
+        if !limits::nesting_fits(&request.query) {
+            let err = ServerError::new(format!("문서가 너무 깊게 중첩되어 있습니다 (한도 {})", limits::MAX_NESTING), None);
+            return Err(with_code(err, "GRAPHQL_PARSE_FAILED"));
+        }
+        // 질의 문자열이 비었으면 APQ가 해시로 찾은 문서를 넣어 두었다. HTTP는 캐시에서 꺼낸 문서를 넣어 둔다.
+        let text = (!request.query.is_empty()).then(|| request.query.clone());
+        let variables = std::mem::take(&mut request.variables);
+        // 요청 데이터는 이 단계 뒤에야 컨텍스트에 붙으므로, HTTP 계층의 RequestInfo는 요청에서 직접 꺼낸다.
+        let info = request.data.get(&std::any::TypeId::of::<RequestInfo>()).and_then(|d| d.downcast_ref::<RequestInfo>()).cloned();
+        let checked = match request.parsed_query() {
+            Ok(doc) => self.check_document(ctx, info.as_ref(), doc, operation_name.as_deref(), &variables).map(|()| doc.clone()),
+            Err(e) => Err(brief_parse_error(e)),
         };
-        *lock(&self.query) = Some(source);
-        *lock(&self.operation_name) = request.operation_name.clone();
+        request.variables = variables;
+        let doc = checked?;
+        // null 전파에 쓸 문서: 보통은 질의 문자열(오류가 날 때만 다시 파싱), persisted query면 파싱된 문서.
+        *lock(&self.query) = Some(match text {
+            Some(text) => QuerySource::Text(text),
+            None => QuerySource::Parsed(doc),
+        });
         next.run(ctx, request).await
     }
 
@@ -386,40 +487,17 @@ impl Extension for ErrorCodesExt {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        if !limits::nesting_fits(query) {
-            let err = ServerError::new(format!("문서가 너무 깊게 중첩되어 있습니다 (한도 {})", limits::MAX_NESTING), None);
-            return Err(with_code(err, "GRAPHQL_PARSE_FAILED"));
-        }
-        let doc = next.run(ctx, query, variables).await.map_err(brief_parse_error)?;
-        let operation_name = lock(&self.operation_name).clone();
-        if let Some(info) = ctx.data_opt::<RequestInfo>() {
-            info.classify(&doc, operation_name.as_deref())?;
-        }
-        let registry = &ctx.schema_env.registry;
-        let cost = limits::check(registry, &doc, operation_name.as_deref(), variables, self.max_cost).map_err(|r| refused(r.message()))?;
-        *lock(&self.cost) = Some(cost);
-        if let Some(op) = selected_operation(&doc, operation_name.as_deref())
-            && let Err(bad) = variables::check(registry, &doc, op, variables)
-        {
-            let mut err = ServerError::new(bad.message, None);
-            let ext = err.extensions.get_or_insert_with(Default::default);
-            ext.set("code", "BAD_USER_INPUT");
-            ext.set("variable", bad.variable);
-            ext.set("field", bad.field);
-            *lock(&self.bad_variable) = Some(err);
-        }
-        Ok(doc)
+        next.run(ctx, query, variables).await.map_err(brief_parse_error)
     }
 
     async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next
-            .run(ctx)
-            .await
-            .map_err(|errs| errs.into_iter().map(|e| with_code(e, "GRAPHQL_VALIDATION_FAILED")).collect::<Vec<_>>())?;
-        match lock(&self.bad_variable).take() {
-            Some(err) => Err(vec![err]),
-            None => Ok(result),
+        let result = next.run(ctx).await;
+        // async-graphql의 검증은 변수 값까지 보고 코드 없는 "Invalid value" 오류를 낸다: 변수가 틀렸으면 그 대신
+        // 계약의 변수 오류 하나로 답한다.
+        if let Some(err) = lock(&self.bad_variable).take() {
+            return Err(vec![err]);
         }
+        result.map_err(|errs| errs.into_iter().map(|e| with_code(e, "GRAPHQL_VALIDATION_FAILED")).collect())
     }
 
     async fn execute(

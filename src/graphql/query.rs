@@ -28,12 +28,14 @@ pub struct QueryRoot;
 #[Object(name = "Query")]
 impl QueryRoot {
     /// null when absent.
+    #[graphql(cache_control(max_age = 5))]
     async fn coupon(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Coupon>> {
         let id = parse_uuid("id", &id)?;
         Ok(service::coupons::get(db(ctx)?, id).await.gql()?.map(Coupon))
     }
 
     /// Newest first. first: 1..100.
+    #[graphql(cache_control(max_age = 5))]
     async fn coupons(
         &self,
         ctx: &Context<'_>,
