@@ -82,6 +82,9 @@ impl ErrorExtensions for AppError {
             if let AppError::BadUserInput { field, .. } = self {
                 e.set("field", field.as_str());
             }
+            if let AppError::TooManyAttempts { retry_after_secs } = self {
+                e.set("retryAfterSeconds", *retry_after_secs);
+            }
         })
     }
 }
@@ -412,10 +415,8 @@ impl Extension for ErrorCodesExt {
     }
 
     async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next
-            .run(ctx)
-            .await
-            .map_err(|errs| errs.into_iter().map(|e| with_code(e, "GRAPHQL_VALIDATION_FAILED")).collect::<Vec<_>>())?;
+        let result =
+            next.run(ctx).await.map_err(|errs| errs.into_iter().map(|e| with_code(e, "GRAPHQL_VALIDATION_FAILED")).collect::<Vec<_>>())?;
         match lock(&self.bad_variable).take() {
             Some(err) => Err(vec![err]),
             None => Ok(result),
