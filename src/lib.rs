@@ -8,6 +8,8 @@ pub mod cli;
 pub mod config;
 /// 커넥션 풀: 백엔드별 잠금 대기 한도와 SQLite 단일 작성자
 pub mod db;
+/// 클라이언트 주소: TCP 상대 또는 믿는 프록시의 X-Forwarded-For
+pub mod net;
 /// 순수 도메인 규칙
 pub mod domain;
 /// SeaORM 모델
@@ -20,8 +22,6 @@ pub mod graphql;
 pub mod http;
 /// Prometheus 지표
 pub mod metrics;
-/// 클라이언트 주소: TCP 상대 또는 믿는 프록시의 X-Forwarded-For
-pub mod net;
 /// SQL 저장소
 pub mod repo;
 /// 데모 데이터

@@ -56,7 +56,11 @@ pub struct ClientAddr(pub IpAddr);
 
 /// 모든 요청에 `ClientAddr`를 붙이는 미들웨어. 연결 정보가 없으면(라우터를 직접 부르는 경우) 0.0.0.0.
 pub async fn attach_client_addr(State(trusted): State<TrustedProxies>, mut request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let client = trusted.client(peer, request.headers());
     request.extensions_mut().insert(ClientAddr(client));
     next.run(request).await

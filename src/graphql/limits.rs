@@ -258,7 +258,11 @@ impl<'a> Counter<'a> {
         };
         let own = if free { 0 } else { 1 };
         let cost = if free { 0 } else { own + factor.saturating_mul(child.cost) };
-        Ok(Tally { cost: cost.min(SATURATE), expanded: child.expanded.saturating_add(1), depth: child.depth.saturating_add(1) })
+        Ok(Tally {
+            cost: cost.min(SATURATE),
+            expanded: child.expanded.saturating_add(1),
+            depth: child.depth.saturating_add(1),
+        })
     }
 
     /// `first` 인자의 값: 리터럴, 변수(없으면 변수의 기본값), 생략이나 null이면 인자의 기본값. 0..100으로 자른다.
@@ -270,12 +274,15 @@ impl<'a> Counter<'a> {
             Some(async_graphql_value::Value::Variable(var)) => match self.variables.get(var) {
                 Some(Value::Number(n)) => n.as_i64(),
                 Some(_) => None,
-                None => self.defs.iter().find(|d| d.node.name.node == *var).and_then(|d| d.node.default_value.as_ref()).and_then(|v| {
-                    match &v.node {
+                None => self
+                    .defs
+                    .iter()
+                    .find(|d| d.node.name.node == *var)
+                    .and_then(|d| d.node.default_value.as_ref())
+                    .and_then(|v| match &v.node {
                         Value::Number(n) => n.as_i64(),
                         _ => None,
-                    }
-                }),
+                    }),
             },
             _ => None,
         };
@@ -377,10 +384,7 @@ mod tests {
         // coupons 1 + edges(1 + 5 × (node 1 + 2)) + pageInfo(1 + 1) + __typename 1
         assert_eq!(c, Ok(1 + (1 + 5 * 3) + 2 + 1));
         assert_eq!(cost_of("{ coupons { nodes { id } } }").await, Ok(1 + 1 + 20), "first를 주지 않으면 기본값 20");
-        let over = format!(
-            "{{ {} }}",
-            (0..30).map(|i| format!("u{i}: users(ids: []) {{ id coupons {{ id coupon {{ name }} }} }}")).collect::<String>()
-        );
+        let over = format!("{{ {} }}", (0..30).map(|i| format!("u{i}: users(ids: []) {{ id coupons {{ id coupon {{ name }} }} }}")).collect::<String>());
         assert!(cost_of(&over).await.is_err_and(|(code, _)| code == "GRAPHQL_VALIDATION_FAILED"));
     }
 
@@ -419,15 +423,10 @@ mod tests {
 
     #[tokio::test]
     async fn depth_is_counted_through_fragments_and_deep_nesting_never_reaches_the_parser() {
-        let nested =
-            |levels: usize| format!("{{ __type(name: \"Coupon\") {{ {} name {} }} }}", "ofType { ".repeat(levels), "}".repeat(levels));
+        let nested = |levels: usize| format!("{{ __type(name: \"Coupon\") {{ {} name {} }} }}", "ofType { ".repeat(levels), "}".repeat(levels));
         assert!(cost_of(&nested(15)).await.is_ok());
         assert!(cost_of(&nested(25)).await.is_err_and(|(code, _)| code == "GRAPHQL_VALIDATION_FAILED"));
-        let fragment = format!(
-            "{{ __type(name: \"Coupon\") {{ ...T }} }} fragment T on __Type {{ {} name {} }}",
-            "ofType { ".repeat(20),
-            "}".repeat(20)
-        );
+        let fragment = format!("{{ __type(name: \"Coupon\") {{ ...T }} }} fragment T on __Type {{ {} name {} }}", "ofType { ".repeat(20), "}".repeat(20));
         assert!(cost_of(&fragment).await.is_err_and(|(code, _)| code == "GRAPHQL_VALIDATION_FAILED"));
         let started = std::time::Instant::now();
         let deep = format!("{{{}", "a{".repeat(30_000));

@@ -415,8 +415,10 @@ impl Extension for ErrorCodesExt {
     }
 
     async fn validation(&self, ctx: &ExtensionContext<'_>, next: NextValidation<'_>) -> Result<ValidationResult, Vec<ServerError>> {
-        let result =
-            next.run(ctx).await.map_err(|errs| errs.into_iter().map(|e| with_code(e, "GRAPHQL_VALIDATION_FAILED")).collect::<Vec<_>>())?;
+        let result = next
+            .run(ctx)
+            .await
+            .map_err(|errs| errs.into_iter().map(|e| with_code(e, "GRAPHQL_VALIDATION_FAILED")).collect::<Vec<_>>())?;
         match lock(&self.bad_variable).take() {
             Some(err) => Err(vec![err]),
             None => Ok(result),

@@ -19,12 +19,7 @@ pub struct Rejected {
 }
 
 /// 고른 연산의 변수들을 확인한다. 첫 번째로 틀린 변수를 알린다.
-pub fn check(
-    registry: &Registry,
-    doc: &ExecutableDocument,
-    operation: &OperationDefinition,
-    variables: &Variables,
-) -> Result<(), Rejected> {
+pub fn check(registry: &Registry, doc: &ExecutableDocument, operation: &OperationDefinition, variables: &Variables) -> Result<(), Rejected> {
     for def in &operation.variable_definitions {
         let name = &def.node.name.node;
         let ty = &def.node.var_type.node;

@@ -78,7 +78,7 @@ fn failures_of(col: code_failure::Column, value: String, since: DateTime<Utc>, w
         .and_where(col.eq(value))
         .and_where(code_failure::Column::FailedAt.gt(ts(since)))
         .to_owned();
-    Expr::SubQuery(None, Box::new(q.into())).into()
+    Expr::SubQuery(None, Box::new(q.into()))
 }
 
 fn count_of(col: code_failure::Column, value: String, since: DateTime<Utc>) -> SimpleExpr {
