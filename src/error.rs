@@ -62,9 +62,9 @@ pub enum AppError {
     CodeNotFound,
     #[error("이미 사용된 쿠폰 코드입니다")]
     CodeAlreadyRedeemed,
-    /// 1분 안에 모르는 코드를 10번.
+    /// 1분 안에 모르는 코드를 사용자가 10번, 또는 주소가 100번. `retry_after_secs`(1..60)는 `extensions.retryAfterSeconds`로 나간다.
     #[error("시도 횟수를 초과했습니다. 잠시 후 다시 시도해 주세요")]
-    TooManyAttempts,
+    TooManyAttempts { retry_after_secs: u32 },
     /// 웹소켓 연결 하나에 구독이 20개를 넘었다.
     #[error("구독은 연결 하나에 20개까지입니다")]
     TooManySubscriptions,
@@ -98,7 +98,7 @@ impl AppError {
             AppError::CouponArchived => "COUPON_ARCHIVED",
             AppError::CodeNotFound => "CODE_NOT_FOUND",
             AppError::CodeAlreadyRedeemed => "CODE_ALREADY_REDEEMED",
-            AppError::TooManyAttempts => "TOO_MANY_ATTEMPTS",
+            AppError::TooManyAttempts { .. } => "TOO_MANY_ATTEMPTS",
             AppError::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             AppError::Internal(_) => "INTERNAL",
         }

@@ -7,6 +7,7 @@ mod m20261202_000002_postgres_varchar_ids;
 mod m20261202_000003_checkout;
 mod m20261202_000004_shop;
 mod m20261202_000005_relay;
+mod m20261220_000006_code_guessing;
 
 /// 적용 순서대로 나열한 마이그레이션 목록.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000003_checkout::Migration),
             Box::new(m20261202_000004_shop::Migration),
             Box::new(m20261202_000005_relay::Migration),
+            Box::new(m20261220_000006_code_guessing::Migration),
         ]
     }
 }

@@ -14,9 +14,43 @@ pub const MIN_CODE: usize = 4;
 pub const MAX_CODE: usize = 32;
 /// 한 번에 만들 수 있는 코드 수.
 pub const MAX_GENERATE: i32 = 100_000;
-/// 추측 방어: 최근 `FAILURE_WINDOW_SECS`초 동안 모르는 코드가 이만큼이면 막는다.
+/// 추측 방어: 최근 `FAILURE_WINDOW_SECS`초 동안 모르는 코드가 사용자마다 이만큼이면 막는다.
 pub const MAX_FAILURES: u64 = 10;
+/// 주소마다의 한도: 한 주소의 많은 토큰이 한 사용자보다 빨리 추측하지 못하게.
+pub const MAX_ADDRESS_FAILURES: u64 = 100;
 pub const FAILURE_WINDOW_SECS: i64 = 60;
+
+/// 한 주체(사용자나 주소)의 최근 1분 실패: 수와 가장 오래된 시각.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FailureWindow {
+    pub count: u64,
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+/// 막힌 주체가 있으면 TOO_MANY_ATTEMPTS. `user`가 `None`이면(없는 사용자) 주소만 본다.
+/// 둘 다 막혔으면 둘 다 풀릴 때까지 기다려야 하므로 더 긴 쪽을 알린다.
+pub fn admit(user: Option<&FailureWindow>, addr: &FailureWindow, now: DateTime<Utc>) -> AppResult<()> {
+    let waits = [(user, MAX_FAILURES), (Some(addr), MAX_ADDRESS_FAILURES)]
+        .into_iter()
+        .filter_map(|(w, max)| w.filter(|w| w.count >= max).map(|w| retry_after(w, now)));
+    match waits.max() {
+        Some(retry_after_secs) => Err(AppError::TooManyAttempts { retry_after_secs }),
+        None => Ok(()),
+    }
+}
+
+/// 수만 보고 막혔는지 (성공 경로의 읽기는 수만 가져온다; 막혔을 때만 시각을 더 읽는다).
+pub fn is_blocked(user_failures: u64, addr_failures: u64) -> bool {
+    user_failures >= MAX_FAILURES || addr_failures >= MAX_ADDRESS_FAILURES
+}
+
+/// 가장 오래된 실패가 1분이 될 때까지의 초, 올림해서 1..60. 실패는 한도를 넘게 기록되지 않으므로(잠금 아래에서 센다)
+/// 창 안의 가장 오래된 것이 빠지면 한도 밑으로 내려간다.
+fn retry_after(w: &FailureWindow, now: DateTime<Utc>) -> u32 {
+    let Some(oldest) = w.oldest else { return FAILURE_WINDOW_SECS as u32 };
+    let ms = (oldest + chrono::Duration::seconds(FAILURE_WINDOW_SECS) - now).num_milliseconds();
+    ms.div_euclid(1000).saturating_add(i64::from(ms.rem_euclid(1000) > 0)).clamp(1, FAILURE_WINDOW_SECS) as u32
+}
 
 /// 저장된 쿠폰 코드.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +168,26 @@ mod tests {
         }
         // 60비트 중 1,000개가 겹칠 확률은 10^-12 정도: 겹치면 난수 원천이 고장 난 것이다.
         assert_eq!(codes.iter().collect::<HashSet<_>>().len(), 1000);
+    }
+
+    #[test]
+    fn retry_after_counts_whole_seconds_until_the_oldest_failure_is_a_minute_old() {
+        let now = crate::domain::now();
+        let at = |ms: i64| Some(now - chrono::Duration::milliseconds(ms));
+        let user = |count, oldest| FailureWindow { count, oldest };
+        let wait = |r: AppResult<()>| match r {
+            Err(AppError::TooManyAttempts { retry_after_secs }) => retry_after_secs,
+            other => panic!("막혀야 함: {other:?}"),
+        };
+        assert!(admit(Some(&user(9, at(0))), &user(99, at(0)), now).is_ok());
+        assert_eq!(wait(admit(Some(&user(10, at(0))), &user(0, None), now)), 60);
+        assert_eq!(wait(admit(Some(&user(10, at(500))), &user(0, None), now)), 60, "59.5초는 60으로 올림");
+        assert_eq!(wait(admit(Some(&user(10, at(59_999))), &user(0, None), now)), 1);
+        assert_eq!(wait(admit(Some(&user(10, at(70_000))), &user(0, None), now)), 1, "시계가 어긋나도 1 이상");
+        assert_eq!(wait(admit(Some(&user(10, at(30_000))), &user(100, at(10_000)), now)), 50, "둘 다 막히면 긴 쪽");
+        assert_eq!(wait(admit(None, &user(100, at(20_000)), now)), 40);
+        assert!(admit(None, &user(99, at(0)), now).is_ok(), "없는 사용자는 주소만 센다");
+        assert!(is_blocked(10, 0) && is_blocked(0, 100) && !is_blocked(9, 99));
     }
 
     #[test]

@@ -82,6 +82,9 @@ impl ErrorExtensions for AppError {
             if let AppError::BadUserInput { field, .. } = self {
                 e.set("field", field.as_str());
             }
+            if let AppError::TooManyAttempts { retry_after_secs } = self {
+                e.set("retryAfterSeconds", *retry_after_secs);
+            }
         })
     }
 }

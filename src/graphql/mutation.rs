@@ -1,4 +1,6 @@
 //! Mutation 루트.
+use std::net::{IpAddr, Ipv4Addr};
+
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
 use super::guards::{AdminOnly, Authenticated};
@@ -8,6 +10,7 @@ use super::{GqlResultExt, db, fresh_key, issuer, parse_uuid, replayed, viewer};
 use crate::domain::checkout::{self, OrderId};
 use crate::domain::{CouponChangeInput, CouponStatus, NewCouponInput, Patch, money};
 use crate::error::AppError;
+use crate::net::ClientAddr;
 use crate::service;
 
 pub struct MutationRoot;
@@ -204,9 +207,15 @@ impl MutationRoot {
         if let Some(done) = replayed(ctx).await {
             return done;
         }
-        let uc = service::codes::redeem(db(ctx)?, issuer(ctx)?, viewer(ctx), &code, fresh_key(ctx).cloned()).await.gql()?;
+        let uc =
+            service::codes::redeem(db(ctx)?, issuer(ctx)?, viewer(ctx), client_addr(ctx), &code, fresh_key(ctx).cloned()).await.gql()?;
         Ok(UserCoupon::alone(uc))
     }
+}
+
+/// 요청의 클라이언트 주소 (HTTP 계층이 넣는다). 없으면(스키마를 직접 부르는 경우) 0.0.0.0: 그런 요청끼리 한 주소로 센다.
+fn client_addr(ctx: &Context<'_>) -> IpAddr {
+    ctx.data_opt::<ClientAddr>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0)
 }
 
 /// 상태 변경 셋의 공통 몸통.

@@ -1,4 +1,6 @@
 //! 쿠폰 코드 (CONTRACT 8절): 대량 생성, 지정 코드 추가, 코드로 발급(추측 방어 포함), 목록과 스트리밍 CSV.
+use std::net::IpAddr;
+
 use chrono::{DateTime, Duration, Utc};
 use futures_util::Stream;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
@@ -6,6 +8,7 @@ use uuid::Uuid;
 
 use super::issuance::Issuer;
 use super::page::{self, Page};
+use super::retry::retrying;
 use crate::domain::code::{self, CouponCode};
 use crate::domain::{self, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
@@ -107,38 +110,71 @@ pub async fn add(
     Ok(CouponCode { code, coupon_id, max_redemptions, redemptions: 0, generated: false, created_at: now })
 }
 
-/// `redeemCouponCode`: 추측 한도 → 코드 존재(모양이 틀려도 CODE_NOT_FOUND) → 코드의 남은 자리 → 발급 검사.
+/// `redeemCouponCode`: 추측 한도(사용자 10, 주소 100) → 사용자 존재 → 코드 존재(모양이 틀려도 CODE_NOT_FOUND) → 코드의 남은 자리 → 발급 검사.
 /// 코드의 사용 수와 발급은 쿠폰 행 잠금 아래 한 트랜잭션에서 함께 커밋된다 (합치기 배치도 같다).
+///
+/// 셈: 모르는 코드와 없는 사용자의 시도만 기록하고, 기록은 주체(주소·사용자)의 가드 행 잠금 아래에서 한도를 다시 본 뒤에 한다
+/// (`count_failure`): 동시에 온 실패가 하나씩 세어져 한도를 넘는 답(CODE_NOT_FOUND, USER_NOT_FOUND)이 나가지 않는다.
+/// 맞는 코드는 아무것도 쓰지 않는다: 같은 주소의 선착순 1,000명이 한 행에 줄 서지 않게, 막혔는지는 첫 읽기에 얹어 본다.
+/// 맞는 코드가 셈을 지우지도 않는다 (공개 코드를 사이사이 대서 셈을 끊던 우회).
 pub async fn redeem(
     db: &DatabaseConnection,
     issuer: &Issuer,
     viewer: Option<&Viewer>,
+    addr: IpAddr,
     raw: &str,
     key: Option<IdemKey>,
 ) -> AppResult<UserCoupon> {
     let user_id = Viewer::require(viewer)?.user_id;
-    let now = domain::now();
-    // 사용자 존재와 최근 실패 수를 한 번에, 코드와 그 쿠폰을 한 번에: `issueCoupon`(쿠폰, 사용자)과 같은 두 번의 읽기.
-    let failures = repo::code::user_failures(db, user_id, now - Duration::seconds(code::FAILURE_WINDOW_SECS)).await?;
-    if failures.is_some_and(|n| n >= code::MAX_FAILURES) {
-        return Err(AppError::TooManyAttempts);
+    let addr = addr.to_string();
+    let since = window_start(domain::now());
+    // 사용자 존재와 사용자·주소의 최근 실패 수를 한 번에, 코드와 그 쿠폰을 한 번에: `issueCoupon`(쿠폰, 사용자)과 같은 두 번의 읽기.
+    let Some((user_failures, addr_failures)) = repo::code::guesses(db, user_id, &addr, since).await? else {
+        // 없는 사용자: 코드를 보기 전에 답하고(어떤 코드가 있는지 드러내지 않게), 시도는 주소에 센다.
+        return Err(count_failure(db, user_id, false, &addr, AppError::UserNotFound).await);
+    };
+    if code::is_blocked(user_failures, addr_failures) {
+        // 막힌 시도는 세지 않는다: 남은 시간만 읽어서 알린다.
+        let now = domain::now();
+        let (user, address) = repo::code::windows(db, user_id, &addr, window_start(now)).await?;
+        code::admit(Some(&user), &address, now)?;
+        // 읽는 사이에 창에서 빠져 풀렸다: 막지 않고 그대로 진행한다.
     }
     let normalized = code::normalize(raw);
     let found = if code::has_code_shape(&normalized) { repo::code::find_with_coupon(db, &normalized).await? } else { None };
     let Some((found, coupon)) = found else {
-        repo::code::record_failure(db, user_id, now).await?;
-        return Err(AppError::CodeNotFound);
+        return Err(count_failure(db, user_id, true, &addr, AppError::CodeNotFound).await);
     };
-    if failures.is_some_and(|n| n > 0) {
-        // 맞는 코드는 연속 실패를 끊는다: "마지막 10번이 모두 모르는 코드"일 때만 막는다.
-        repo::code::clear_failures(db, user_id).await?;
-    }
-    issuer.redeem(user_id, failures.is_some(), found, &coupon, key).await
+    issuer.redeem(user_id, true, found, &coupon, key).await
 }
 
-/// 추측 방어의 창(1분) 밖으로 나간 실패 기록을 지운다.
-pub async fn purge_failures(db: &DatabaseConnection, now: chrono::DateTime<chrono::Utc>) -> AppResult<u64> {
-    repo::code::purge_failures(db, now - Duration::seconds(code::FAILURE_WINDOW_SECS)).await
+fn window_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - Duration::seconds(code::FAILURE_WINDOW_SECS)
+}
+
+/// 실패 하나를 센다: 가드 행 잠금 → 창 안의 수 → 한도 안이면 기록하고 `answer`, 아니면 기록 없이 TOO_MANY_ATTEMPTS.
+/// `user_known`이 거짓이면(없는 사용자) 주소만 잠그고 주소 한도만 본다. 돌려주는 것은 언제나 클라이언트에게 줄 오류다.
+async fn count_failure(db: &DatabaseConnection, user_id: Uuid, user_known: bool, addr: &str, answer: AppError) -> AppError {
+    let counted = retrying("guess", || async {
+        let txn = db.begin().await.map_err(repo::db_error)?;
+        // 시각은 잠금을 얻은 뒤에: 줄에서 기다린 시간만큼 창이 밀린다.
+        repo::code::lock_guards(&txn, user_known.then_some(user_id), addr, domain::now()).await?;
+        let now = domain::now();
+        let (user, address) = repo::code::windows(&txn, user_id, addr, window_start(now)).await?;
+        if let Err(refused) = code::admit(user_known.then_some(&user), &address, now) {
+            txn.rollback().await.map_err(repo::db_error)?;
+            return Err(refused);
+        }
+        repo::code::record_failure(&txn, user_id, addr, now).await?;
+        txn.commit().await.map_err(repo::db_error)
+    })
+    .await;
+    counted.err().unwrap_or(answer)
+}
+
+/// 추측 방어의 창(1분) 밖으로 나간 실패 기록과 가드 행을 지운다.
+pub async fn purge_failures(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<u64> {
+    repo::code::purge_failures(db, window_start(now)).await
 }
 
 /// `couponCodes`: 최신순. `redeemed`: 쓰인 것만/안 쓰인 것만.

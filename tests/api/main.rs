@@ -9,6 +9,7 @@ mod data_layer;
 mod e2e;
 mod e2e_ops;
 mod edges;
+mod guessing;
 mod hardening;
 mod live;
 mod plans;
