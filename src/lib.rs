@@ -8,8 +8,6 @@ pub mod cli;
 pub mod config;
 /// 커넥션 풀: 백엔드별 잠금 대기 한도와 SQLite 단일 작성자
 pub mod db;
-/// 클라이언트 주소: TCP 상대 또는 믿는 프록시의 X-Forwarded-For
-pub mod net;
 /// 순수 도메인 규칙
 pub mod domain;
 /// SeaORM 모델
@@ -22,6 +20,8 @@ pub mod graphql;
 pub mod http;
 /// Prometheus 지표
 pub mod metrics;
+/// 클라이언트 주소: TCP 상대 또는 믿는 프록시의 X-Forwarded-For
+pub mod net;
 /// SQL 저장소
 pub mod repo;
 /// 데모 데이터
@@ -32,3 +32,5 @@ pub mod server;
 pub mod service;
 /// 애플리케이션 조립: serve와 테스트가 같은 배선을 쓴다
 pub mod startup;
+/// GraphQL over WebSocket: 연결 수·시간 한도, 토큰 만료, 구독만
+pub mod ws;

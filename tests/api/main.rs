@@ -13,3 +13,4 @@ mod live;
 mod plans;
 mod relay;
 mod shop;
+mod ws_limits;
