@@ -38,10 +38,16 @@ impl JwtKeys {
 
     /// Bearer 토큰을 검증해 뷰어로. sub가 UUID가 아니거나 role이 정확하지 않아도 UNAUTHENTICATED.
     pub fn verify(&self, token: &str) -> AppResult<Viewer> {
+        self.verify_until(token).map(|(viewer, _)| viewer)
+    }
+
+    /// `verify`에 그 신원이 유효한 마지막 시각(유닉스 초, `exp` + 허용 오차)까지: 오래 사는 웹소켓이
+    /// 그 시각에 연결을 닫는다 (CONTRACT 3절).
+    pub fn verify_until(&self, token: &str) -> AppResult<(Viewer, u64)> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| AppError::Unauthenticated)?;
         let user_id = Uuid::parse_str(&data.claims.sub).map_err(|_| AppError::Unauthenticated)?;
         let role = Role::parse(&data.claims.role).ok_or(AppError::Unauthenticated)?;
-        Ok(Viewer { user_id, role })
+        Ok((Viewer { user_id, role }, data.claims.exp.saturating_add(LEEWAY_SECS)))
     }
 
     /// 로컬 개발용 토큰 발급.
@@ -50,6 +56,11 @@ impl JwtKeys {
         let claims = Claims { sub: viewer.user_id.to_string(), role: viewer.role.as_str().to_owned(), exp };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| AppError::Internal(format!("토큰 서명 실패: {e}")))
     }
+}
+
+/// `Bearer <JWT>` 값에서 토큰을 꺼낸다 (HTTP `Authorization`과 웹소켓 `connection_init`이 같이 쓴다).
+pub fn bearer_token(value: &str) -> Option<&str> {
+    value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim)
 }
 
 #[cfg(test)]
@@ -96,6 +107,15 @@ mod tests {
         assert!(keys().verify(&raw_token(hs, &with_aud, "test-secret")).is_ok(), "aud는 계약 밖이라 무시");
         let expired = format!(r#"{{"sub":"{USER}","role":"USER","exp":{past}}}"#);
         assert!(keys().verify(&raw_token(hs, &expired, "test-secret")).is_err());
+    }
+
+    #[test]
+    fn verify_until_gives_exp_plus_the_leeway() {
+        let exp = chrono::Utc::now().timestamp() + 600;
+        let claims = format!(r#"{{"sub":"{USER}","role":"ADMIN","exp":{exp}}}"#);
+        let (viewer, until) = keys().verify_until(&raw_token(r#"{"alg":"HS256","typ":"JWT"}"#, &claims, "test-secret")).expect("검증");
+        assert_eq!(viewer, Viewer { user_id: USER, role: Role::Admin });
+        assert_eq!(until, exp as u64 + LEEWAY_SECS);
     }
 
     #[test]

@@ -50,6 +50,8 @@ struct Inner {
     documents: graphql::DocumentCache,
     /// `X-Forwarded-For`를 믿는 프록시들 (클라이언트 주소).
     trusted: TrustedProxies,
+    /// 웹소켓 수와 시간 한도.
+    ws: crate::ws::WsHub,
 }
 
 impl AppState {
@@ -58,7 +60,25 @@ impl AppState {
         let gate = tokio::sync::Semaphore::new(MAX_IN_FLIGHT);
         let keys = KeyBook::start(db.clone());
         let documents = Default::default();
-        Self { inner: Arc::new(Inner { schema, db, jwt, gate, metrics, tasks: TaskTracker::new(), keys, documents, trusted }) }
+        let ws = Default::default();
+        Self { inner: Arc::new(Inner { schema, db, jwt, gate, metrics, tasks: TaskTracker::new(), keys, documents, trusted, ws }) }
+    }
+
+    /// 웹소켓(`crate::ws`)이 쓰는 것들.
+    pub(crate) fn schema(&self) -> &AppSchema {
+        &self.inner.schema
+    }
+
+    pub(crate) fn jwt(&self) -> &JwtKeys {
+        &self.inner.jwt
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn ws(&self) -> &crate::ws::WsHub {
+        &self.inner.ws
     }
 
     /// 진행 중인 실행이 모두 끝나기를 기다린다 (종료 때).
@@ -72,7 +92,7 @@ impl AppState {
 pub fn router(state: AppState, cors: Option<&[String]>, metrics_here: bool) -> Router {
     let mut app = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
-        .route("/graphql/ws", get(graphql_ws))
+        .route("/graphql/ws", get(crate::ws::graphql_ws))
         .route("/graphiql/{file}", get(graphiql_asset))
         .route("/admin/coupons/{id}/codes.csv", get(codes_csv))
         .route("/health", get(|| async { "ok" }))
@@ -160,7 +180,7 @@ impl MediaType {
 }
 
 /// GraphQL 실행 전의 거절: 상태 코드와 GraphQL 형식의 오류 하나 (`data` 없음).
-fn reject(media: MediaType, status: StatusCode, code: &str, message: &str) -> axum::response::Response {
+pub(crate) fn reject(media: MediaType, status: StatusCode, code: &str, message: &str) -> axum::response::Response {
     let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     json_response(media, status, &body)
 }
@@ -180,120 +200,10 @@ fn viewer_from(headers: &HeaderMap, jwt: &JwtKeys) -> Result<Option<Viewer>, App
     bearer(value.to_str().ok(), jwt).map(Some)
 }
 
-/// `Bearer <JWT>` 값 하나를 검증한다 (HTTP 헤더와 웹소켓 `connection_init`이 같이 쓴다).
+/// `Bearer <JWT>` 값 하나를 검증한다.
 fn bearer(value: Option<&str>, jwt: &JwtKeys) -> Result<Viewer, AppError> {
-    let token = value
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .ok_or(AppError::Unauthenticated)?;
+    let token = value.and_then(crate::auth::bearer_token).ok_or(AppError::Unauthenticated)?;
     jwt.verify(token)
-}
-
-/// 서버가 보내는 keep-alive ping의 간격 (graphql-transport-ws의 `ping`; graphql-ws 클라이언트는 `pong`으로 답한다).
-pub const WS_PING_EVERY: Duration = Duration::from_secs(15);
-/// 잘못된 토큰의 `connection_init`을 닫는 코드 (graphql-ws의 Forbidden).
-const WS_FORBIDDEN: u16 = 4403;
-/// async-graphql이 초기화 실패를 1002로 닫을 때 싣는 이유: 이것이면 4403으로 바꿔 닫는다.
-const WS_BAD_TOKEN: &str = "couponql: forbidden";
-
-/// `GET /graphql/ws`: graphql-transport-ws(와 옛 subscriptions-transport-ws) 위의 구독 (CONTRACT 9절).
-async fn graphql_ws(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    upgrade: axum::extract::ws::WebSocketUpgrade,
-) -> axum::response::Response {
-    use std::str::FromStr;
-    let protocol = headers
-        .get(header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|list| list.split(',').find_map(|p| async_graphql::http::WebSocketProtocols::from_str(p.trim()).ok()));
-    let Some(protocol) = protocol else {
-        return reject(
-            MediaType::Json,
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "Sec-WebSocket-Protocol: graphql-transport-ws가 필요합니다",
-        );
-    };
-    upgrade.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve_ws(socket, state, protocol))
-}
-
-/// 연결 하나: 받은 메시지를 async-graphql의 프로토콜 상태 기계에 넣고, 나오는 메시지와 주기적인 ping을 보낸다.
-async fn serve_ws(socket: axum::extract::ws::WebSocket, state: AppState, protocol: async_graphql::http::WebSocketProtocols) {
-    use axum::extract::ws::Message;
-    use futures_util::{FutureExt, SinkExt, StreamExt};
-    let (mut sink, stream) = socket.split();
-    let input = stream.take_while(|m| std::future::ready(m.is_ok())).filter_map(|m| {
-        std::future::ready(match m {
-            Ok(m @ (Message::Text(_) | Message::Binary(_))) => Some(m.into_data()),
-            _ => None,
-        })
-    });
-    let jwt = state.inner.jwt.clone();
-    let init = move |payload: serde_json::Value| async move {
-        let mut data = async_graphql::Data::default();
-        // 연결마다 새 구독 칸: 한 연결의 구독 수를 센다.
-        data.insert(graphql::SubscriptionSlots::default());
-        let auth = payload.get("Authorization").or_else(|| payload.get("authorization"));
-        if let Some(auth) = auth {
-            match bearer(auth.as_str(), &jwt) {
-                Ok(viewer) => data.insert(viewer),
-                Err(_) => return Err(async_graphql::Error::new(WS_BAD_TOKEN)),
-            }
-        }
-        Ok(data)
-    };
-    let messages = async_graphql::http::WebSocket::new(state.inner.schema.clone(), input, protocol).on_connection_init(init);
-    futures_util::pin_mut!(messages);
-    let graphql_ws = protocol == async_graphql::http::WebSocketProtocols::GraphQLWS;
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + WS_PING_EVERY, WS_PING_EVERY);
-    loop {
-        let next = tokio::select! {
-            m = messages.next() => ws_out(m),
-            _ = ping.tick(), if graphql_ws => WsOut::Send(Message::Text(r#"{"type":"ping"}"#.into())),
-        };
-        // 이미 나와 있는 메시지는 모아서 한 번에 쓴다: 재고가 바뀌면 한 연결의 구독 20개가 함께 깨어나므로,
-        // 메시지마다 소켓에 쓰는 대신 쓰기 한 번으로 보낸다.
-        let mut next = Some(next);
-        let mut open = true;
-        while let Some(out) = next.take() {
-            match out {
-                WsOut::Send(m) => {
-                    if sink.feed(m).await.is_err() {
-                        return;
-                    }
-                    next = messages.next().now_or_never().map(ws_out);
-                }
-                WsOut::Close(frame) => {
-                    let _ = sink.send(Message::Close(frame)).await;
-                    return;
-                }
-                WsOut::End => open = false,
-            }
-        }
-        if sink.flush().await.is_err() || !open {
-            return;
-        }
-    }
-}
-
-/// 프로토콜 상태 기계가 내놓은 것을 소켓에 할 일로.
-enum WsOut {
-    Send(axum::extract::ws::Message),
-    Close(Option<axum::extract::ws::CloseFrame>),
-    End,
-}
-
-fn ws_out(m: Option<async_graphql::http::WsMessage>) -> WsOut {
-    use axum::extract::ws::{CloseFrame, Message};
-    match m {
-        Some(async_graphql::http::WsMessage::Text(text)) => WsOut::Send(Message::Text(text.into())),
-        Some(async_graphql::http::WsMessage::Close(code, reason)) => {
-            let (code, reason) = if reason == WS_BAD_TOKEN { (WS_FORBIDDEN, "Forbidden".to_owned()) } else { (code, reason) };
-            WsOut::Close(Some(CloseFrame { code, reason: reason.into() }))
-        }
-        None => WsOut::End,
-    }
 }
 
 /// POST의 `Content-Type`은 `application/json`(charset은 utf-8만)이어야 한다: 브라우저가 다른 사이트에서

@@ -32,3 +32,5 @@ pub mod server;
 pub mod service;
 /// 애플리케이션 조립: serve와 테스트가 같은 배선을 쓴다
 pub mod startup;
+/// GraphQL over WebSocket: 연결 수·시간 한도, 토큰 만료, 구독만
+pub mod ws;

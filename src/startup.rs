@@ -70,6 +70,12 @@ impl Application {
         self
     }
 
+    /// 웹소켓 한도를 바꾼다 (시험용으로 작게, 짧게).
+    pub fn with_ws_limits(self, limits: crate::ws::WsLimits) -> Self {
+        self.state.ws().set_limits(limits);
+        self
+    }
+
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }

@@ -15,3 +15,4 @@ mod live;
 mod plans;
 mod relay;
 mod shop;
+mod ws_limits;
