@@ -440,7 +440,7 @@ impl Conn {
         let elapsed = started.elapsed();
         self.metrics.graphql_request(operation_type, code, elapsed);
         // 연산 이름은 클라이언트가 고른 글: 제어 문자를 이스케이프해 로그 줄을 위조하지 못하게.
-        let operation = operation.unwrap_or("-").escape_debug().to_string();
+        let operation = operation.map(crate::http::escaped).unwrap_or_else(|| "-".to_owned());
         tracing::info!(operation = %operation, operation_type, duration_ms = elapsed.as_secs_f64() * 1000.0, outcome = %code, "graphql");
     }
 
