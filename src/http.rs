@@ -291,45 +291,34 @@ async fn graphql_post(
         }
         None => None,
     };
-    let key = match idempotency::key_for(raw_key, viewer.as_ref().ok().and_then(Option::as_ref), mutation, &request) {
+    let keyed = match idempotency::key_for(raw_key, viewer.as_ref().ok().and_then(Option::as_ref), mutation, &request) {
         Ok(k) => k,
         Err(e) => return reject(media, StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
     };
-    let key_state = match &key {
-        None => None,
-        Some(k) => {
-            let mut found = state.inner.keys.lookup(k).await;
-            // 트랜잭션에서 기록되지 않는 변경은 실행 전에 "진행 중" 자리를 잡는다.
-            if !k.in_transaction && matches!(found, Ok(Lookup::Fresh)) {
-                found = idempotency::claim(&state.inner.db, k).await;
-            }
-            match found {
-                Ok(Lookup::Fresh) => Some(KeyState::Fresh(k.clone())),
-                Ok(Lookup::Committed(id)) => Some(KeyState::Replay(id)),
-                Ok(Lookup::Answered(status, body)) => return Answer::replayed(media, status, body).into_response(),
-                Ok(Lookup::InFlight) => {
-                    let e = AppError::TryAgain;
-                    return reject(media, StatusCode::CONFLICT, e.code(), &e.to_string());
-                }
-                Err(e @ AppError::IdempotencyKeyReused) => {
-                    return reject(media, StatusCode::UNPROCESSABLE_ENTITY, e.code(), &e.to_string());
-                }
-                Err(e) => return reject(media, StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
-            }
-        }
-    };
     // 조회는 요청 안에서 바로 실행한다: 끊긴 클라이언트의 조회는 바꾸는 것이 없어 떨어진 작업이 필요 없다.
-    if is_mutation == Some(false) && key.is_none() {
+    if is_mutation == Some(false) && keyed.is_none() {
         return execute(&state, viewer, client, media, request, RequestInfo::post(), None).await.into_response();
     }
     // 실행은 요청과 떨어진 작업으로: 클라이언트가 끊어도 변경은 끝까지 가고 그 답이 보관된다. 종료는 이 작업들을 기다린다.
+    // 키 조회도 이 작업 안에서 한다: 작업을 띄우기 전에 기다리면(첫 await) 그사이 연결이 끊길 때 hyper가 핸들러를
+    // 거기서 버려 변경이 실행되지 않는다. (EOF만으로 버리지 않게 하는 것은 server.rs의 half_close.)
     let task = state.inner.tasks.spawn({
         let state = state.clone();
         async move {
+            let key_state = match &keyed {
+                None => None,
+                Some(k) => match state.inner.keys.open(&state.inner.db, k).await {
+                    Ok(Lookup::Fresh) => Some(KeyState::Fresh(k.key.clone())),
+                    Ok(Lookup::Committed(id)) => Some(KeyState::Replay(id)),
+                    Ok(Lookup::Answered(status, body)) => return Answer::replayed(media, status, body),
+                    Ok(Lookup::InFlight) => return Answer::refused(media, &AppError::TryAgain),
+                    Err(e) => return Answer::refused(media, &e),
+                },
+            };
             let replay = matches!(key_state, Some(KeyState::Replay(_)));
             let mut answer = execute(&state, viewer, client, media, request, RequestInfo::post(), key_state).await;
-            if let Some(k) = &key {
-                answer.keep(&state.inner.keys, &state.inner.db, k).await;
+            if let Some(k) = &keyed {
+                answer.keep(&state.inner.keys, &state.inner.db, &k.key).await;
                 if replay {
                     answer.headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
                 }
@@ -410,6 +399,21 @@ impl Answer {
             body: body.into_bytes(),
             code: String::new(),
         }
+    }
+
+    /// 키 판단이 실행 전에 거절한 답 (아무것도 실행하지 않았다). 다른 역할의 키(FORBIDDEN)는 새 요청의 권한 거절과
+    /// 같은 모양(HTTP 200, `data: null`), 진행 중인 같은 키는 409, 다른 요청에 쓴 키는 422, 루트 필드가 여럿이면 400.
+    fn refused(media: MediaType, e: &AppError) -> Self {
+        let error = serde_json::json!({ "message": e.to_string(), "extensions": { "code": e.code() } });
+        let (status, body) = match e {
+            AppError::Forbidden => (StatusCode::OK, serde_json::json!({ "data": null, "errors": [error] })),
+            AppError::TryAgain => (StatusCode::CONFLICT, serde_json::json!({ "errors": [error] })),
+            AppError::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, serde_json::json!({ "errors": [error] })),
+            AppError::BadUserInput { .. } => (StatusCode::BAD_REQUEST, serde_json::json!({ "errors": [error] })),
+            _ => (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({ "errors": [error] })),
+        };
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        Answer { media, status, headers: HeaderMap::new(), body, code: e.code().to_owned() }
     }
 
     /// 키가 있는 변경의 처음 응답을 보관한다. TRY_AGAIN·INTERNAL은 보관하지 않는다 (키로 다시 시도할 수 있게).

@@ -72,7 +72,9 @@ pub async fn serve(listener: TcpListener, router: Router, open: Arc<AtomicUsize>
     let permits = Arc::new(Semaphore::new(max.max(1)));
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(true);
+    // half_close: 요청을 다 보내고 바로 끊은 클라이언트(EOF)에도 연결을 곧바로 닫지 않는다. 닫으면 hyper가 핸들러를
+    // 한 번도 돌리지 않고 버려서, 그런 클라이언트의 키 있는 변경이 실행되지 않았다 (CONTRACT 7절: 끊겨도 끝까지).
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(true).half_close(true);
     let builder = builder.http1_only();
     tokio::pin!(shutdown);
     loop {

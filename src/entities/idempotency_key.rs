@@ -13,6 +13,8 @@ pub struct Model {
     pub response_status: Option<i32>,
     pub response_body: Option<String>,
     pub created_at: DateTimeWithTimeZone,
+    /// 키를 쓴 토큰의 역할 ("USER"/"ADMIN"). 역할을 담기 전의 행은 NULL.
+    pub role: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,6 +5,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 use super::{DbFailure, classify, db_error, id_str, parse_id, ts};
+use crate::domain::Role;
 use crate::entities::idempotency_key::{self, Column, Entity as Keys};
 use crate::error::{AppError, AppResult};
 
@@ -17,6 +18,8 @@ pub struct IdemKey {
     pub request_hash: String,
     /// 변경과 같은 트랜잭션에서 기록되는 변경(발급·사용·취소·보류)인지. 아니면 실행 전에 "진행 중" 자리를 잡는다.
     pub in_transaction: bool,
+    /// 토큰의 역할: 보관된 답을 누구에게 돌려줄지 가린다 (`check_same_request`).
+    pub role: Role,
 }
 
 /// 저장된 키.
@@ -27,6 +30,8 @@ pub struct KeyRecord {
     pub user_coupon_id: Option<Uuid>,
     pub response: Option<(u16, String)>,
     pub created_at: DateTime<Utc>,
+    /// 키를 쓴 토큰의 역할 (역할을 담기 전의 행은 None).
+    pub role: Option<Role>,
 }
 
 fn to_record(m: idempotency_key::Model) -> AppResult<KeyRecord> {
@@ -39,6 +44,7 @@ fn to_record(m: idempotency_key::Model) -> AppResult<KeyRecord> {
         user_coupon_id: m.user_coupon_id.as_deref().map(parse_id).transpose()?,
         response,
         created_at: super::utc(m.created_at),
+        role: m.role.as_deref().and_then(Role::parse),
     })
 }
 
@@ -79,6 +85,7 @@ pub async fn record(db: &impl ConnectionTrait, keys: &[(&IdemKey, Uuid)], now: D
         response_status: Set(None),
         response_body: Set(None),
         created_at: Set(ts(now)),
+        role: Set(Some(k.role.as_str().to_owned())),
     });
     // PostgreSQL은 실패한 문장이 트랜잭션 전체를 망가뜨리므로 `ON CONFLICT DO NOTHING`으로 받고 넣은 수를 센다.
     // MySQL(FOUND_ROWS 때문에 충돌해도 1행으로 센다)과 SQLite는 문장 하나만 되돌리므로 유일 제약 위반을 받는다.
@@ -136,6 +143,7 @@ async fn insert_response(db: &impl ConnectionTrait, k: &IdemKey, status: u16, bo
         response_status: Set(Some(i32::from(status))),
         response_body: Set(Some(body.to_owned())),
         created_at: Set(ts(now)),
+        role: Set(Some(k.role.as_str().to_owned())),
     };
     // 같은 키가 방금 먼저 보관되었으면 그 처음 응답이 남는다.
     match Keys::insert(row).exec_without_returning(db).await {
@@ -158,6 +166,7 @@ pub async fn insert_responses(db: &impl ConnectionTrait, items: &[(&IdemKey, u16
         response_status: Set(Some(i32::from(*status))),
         response_body: Set(Some((*body).to_owned())),
         created_at: Set(ts(now)),
+        role: Set(Some(k.role.as_str().to_owned())),
     });
     // 충돌하는 행만 건너뛴다 (MySQL: `ON DUPLICATE KEY UPDATE user_id = user_id`, 그 밖: `ON CONFLICT DO NOTHING`).
     // 넣은 수는 쓰지 않으므로 MySQL의 FOUND_ROWS 계산과 상관없다.
@@ -179,6 +188,7 @@ pub async fn claim_placeholder(db: &impl ConnectionTrait, k: &IdemKey, now: Date
         response_status: Set(None),
         response_body: Set(None),
         created_at: Set(ts(now)),
+        role: Set(Some(k.role.as_str().to_owned())),
     };
     match Keys::insert(row).exec_without_returning(db).await {
         Ok(_) => Ok(true),
@@ -208,7 +218,16 @@ pub async fn purge(db: &impl ConnectionTrait, older_than: DateTime<Utc>) -> AppR
     Ok(res.rows_affected)
 }
 
-/// 키 기록이 다른 요청의 것인지: 같은 키, 다른 본문.
+/// 키 기록을 이 요청에 돌려줘도 되는지. 권한이 먼저다(CONTRACT 3절): ADMIN 토큰으로 쓴 키의 기록은 ADMIN 토큰에만
+/// (그 답에는 ADMIN만 읽는 것 — 통계, 남의 발급 내역 — 이 들어 있을 수 있다). 같은 사용자의 USER 토큰이 그 요청을
+/// 지금 실행해도 되는지는 다시 실행해 보지 않고는 알 수 없고, 다시 실행하면 변경이 두 번 일어나므로 FORBIDDEN으로
+/// 거절하고 아무것도 실행하지 않는다 (한 키의 재시도 사이에 역할이 바뀌는 드문 경우: 새 키로 보내면 된다).
+/// USER 토큰으로 쓴 키의 기록은 ADMIN 토큰에도 돌려준다: ADMIN은 USER가 하는 일을 모두 할 수 있고, 그 답에는 USER가
+/// 읽을 수 있는 것만 있다. 역할을 담기 전의 행(None)은 전과 같이 다룬다 (보관 기간 24시간 안에 사라진다).
+/// 그다음: 같은 키, 다른 본문이면 IDEMPOTENCY_KEY_REUSED.
 pub fn check_same_request(k: &IdemKey, rec: &KeyRecord) -> AppResult<()> {
+    if rec.role == Some(Role::Admin) && k.role != Role::Admin {
+        return Err(AppError::Forbidden);
+    }
     if k.request_hash == rec.request_hash { Ok(()) } else { Err(AppError::IdempotencyKeyReused) }
 }

@@ -33,26 +33,33 @@ pub const IN_TRANSACTION: [&str; 5] = ["issueCoupon", "useCoupon", "cancelCoupon
 /// 응답 없는 "진행 중" 자리가 이보다 오래되면 죽은 프로세스가 남긴 것으로 본다 (실행은 잠금 한도 몇 초 안에 끝난다).
 pub const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
 
+/// 키가 달린 요청: 키와 고른 mutation의 루트 필드 (여럿이면 None).
+#[derive(Clone, Debug)]
+pub struct Keyed {
+    pub key: IdemKey,
+    /// 루트 필드가 여럿인 mutation에는 키 하나를 붙일 수 없다. 다만 이미 쓴 키인지가 먼저다 (`KeyBook::open`):
+    /// 다른 요청에 쓴 키면 그 본문이 무엇이든 IDEMPOTENCY_KEY_REUSED.
+    pub root: Option<String>,
+}
+
 /// 헤더 값과 요청에서 키를 만든다. 토큰이 있는 mutation에만 쓴다 (그 밖에는 키를 무시한다: 권한 검사가 먼저다).
 /// `mutation`: 고른 연산이 mutation인지, 그렇다면 루트 필드가 하나인지 (`graphql::single_mutation`).
-/// 잘못된 키(1..255자의 출력 가능한 ASCII가 아님)나 루트 필드가 여럿인 mutation의 키는 BAD_USER_INPUT.
+/// 잘못된 키(1..255자의 출력 가능한 ASCII가 아님)는 BAD_USER_INPUT: 그런 키는 찾아볼 수도 없다.
 pub fn key_for(
     raw: Option<&[u8]>,
     viewer: Option<&Viewer>,
     mutation: Option<Option<String>>,
     request: &Request,
-) -> AppResult<Option<IdemKey>> {
+) -> AppResult<Option<Keyed>> {
     let (Some(raw), Some(viewer), Some(root)) = (raw, viewer, mutation) else { return Ok(None) };
     let valid = (1..=255).contains(&raw.len()) && raw.iter().all(|b| (0x20..=0x7e).contains(b));
     if !valid {
         return Err(AppError::bad_input("Idempotency-Key", "Idempotency-Key: 1~255자의 출력 가능한 ASCII여야 합니다"));
     }
-    let Some(root) = root else {
-        return Err(AppError::bad_input("Idempotency-Key", "Idempotency-Key는 루트 필드가 하나인 mutation에만 붙일 수 있습니다"));
-    };
     let key = String::from_utf8_lossy(raw).into_owned();
-    let in_transaction = IN_TRANSACTION.contains(&root.as_str());
-    Ok(Some(IdemKey { user_id: viewer.user_id, key, request_hash: request_hash(request), in_transaction }))
+    let in_transaction = root.as_deref().is_some_and(|r| IN_TRANSACTION.contains(&r));
+    let key = IdemKey { user_id: viewer.user_id, key, request_hash: request_hash(request), in_transaction, role: viewer.role };
+    Ok(Some(Keyed { key, root }))
 }
 
 /// 요청 본문(query, variables, operationName)의 지문: 같은 키로 다른 요청을 보냈는지 가린다.
@@ -116,6 +123,20 @@ impl KeyBook {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.tx.send(Op::Lookup(k.clone(), reply)).map_err(|_| AppError::Internal("키 일꾼이 멈춤".into()))?;
         answer.await.unwrap_or_else(|_| Err(AppError::Internal("키 일꾼이 답 없이 끝남".into())))
+    }
+
+    /// 실행 전에 키를 판단한다. 이미 쓴 키면 권한(역할), 같은 요청인지, 보관된 답·진행 중 순서로 (`classify`).
+    /// 처음 보는 키에만 루트 필드 하나 규칙을 적용하고, 트랜잭션에서 기록되지 않는 변경은 "진행 중" 자리를 잡는다.
+    pub async fn open(&self, db: &DatabaseConnection, keyed: &Keyed) -> AppResult<Lookup> {
+        let k = &keyed.key;
+        let found = self.lookup(k).await?;
+        if found != Lookup::Fresh {
+            return Ok(found);
+        }
+        if keyed.root.is_none() {
+            return Err(AppError::bad_input("Idempotency-Key", "Idempotency-Key는 루트 필드가 하나인 mutation에만 붙일 수 있습니다"));
+        }
+        if k.in_transaction { Ok(Lookup::Fresh) } else { claim(db, k).await }
     }
 
     /// 처음 응답을 보관한다 (`success`의 뜻은 `keep`과 같다).
@@ -209,19 +230,22 @@ mod tests {
         let v = Viewer { user_id: Uuid::from_u128(1), role: Role::User };
         let m = Request::new("mutation { issueCoupon(couponId: \"x\") { id } }");
         let issue = || Some(Some("issueCoupon".to_owned()));
-        let k = key_for(Some(b"abc"), Some(&v), issue(), &m).expect("ok").expect("key");
+        let k = key_for(Some(b"abc"), Some(&v), issue(), &m).expect("ok").expect("key").key;
         assert_eq!(k.key, "abc");
+        assert_eq!(k.role, Role::User);
         assert!(k.in_transaction);
         let other = Request::new("mutation { issueCoupon(couponId: \"y\") { id } }");
-        assert_ne!(k.request_hash, key_for(Some(b"abc"), Some(&v), issue(), &other).expect("ok").expect("key").request_hash);
+        assert_ne!(k.request_hash, key_for(Some(b"abc"), Some(&v), issue(), &other).expect("ok").expect("key").key.request_hash);
         let create = key_for(Some(b"abc"), Some(&v), Some(Some("createCoupon".into())), &m).expect("ok").expect("key");
-        assert!(!create.in_transaction);
+        assert!(!create.key.in_transaction);
         // 익명이거나 mutation이 아니면 키는 무시된다 (잘못된 키여도: 권한 검사가 먼저다).
         assert!(key_for(Some(b""), None, issue(), &m).expect("ok").is_none());
         assert!(key_for(Some(b""), Some(&v), None, &m).expect("ok").is_none());
         assert!(key_for(Some(b""), Some(&v), issue(), &m).is_err());
         assert!(key_for(Some("키".as_bytes()), Some(&v), issue(), &m).is_err());
         assert!(key_for(Some(&[b'a'; 256]), Some(&v), issue(), &m).is_err());
-        assert!(key_for(Some(b"abc"), Some(&v), Some(None), &m).is_err(), "루트 필드가 여럿인 mutation");
+        // 루트 필드가 여럿인 mutation의 키도 만들어진다: 이미 쓴 키인지를 먼저 보고, 처음 보는 키면 `open`이 거절한다.
+        let two = key_for(Some(b"abc"), Some(&v), Some(None), &m).expect("ok").expect("key");
+        assert_eq!((two.root, two.key.in_transaction), (None, false));
     }
 }

@@ -11,6 +11,7 @@ mod e2e_ops;
 mod edges;
 mod guessing;
 mod hardening;
+mod idempotency;
 mod live;
 mod plans;
 mod relay;
