@@ -520,6 +520,15 @@ fn respond(media: MediaType, response: Response, info: &RequestInfo, code: Strin
     if let Ok(v) = HeaderValue::from_str(&cache) {
         headers.insert(header::CACHE_CONTROL, v);
     }
+    // TOO_MANY_ATTEMPTS의 대기 시간을 HTTP의 Retry-After로도 (브라우저 앱이 CORS로 읽는다).
+    let retry_after =
+        response.errors.first().and_then(|e| e.extensions.as_ref()).and_then(|x| x.get("retryAfterSeconds")).and_then(|v| match v {
+            async_graphql::Value::Number(n) => n.as_u64(),
+            _ => None,
+        });
+    if let Some(secs) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     let mut body = match serde_json::to_value(&response) {
         Ok(v) => v,
         Err(_) => serde_json::json!({ "errors": [{ "message": "일시적인 오류가 발생했습니다", "extensions": { "code": "INTERNAL" } }] }),

@@ -232,18 +232,8 @@ async fn the_checkout_page_sees_status_history_validation_and_applicable_coupons
 e2e_on_all_backends!(the_checkout_page_sees_status_history_validation_and_applicable_coupons);
 
 async fn keyed(app: &TestApp, token: &str, key: &str, body: &Value) -> (u16, Option<String>, Value) {
-    let resp = app
-        .http
-        .post(format!("{}/graphql", app.base))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .json(body)
-        .send()
-        .await
-        .expect("HTTP");
-    let status = resp.status().as_u16();
-    let replayed = resp.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    (status, replayed, resp.json().await.unwrap_or(Value::Null))
+    let (status, replayed, bytes) = app.keyed_bytes(token, key, body).await;
+    (status, replayed, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 fn issue_body(coupon: Uuid) -> Value {

@@ -84,6 +84,22 @@ impl TestApp {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// `Idempotency-Key`를 붙여 보낸다: (상태, `Idempotent-Replayed`, 본문 바이트).
+    pub async fn keyed_bytes(&self, token: &str, key: &str, body: &Value) -> (u16, Option<String>, Vec<u8>) {
+        let resp = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("HTTP");
+        let status = resp.status().as_u16();
+        let replayed = resp.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        (status, replayed, resp.bytes().await.expect("본문").to_vec())
+    }
+
     pub async fn get(&self, path: &str) -> u16 {
         self.http.get(format!("{}{path}", self.base)).send().await.expect("HTTP").status().as_u16()
     }

@@ -27,7 +27,11 @@ async fn attempt(http: &reqwest::Client, base: &str, bearer: &str, code: &str, f
     if let Some(ip) = forwarded {
         req = req.header("x-forwarded-for", ip);
     }
-    let v: Value = req.send().await.expect("HTTP").json().await.expect("JSON");
+    let resp = req.send().await.expect("HTTP");
+    // HTTP의 Retry-After는 retryAfterSeconds와 같다 (없으면 둘 다 없다).
+    let header = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
+    let v: Value = resp.json().await.expect("JSON");
+    assert_eq!(header, v["errors"][0]["extensions"]["retryAfterSeconds"].as_i64(), "Retry-After: {v}");
     match v["errors"].get(0) {
         None => {
             assert!(v["data"]["redeemCouponCode"]["id"].is_string(), "{v}");

@@ -14,18 +14,7 @@ use crate::{backend_tests, e2e_on_all_backends};
 
 /// 키를 붙여 보낸다: (상태, `Idempotent-Replayed`, 본문 바이트).
 async fn keyed(app: &TestApp, token: &str, key: &str, body: &Value) -> (u16, Option<String>, Vec<u8>) {
-    let resp = app
-        .http
-        .post(format!("{}/graphql", app.base))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .json(body)
-        .send()
-        .await
-        .expect("HTTP");
-    let status = resp.status().as_u16();
-    let replayed = resp.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    (status, replayed, resp.bytes().await.expect("본문").to_vec())
+    app.keyed_bytes(token, key, body).await
 }
 
 fn json_of(bytes: &[u8]) -> Value {
