@@ -469,17 +469,17 @@ impl Extension for ErrorCodesExt {
         let variables = std::mem::take(&mut request.variables);
         // 요청 데이터는 이 단계 뒤에야 컨텍스트에 붙으므로, HTTP 계층의 RequestInfo는 요청에서 직접 꺼낸다.
         let info = request.data.get(&std::any::TypeId::of::<RequestInfo>()).and_then(|d| d.downcast_ref::<RequestInfo>()).cloned();
+        // null 전파에 쓸 문서: 보통은 질의 문자열(오류가 날 때만 다시 파싱), persisted query면 파싱된 문서의 사본
+        // (사본은 그때만: 요청마다 문서를 복사하지 않는다).
         let checked = match request.parsed_query() {
-            Ok(doc) => self.check_document(ctx, info.as_ref(), doc, operation_name.as_deref(), &variables).map(|()| doc.clone()),
+            Ok(doc) => self.check_document(ctx, info.as_ref(), doc, operation_name.as_deref(), &variables).map(|()| match text {
+                Some(text) => QuerySource::Text(text),
+                None => QuerySource::Parsed(doc.clone()),
+            }),
             Err(e) => Err(brief_parse_error(e)),
         };
         request.variables = variables;
-        let doc = checked?;
-        // null 전파에 쓸 문서: 보통은 질의 문자열(오류가 날 때만 다시 파싱), persisted query면 파싱된 문서.
-        *lock(&self.query) = Some(match text {
-            Some(text) => QuerySource::Text(text),
-            None => QuerySource::Parsed(doc),
-        });
+        *lock(&self.query) = Some(checked?);
         next.run(ctx, request).await
     }
 
