@@ -5,12 +5,21 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::service::issuance::IssueMode;
+/// 발급 방식 (ISSUE_COALESCING=on|off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssueMode {
+    /// 요청 하나가 트랜잭션 하나.
+    PerRequest,
+    /// 같은 쿠폰의 동시 요청을 한 트랜잭션으로 합친다 (기본).
+    Coalesced,
+}
 
 /// 로컬 개발용 기본 서명 키. 운영(APP_ENV=production)에서는 이 키로 시작하지 않는다.
 pub const DEV_JWT_SECRET: &str = "couponql-development-secret-do-not-use-in-production";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://couponql.db?mode=rwc";
 pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1:8000";
+/// 연산 하나의 정적 비용 한도 기본값 (CONTRACT 13절의 `MAX_QUERY_COST`).
+pub const DEFAULT_MAX_QUERY_COST: u64 = 50_000;
 
 fn secret(raw: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(raw.to_owned()))
@@ -53,7 +62,7 @@ pub struct Settings {
     #[arg(long, env = "TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
     /// The static cost an operation may have (CONTRACT 13).
-    #[arg(long, env = "MAX_QUERY_COST", global = true, default_value_t = crate::graphql::limits::DEFAULT_MAX_COST)]
+    #[arg(long, env = "MAX_QUERY_COST", global = true, default_value_t = DEFAULT_MAX_QUERY_COST)]
     pub max_query_cost: u64,
 }
 
@@ -113,7 +122,7 @@ impl Settings {
             metrics_bind_addr: None,
             nats_url: None,
             trusted_proxies: None,
-            max_query_cost: crate::graphql::limits::DEFAULT_MAX_COST,
+            max_query_cost: DEFAULT_MAX_QUERY_COST,
         }
     }
 

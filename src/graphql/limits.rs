@@ -13,8 +13,8 @@ use async_graphql::{Name, Positioned, Value};
 
 /// 깊이 한도: 스키마에 순환이 없어 정상 질의는 6단을 넘지 않고, 도구들이 보내는 인트로스펙션 질의(≈15단)는 통과한다.
 pub const MAX_DEPTH: u64 = 20;
-/// 정적 비용 한도의 기본값 (`MAX_QUERY_COST`).
-pub const DEFAULT_MAX_COST: u64 = 50_000;
+/// 정적 비용 한도의 기본값 (`MAX_QUERY_COST`): 설정이 정한다.
+pub use crate::config::DEFAULT_MAX_QUERY_COST as DEFAULT_MAX_COST;
 /// 펼쳤을 때의 필드 수 한도: 검증 방문자가 걷는 양. 비용이 0인 인트로스펙션 아래도 센다.
 pub const MAX_EXPANDED: u64 = 100_000;
 /// 선택 집합마다 그 자리에서 펼친 필드 수의 합 한도: 필드 병합 검사(OverlappingFieldsCanBeMerged)가

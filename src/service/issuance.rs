@@ -25,14 +25,8 @@ use crate::service::stock::StockHub;
 /// 배치 하나의 최대 요청 수: 다중 행 INSERT와 IN 목록을 적당한 크기로 묶는다.
 const MAX_BATCH: usize = 256;
 
-/// 발급 방식 (설정 ISSUE_COALESCING=on|off).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IssueMode {
-    /// 요청 하나가 트랜잭션 하나.
-    PerRequest,
-    /// 같은 쿠폰의 동시 요청을 한 트랜잭션으로 합친다 (기본).
-    Coalesced,
-}
+/// 발급 방식은 설정의 것 (config가 service를 가져오면 config → issuance → metrics → db → config의 고리가 생긴다).
+pub use crate::config::IssueMode;
 
 /// 발급기. 서버는 하나를 만들어 요청들이 나눠 쓴다.
 #[derive(Clone)]
