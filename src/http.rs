@@ -465,7 +465,7 @@ async fn execute(
     key: Option<KeyState>,
 ) -> Answer {
     let started = Instant::now();
-    let operation = request.operation_name.as_deref().map(escaped).unwrap_or_else(|| "-".into());
+    let operation = request.operation_name.clone();
     let anonymous = matches!(viewer, Ok(None));
     let response = match viewer {
         Ok(viewer) => match state.inner.gate.acquire().await {
@@ -491,11 +491,15 @@ async fn execute(
             _ => None,
         })
         .unwrap_or_else(|| if response.errors.is_empty() { "OK".into() } else { "INTERNAL".into() });
-    let operation_type = info.operation_type();
-    let elapsed = started.elapsed();
-    state.inner.metrics.graphql_request(operation_type, &code, elapsed);
-    tracing::info!(operation = %operation, operation_type, duration_ms = elapsed.as_secs_f64() * 1000.0, outcome = %code, "graphql");
+    record_operation(&state.inner.metrics, operation.as_deref(), info.operation_type(), &code, started.elapsed());
     respond(media, response, &info, code, anonymous)
+}
+
+/// 연산 하나의 지표와 한 줄 로그 (HTTP와 웹소켓의 구독이 같이 쓴다). 연산 이름은 클라이언트가 고른 글이라 이스케이프한다.
+pub(crate) fn record_operation(metrics: &Metrics, operation: Option<&str>, operation_type: &'static str, code: &str, elapsed: Duration) {
+    metrics.graphql_request(operation_type, code, elapsed);
+    let operation = operation.map(escaped).unwrap_or_else(|| "-".to_owned());
+    tracing::info!(operation = %operation, operation_type, duration_ms = elapsed.as_secs_f64() * 1000.0, outcome = %code, "graphql");
 }
 
 /// 클라이언트가 고른 글자를 로그에 쓸 수 있게: 제어 문자(탭 말고 C0, DEL, C1)는 `\u{..}`로.

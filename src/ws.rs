@@ -437,11 +437,7 @@ impl Conn {
 
     /// 지표 `couponql_graphql_requests_total`과 한 줄 로그 (시작할 때 한 번).
     fn count(&self, operation_type: &'static str, code: &str, started: Instant, operation: Option<&str>) {
-        let elapsed = started.elapsed();
-        self.metrics.graphql_request(operation_type, code, elapsed);
-        // 연산 이름은 클라이언트가 고른 글: 제어 문자를 이스케이프해 로그 줄을 위조하지 못하게.
-        let operation = operation.map(crate::http::escaped).unwrap_or_else(|| "-".to_owned());
-        tracing::info!(operation = %operation, operation_type, duration_ms = elapsed.as_secs_f64() * 1000.0, outcome = %code, "graphql");
+        crate::http::record_operation(&self.metrics, operation, operation_type, code, started.elapsed());
     }
 
     /// 구독 하나의 `error` 메시지 (graphql-transport-ws는 오류 목록, 옛 프로토콜은 오류 하나).
