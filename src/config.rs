@@ -98,16 +98,6 @@ impl Default for DbSettings {
 }
 
 impl Settings {
-    /// 명령행 없이 환경에서만 읽는다 (테스트와 벤치가 쓴다).
-    pub fn from_env() -> Result<Self, clap::Error> {
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            settings: Settings,
-        }
-        <Only as clap::Parser>::try_parse_from(["couponql"]).map(|o| o.settings)
-    }
-
     /// 임의 포트(127.0.0.1:0)에 주어진 서명 키로: 테스트와 도구가 `Application`을 띄울 때 쓴다.
     pub fn local(jwt_secret: &str) -> Self {
         Self {

@@ -80,10 +80,6 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    pub fn metrics_port(&self) -> Option<u16> {
-        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port())
-    }
-
     /// `shutdown`이 끝날 때까지 서비스하고, 진행 중인 요청을 마친 뒤 풀을 닫는다.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let open = self.metrics.open_connections();

@@ -146,11 +146,6 @@ impl Coupon {
         self.remaining_quantity() == Some(0)
     }
 
-    /// 발급 가능한지: 재고 검사 (잠금 안에서 다시 부를 때 권위 있는 판단이 된다).
-    pub fn check_stock(&self) -> AppResult<()> {
-        if self.is_sold_out() { Err(AppError::CouponSoldOut) } else { Ok(()) }
-    }
-
     /// 발급 중(ACTIVE)이고 지금 유효기간 안이고 소진되지 않았는지.
     pub fn is_available(&self, now: DateTime<Utc>) -> bool {
         self.status == CouponStatus::Active && self.check_window(now).is_ok() && !self.is_sold_out()

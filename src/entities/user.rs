@@ -14,7 +14,8 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
-    #[sea_orm(has_many = "super::user_coupon::Entity")]
+    // 발급 내역 쪽에서 사용자를 거꾸로 가리키지 않도록(두 파일이 서로를 부르지 않게) 조인 조건을 이쪽에만 적는다.
+    #[sea_orm(belongs_to = "super::user_coupon::Entity", from = "Column::Id", to = "super::user_coupon::Column::UserId")]
     UserCoupons,
 }
 

@@ -21,19 +21,11 @@ pub struct Model {
 pub enum Relation {
     #[sea_orm(belongs_to = "super::coupon::Entity", from = "Column::CouponId", to = "super::coupon::Column::Id")]
     Coupon,
-    #[sea_orm(belongs_to = "super::user::Entity", from = "Column::UserId", to = "super::user::Column::Id")]
-    User,
 }
 
 impl Related<super::coupon::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Coupon.def()
-    }
-}
-
-impl Related<super::user::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::User.def()
     }
 }
 

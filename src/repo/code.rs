@@ -169,10 +169,7 @@ pub async fn add_redemptions(db: &impl ConnectionTrait, code: &str, by: i32) -> 
         .exec(db)
         .await
         .map_err(db_error)?;
-    if res.rows_affected != 1 {
-        return Err(AppError::Internal(format!("코드 사용 수 갱신 대상 행이 {}개", res.rows_affected)));
-    }
-    Ok(())
+    super::exactly_one(res, "코드 사용 수")
 }
 
 /// 코드 키셋: (생성 시각, 코드).
@@ -196,13 +193,7 @@ pub async fn page(
         Some(false) => q = q.filter(Column::Redemptions.eq(0)),
         None => {}
     }
-    super::newest_first(q, Column::CreatedAt, Column::Code, after.map(|k| (k.created_at, k.code.clone())), limit)
-        .all(db)
-        .await
-        .map_err(db_error)?
-        .into_iter()
-        .map(to_domain)
-        .collect()
+    super::newest_first(db, q, (Column::CreatedAt, Column::Code), after.map(|k| (k.created_at, k.code.clone())), limit, to_domain).await
 }
 
 /// 내보내기용 한 페이지: 코드 순서, `after` 코드 다음부터. (coupon_id, code) 인덱스의 범위 읽기 하나라서

@@ -72,13 +72,7 @@ pub async fn list(
     } else if !include_archived {
         q = q.filter(Column::Status.ne(CouponStatus::Archived.as_str()));
     }
-    super::newest_first(q, Column::CreatedAt, Column::Id, after.map(|k| (k.created_at, id_str(k.id))), limit)
-        .all(db)
-        .await
-        .map_err(db_error)?
-        .into_iter()
-        .map(to_domain)
-        .collect()
+    super::newest_first(db, q, (Column::CreatedAt, Column::Id), after.map(|k| (k.created_at, id_str(k.id))), limit, to_domain).await
 }
 
 /// 발급 중이고 지금 유효기간 안이고 소진되지 않은 쿠폰 (설계서의 "발급 가능 쿠폰 조회").
@@ -148,10 +142,7 @@ pub async fn increment_issued(db: &impl ConnectionTrait, id: Uuid, by: i32, now:
         .exec(db)
         .await
         .map_err(db_error)?;
-    if res.rows_affected != 1 {
-        return Err(AppError::Internal(format!("발급 수량 갱신 대상 행이 {}개", res.rows_affected)));
-    }
-    Ok(())
+    super::exactly_one(res, "발급 수량")
 }
 
 /// 수정할 수 있는 필드를 `next`의 값으로 쓴다. 행 잠금을 쥔 트랜잭션 안에서만 부른다.
@@ -169,8 +160,5 @@ pub async fn update(db: &impl ConnectionTrait, next: &Coupon) -> AppResult<()> {
         .exec(db)
         .await
         .map_err(db_error)?;
-    if res.rows_affected != 1 {
-        return Err(AppError::Internal(format!("쿠폰 갱신 대상 행이 {}개", res.rows_affected)));
-    }
-    Ok(())
+    super::exactly_one(res, "쿠폰")
 }

@@ -8,10 +8,13 @@ pub mod user;
 pub mod user_coupon;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Select, SqlErr};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Select, SqlErr,
+    UpdateResult,
+};
 use uuid::Uuid;
 
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 
 /// 데이터베이스 오류 분류. 클라이언트가 다시 시도하면 되는 것과 그렇지 않은 것을 가른다.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -101,17 +104,26 @@ pub(crate) fn utc(t: DateTime<FixedOffset>) -> DateTime<Utc> {
 }
 
 /// 최신순 키셋 페이지 (쿠폰 목록, 보유자, 코드 목록이 같이 쓴다): (시각, 키)가 `after`보다 앞선 행만,
-/// 시각·키 내림차순으로 `limit`개. 새 행이 끼어들어도 이미 받은 커서 뒤의 순서는 바뀌지 않는다.
-pub(crate) fn newest_first<E: EntityTrait>(
+/// 시각·키 내림차순으로 `limit`개를 도메인 값으로. 새 행이 끼어들어도 이미 받은 커서 뒤의 순서는 바뀌지 않는다.
+pub(crate) async fn newest_first<E: EntityTrait, T>(
+    db: &impl ConnectionTrait,
     q: Select<E>,
-    time: E::Column,
-    key: E::Column,
+    (time, key): (E::Column, E::Column),
     after: Option<(DateTime<Utc>, String)>,
     limit: u64,
-) -> Select<E> {
+    to_domain: fn(E::Model) -> AppResult<T>,
+) -> AppResult<Vec<T>> {
     let q = match after {
         Some((at, k)) => q.filter(Condition::any().add(time.lt(ts(at))).add(Condition::all().add(time.eq(ts(at))).add(key.lt(k)))),
         None => q,
     };
-    q.order_by_desc(time).order_by_desc(key).limit(limit)
+    q.order_by_desc(time).order_by_desc(key).limit(limit).all(db).await.map_err(db_error)?.into_iter().map(to_domain).collect()
+}
+
+/// 정확히 한 행을 바꿨어야 하는 갱신 (잠금을 쥔 트랜잭션 안의 갱신): 다른 수는 데이터가 어긋났다는 뜻이라 INTERNAL.
+pub(crate) fn exactly_one(res: UpdateResult, what: &str) -> AppResult<()> {
+    match res.rows_affected {
+        1 => Ok(()),
+        n => Err(AppError::Internal(format!("{what} 갱신 대상 행이 {n}개"))),
+    }
 }

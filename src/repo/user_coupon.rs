@@ -229,13 +229,7 @@ pub async fn page_by_coupon(
     limit: u64,
 ) -> AppResult<Vec<UserCoupon>> {
     let q = UserCoupons::find().filter(Column::CouponId.eq(id_str(coupon_id)));
-    super::newest_first(q, Column::IssuedAt, Column::Id, after.map(|k| (k.created_at, id_str(k.id))), limit)
-        .all(db)
-        .await
-        .map_err(db_error)?
-        .into_iter()
-        .map(to_domain)
-        .collect()
+    super::newest_first(db, q, (Column::IssuedAt, Column::Id), after.map(|k| (k.created_at, id_str(k.id))), limit, to_domain).await
 }
 
 /// 쿠폰 하나의 발급 내역 집계 (CouponStats의 발급 쪽).
