@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use crate::concurrency::{all_at_once, outcome, tally};
-use crate::helpers::{TestApp, TestDb, assert_invariant, new_coupon, new_user, token};
+use crate::helpers::{TestApp, TestDb, assert_invariant, new_coupon, new_user, start_binary, token};
 use crate::{e2e_on_all_backends, on_all_backends, on_locking_backends};
 
 fn dec(s: &str) -> Decimal {
@@ -367,36 +367,13 @@ async fn a_keyed_mutation_whose_client_disconnects_still_completes(app: TestApp)
 }
 crate::backend_tests!(a_keyed_mutation_whose_client_disconnects_still_completes, crate::helpers::spawn_app, mysql => MySql; postgres => Postgres);
 
-/// 진짜 바이너리를 띄운다: 준비될 때까지 기다리고 (프로세스, 주소).
-async fn start_binary(url: &str) -> (std::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_couponql"))
-        .arg("serve")
-        .env("DATABASE_URL", url)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("JWT_SECRET", crate::helpers::TEST_SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("couponql serve");
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if reqwest::get(format!("{base}/ready")).await.is_ok_and(|r| r.status().is_success()) {
-            return (child, base);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("서버가 준비되지 않음");
-}
-
 /// 키 있는 발급 200건을 보내는 도중에 프로세스를 SIGKILL로 죽이고 다시 띄운 뒤 모두 키로 재시도:
 /// 모두 성공이고 각자의 발급 내역 하나를 받으며, 불변식이 지켜진다.
 async fn keyed_issuances_survive_a_killed_server(db: TestDb) {
     let coupon = new_coupon(&db.conn, Some(1000)).await;
     let users = crate::helpers::new_users(&db.conn, 200).await;
-    let (mut server, base) = start_binary(&db.url).await;
+    let mut server = start_binary(&db.url).await;
+    let base = server.base().to_owned();
     let http = reqwest::Client::new();
     let send = |base: String, user: Uuid| {
         let http = http.clone();
@@ -424,7 +401,6 @@ async fn keyed_issuances_survive_a_killed_server(db: TestDb) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     server.kill().expect("SIGKILL");
-    server.wait().expect("종료");
     let mut answered_before = 0;
     for t in first {
         if let Ok(Some((200, v))) = t.await
@@ -436,7 +412,8 @@ async fn keyed_issuances_survive_a_killed_server(db: TestDb) {
     let in_db = assert_invariant(&db.conn, coupon.id).await;
     println!("[{:?}] killed mid-flight: {answered_before} answered, {in_db} committed", db.backend);
 
-    let (mut server, base) = start_binary(&db.url).await;
+    let server = start_binary(&db.url).await;
+    let base = server.base().to_owned();
     for u in &users {
         let mut got = None;
         for _ in 0..50 {
@@ -455,8 +432,7 @@ async fn keyed_issuances_survive_a_killed_server(db: TestDb) {
         assert_eq!(rows.len(), 1, "사용자마다 발급 내역 하나");
         assert_eq!(rows[0].0.id.to_string(), id, "재시도의 답이 그 사용자의 발급 내역");
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 200);
 }
 on_locking_backends!(keyed_issuances_survive_a_killed_server);

@@ -5,7 +5,7 @@
 //! `COUPONQL_REQUIRE_CLUSTER=1`(CI)이면 실패한다. 마지막 단계가 노드 3을 죽이므로(`scripts/galera.sh kill 3`),
 //! 다시 돌리려면 클러스터를 새로 띄운다 (`scripts/galera.sh down && scripts/galera.sh up`).
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -16,7 +16,9 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Sta
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TEST_SECRET, new_coupon, new_user, new_users, token};
+use testkit::Server;
+
+use crate::helpers::{binary, new_coupon, new_user, new_users, start_binary, token};
 
 /// 선착순 하나의 크기: 사용자 1,000명, 동시에 60개, 세 서버에 돌아가며.
 const USERS: usize = 1000;
@@ -28,57 +30,17 @@ fn cluster_urls() -> Option<Vec<String>> {
     (!urls.is_empty()).then_some(urls)
 }
 
-/// `mysql://root@127.0.0.1:3311/couponql` → `mysql://root@127.0.0.1:3311/<db>`.
-fn with_db(url: &str, db: &str) -> String {
-    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
-    format!("{base}/{db}")
-}
-
-/// 노드 하나에 붙은 couponql 서버 프로세스. 드롭되면 끝낸다.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn couponql(args: &[&str], db_url: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_couponql"));
-    cmd.args(args).env("DATABASE_URL", db_url).env("JWT_SECRET", TEST_SECRET).env("RUST_LOG", "warn").stdout(Stdio::null());
-    cmd
-}
-
-async fn start_server(db_url: &str) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("빈 포트").port();
-    let child = couponql(&["serve"], db_url).env("BIND_ADDR", format!("127.0.0.1:{port}")).spawn().expect("couponql serve");
-    let server = Server { child, base: format!("http://127.0.0.1:{port}") };
-    let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if http.get(format!("{}/ready", server.base)).send().await.is_ok_and(|r| r.status().is_success()) {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{db_url}의 서버가 30초 안에 준비되지 않음");
-}
-
 /// 클러스터에 새 데이터베이스를 만들고(DDL은 모든 노드로 간다) 마이그레이션한 뒤, 노드마다 서버를 띄운다.
 async fn servers_on_fresh_db(urls: &[String]) -> (Vec<Server>, Vec<DatabaseConnection>) {
     let name = format!("cq_cluster_{}", &Uuid::new_v4().simple().to_string()[..12]);
-    let admin = Database::connect(&urls[0]).await.expect("노드 1");
-    admin.execute_unprepared(&format!("CREATE DATABASE `{name}`")).await.expect("데이터베이스 만들기");
-    let node_urls: Vec<String> = urls.iter().map(|u| with_db(u, &name)).collect();
-    let status = couponql(&["migrate"], &node_urls[0]).status().expect("couponql migrate");
+    testkit::db::create(&urls[0], &name, false).await.unwrap_or_else(|e| panic!("데이터베이스 만들기: {e:#}"));
+    let node_urls: Vec<String> = urls.iter().map(|u| testkit::db::with_database(u, &name)).collect();
+    let status = binary(&node_urls[0]).arg("migrate").status().expect("couponql migrate");
     assert!(status.success(), "마이그레이션 실패");
     let mut servers = Vec::new();
     let mut conns = Vec::new();
     for url in &node_urls {
-        servers.push(start_server(url).await);
+        servers.push(start_binary(url).await);
         // 커넥션 하나: 세션 변수가 검사 질의와 같은 커넥션에 걸리도록.
         let mut opt = ConnectOptions::new(url.as_str());
         opt.max_connections(1).min_connections(1);
@@ -95,21 +57,18 @@ async fn scalar(db: &DatabaseConnection, sql: String) -> i64 {
     row.try_get_by_index::<i64>(0).expect("정수")
 }
 
-/// 노드 하나에서 본 (issued_quantity, 발급 내역 수, 서로 다른 사용자 수).
-async fn seen_by(db: &DatabaseConnection, coupon_id: Uuid) -> (i64, i64, i64) {
-    let id = coupon_id.hyphenated();
-    (
-        scalar(db, format!("SELECT CAST(issued_quantity AS SIGNED) FROM coupons WHERE id = '{id}'")).await,
-        scalar(db, format!("SELECT COUNT(*) FROM user_coupons WHERE coupon_id = '{id}'")).await,
-        scalar(db, format!("SELECT COUNT(DISTINCT user_id) FROM user_coupons WHERE coupon_id = '{id}'")).await,
-    )
+/// 노드 하나에서 본 불변식(`testkit::invariant`)과 발급 수.
+async fn exactly_on(db: &DatabaseConnection, coupon_id: Uuid, issued: i64, node: usize) {
+    if let Err(e) = testkit::invariant::check(db, coupon_id, Some(issued)).await {
+        panic!("노드 {node}: {e:#}");
+    }
 }
 
 /// 판매는 쿠폰과 사용자가 모든 노드에 적용된 뒤에 연다: Galera의 읽기는 기본으로 인과적이지 않아서, 방금 다른 노드에 쓴
 /// 쿠폰을 읽으면 COUPON_NOT_FOUND일 수 있다 (README의 "Running as a cluster"). 검사 연결은 인과적 읽기라 읽기 전에 따라잡는다.
 async fn settled(conns: &[DatabaseConnection], coupon_id: Uuid) {
-    for conn in conns {
-        assert_eq!(seen_by(conn, coupon_id).await, (0, 0, 0), "판매 전");
+    for (n, conn) in conns.iter().enumerate() {
+        exactly_on(conn, coupon_id, 0, n + 1).await;
     }
 }
 
@@ -152,11 +111,7 @@ async fn retries(bases: &[String]) -> u64 {
     let mut sum = 0;
     for b in bases {
         let text = http.get(format!("{b}/metrics")).send().await.expect("/metrics").text().await.expect("본문");
-        sum += text
-            .lines()
-            .filter(|l| l.starts_with("couponql_transaction_retries_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64;
+        sum += testkit::metric_sum(&text, "couponql_transaction_retries_total") as u64;
     }
     sum
 }
@@ -173,7 +128,7 @@ fn tally(answers: &[(usize, String)]) -> HashMap<String, usize> {
 /// 나머지는 모두 COUPON_SOLD_OUT (TRY_AGAIN은 1% 이하, INTERNAL은 없다).
 async fn exact_sale(urls: &[String], by_code: bool) {
     let (servers, conns) = servers_on_fresh_db(urls).await;
-    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+    let bases: Vec<String> = servers.iter().map(|s| s.base().to_owned()).collect();
     let users: Vec<Uuid> = new_users(&conns[0], USERS).await.into_iter().map(|u| u.id).collect();
     let coupon = new_coupon(&conns[0], Some(100)).await;
     let body = if by_code {
@@ -201,7 +156,7 @@ async fn exact_sale(urls: &[String], by_code: bool) {
     println!("cluster sale (by {}): {:?} in {:?}", if by_code { "code" } else { "id" }, t, started.elapsed());
     println!("  transactions retried inside the servers: {}", retries(&bases).await);
     for (n, conn) in conns.iter().enumerate() {
-        assert_eq!(seen_by(conn, coupon.id).await, (100, 100, 100), "노드 {}의 발급 수·내역 수·사용자 수", n + 1);
+        exactly_on(conn, coupon.id, 100, n + 1).await;
     }
     if by_code {
         for (n, conn) in conns.iter().enumerate() {
@@ -220,7 +175,7 @@ async fn exact_sale(urls: &[String], by_code: bool) {
 async fn sale_survives_a_dead_node(urls: &[String]) {
     const QUANTITY: i64 = 200;
     let (servers, conns) = servers_on_fresh_db(urls).await;
-    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+    let bases: Vec<String> = servers.iter().map(|s| s.base().to_owned()).collect();
     let users: Vec<Uuid> = new_users(&conns[0], USERS).await.into_iter().map(|u| u.id).collect();
     let coupon = new_coupon(&conns[0], Some(QUANTITY as i32)).await;
     let body = json!({ "query": format!(r#"mutation {{ issueCoupon(couponId: "{}") {{ id }} }}"#, coupon.id) });
@@ -246,7 +201,7 @@ async fn sale_survives_a_dead_node(urls: &[String]) {
     println!("cluster sale with node 3 killed after {ok_at_kill} issued: {t:?}");
     assert!(ok_at_kill < QUANTITY as usize, "판매가 끝나기 전에 죽였어야 한다");
     for (n, conn) in conns.iter().take(2).enumerate() {
-        assert_eq!(seen_by(conn, coupon.id).await, (QUANTITY, QUANTITY, QUANTITY), "노드 {}", n + 1);
+        exactly_on(conn, coupon.id, QUANTITY, n + 1).await;
     }
     assert!(!t.keys().any(|c| c != "OK" && c != "COUPON_SOLD_OUT" && c != "TRY_AGAIN"), "{t:?}");
     // 죽은 노드의 서버에서 커밋됐지만 답을 못 받은 발급이 있을 수 있다: 답한 OK는 수량 이하, 그 서버에 걸려 있던 만큼만 모자란다.

@@ -332,7 +332,7 @@ async fn metrics_are_served_in_prometheus_text(app: TestApp) {
     }
     assert!(text.contains("operation_type=\"mutation\""), "{text}");
     // METRICS_BIND_ADDR: 지표는 그 주소에만.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let port = testkit::free_port().expect("빈 포트");
     let base = start(app.db.conn.clone(), |s| s.metrics_bind_addr = Some(format!("127.0.0.1:{port}"))).await;
     assert_eq!(app.http.get(format!("{base}/metrics")).send().await.expect("HTTP").status().as_u16(), 404);
     let text = app.http.get(format!("http://127.0.0.1:{port}/metrics")).send().await.expect("HTTP").text().await.expect("text");

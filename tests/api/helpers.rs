@@ -11,45 +11,17 @@ use couponql::auth::JwtKeys;
 use couponql::config::{DbSettings, Settings};
 use couponql::domain::{self, Role, User, Viewer};
 use couponql::startup::Application;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 pub use couponql::db::Backend;
 
-/// 테스트 하나가 쓰는 데이터베이스. 드롭될 때 서버의 데이터베이스를 지운다.
+/// 테스트 하나가 쓰는 데이터베이스. 드롭될 때 서버의 데이터베이스를 지운다 (`testkit::db::Scratch`).
 pub struct TestDb {
     pub conn: DatabaseConnection,
     pub url: String,
     pub backend: Backend,
-    cleanup: Option<(String, String)>,
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some((admin_url, name)) = self.cleanup.take() else {
-            return;
-        };
-        let backend = self.backend;
-        // 비동기 런타임 안에서 드롭될 수 있으므로 별도 스레드의 런타임에서 지운다.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(admin) = Database::connect(&admin_url).await {
-                    let sql = match backend {
-                        Backend::Postgres => {
-                            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")
-                        }
-                        _ => format!("DROP DATABASE IF EXISTS `{name}`"),
-                    };
-                    let _ = admin.execute_unprepared(&sql).await;
-                    let _ = admin.close().await;
-                }
-            });
-        })
-        .join();
-    }
+    _scratch: Option<testkit::db::Scratch>,
 }
 
 /// 주어진 서버 주소, 또는 Docker로 띄운 컨테이너 주소. 둘 다 없으면 None.
@@ -128,24 +100,15 @@ pub async fn fresh_db_with(backend: Backend, settings: &DbSettings) -> Option<Te
         );
         return None;
     };
-    let (url, cleanup) = if backend == Backend::Sqlite {
+    let (url, scratch) = if backend == Backend::Sqlite {
         (server, None)
     } else {
-        let name = format!("cq_test_{}", Uuid::new_v4().simple());
-        let admin = Database::connect(&server).await.unwrap_or_else(|e| panic!("{backend:?} 테스트 서버({server})에 연결할 수 없음: {e}"));
-        let create = match backend {
-            Backend::MySql => {
-                format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-            }
-            _ => format!("CREATE DATABASE \"{name}\""),
-        };
-        admin.execute_unprepared(&create).await.unwrap_or_else(|e| panic!("{backend:?}: CREATE DATABASE 실패: {e}"));
-        admin.close().await.ok();
-        (couponql::db::with_database(&server, &name), Some((server, name)))
+        let scratch = testkit::db::Scratch::create(&server).await.unwrap_or_else(|e| panic!("{backend:?} 테스트 서버({server}): {e:#}"));
+        (scratch.url.clone(), Some(scratch))
     };
     let conn = couponql::db::connect(&url, settings).await.unwrap_or_else(|e| panic!("{backend:?} 연결 실패: {e}"));
     couponql::db::migrate(&conn).await.unwrap_or_else(|e| panic!("{backend:?} 마이그레이션 실패: {e}"));
-    Some(TestDb { conn, url, backend, cleanup })
+    Some(TestDb { conn, url, backend, _scratch: scratch })
 }
 
 /// 같은 데이터베이스에 다른 풀 설정으로 한 번 더 연결 (예: 군중보다 작은 풀).
@@ -195,19 +158,10 @@ pub async fn new_coupon_with(db: &impl ConnectionTrait, total: Option<i32>, from
     couponql::repo::coupon::insert(db, Uuid::new_v4(), &new, domain::now()).await.expect("쿠폰 삽입")
 }
 
-/// 불변식: issued_quantity = 발급 내역 수 ≤ total_quantity. 데이터베이스에서 직접 센다.
+/// 불변식(`testkit::invariant`)을 확인하고 발급 수를 돌려준다. 데이터베이스에서 직접 센다.
 pub async fn assert_invariant(db: &DatabaseConnection, coupon_id: Uuid) -> i32 {
-    let coupon = couponql::repo::coupon::find_by_id(db, coupon_id).await.expect("조회").expect("쿠폰 있음");
-    let rows = couponql::repo::user_coupon::count_for_coupon(db, coupon_id).await.expect("개수");
-    assert_eq!(coupon.issued_quantity as u64, rows, "issued_quantity와 발급 내역 수가 다름");
-    if let Some(total) = coupon.total_quantity {
-        assert!(coupon.issued_quantity <= total, "초과 발급: {} > {total}", coupon.issued_quantity);
-    }
-    let dup_sql = "SELECT COUNT(*) AS n FROM (SELECT user_id FROM user_coupons GROUP BY user_id, coupon_id HAVING COUNT(*) > 1) d";
-    let row = db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), dup_sql)).await.expect("중복 검사").expect("행");
-    let dups: i64 = row.try_get("", "n").expect("n");
-    assert_eq!(dups, 0, "같은 사용자에게 같은 쿠폰이 두 번 발급됨");
-    coupon.issued_quantity
+    let issued = testkit::invariant::check(db, coupon_id, None).await.unwrap_or_else(|e| panic!("{e:#}"));
+    i32::try_from(issued).expect("발급 수")
 }
 
 /// 테스트 서버의 서명 키.
@@ -215,6 +169,16 @@ pub const TEST_SECRET: &str = "integration-test-secret";
 
 pub fn token(user_id: Uuid, role: Role) -> String {
     JwtKeys::new(TEST_SECRET).sign(Viewer { user_id, role }, std::time::Duration::from_secs(3600)).expect("토큰")
+}
+
+/// 이 데이터베이스 위의 `couponql` 실행 파일 명령 (하위 명령은 부르는 쪽이 붙인다).
+pub fn binary(db_url: &str) -> std::process::Command {
+    testkit::server::command(env!("CARGO_BIN_EXE_couponql"), db_url, TEST_SECRET)
+}
+
+/// 진짜 실행 파일로 서버를 띄우고 준비될 때까지 기다린다. 드롭되면 죽는다.
+pub async fn start_binary(db_url: &str) -> testkit::Server {
+    testkit::Server::start(binary(db_url)).await.unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// 임의 포트에 실제 서버(axum)를 띄운다. 테스트 런타임이 끝나면 같이 끝난다.

@@ -23,7 +23,7 @@ struct Nats {
 
 impl Nats {
     fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("빈 포트").port();
+        let port = testkit::free_port().expect("빈 포트");
         let dir = std::env::temp_dir().join(format!("couponql-nats-{}", Uuid::new_v4().simple()));
         let mut n = Nats { child: None, port, dir };
         n.up();

@@ -537,21 +537,10 @@ e2e_on_all_backends!(the_shop_works_over_graphql_and_csv);
 async fn exporting_a_hundred_thousand_codes_keeps_the_server_memory_flat() {
     let dir = std::env::temp_dir().join(format!("couponql-csv-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("임시 디렉터리");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("빈 포트").port();
     let db_url = format!("sqlite://{}?mode=rwc", dir.join("csv.db").display());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_couponql"))
-        .arg("serve")
-        .env("DATABASE_URL", &db_url)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("JWT_SECRET", crate::helpers::TEST_SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("couponql serve");
-    let pid = child.id();
-    let result = csv_memory_run(port, pid).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    let server = crate::helpers::start_binary(&db_url).await;
+    let result = csv_memory_run(server.base(), server.pid()).await;
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     let (lines, growth_kb) = result;
     println!("CSV export of 100,000 codes: peak RSS growth {:.1} MB", growth_kb as f64 / 1024.0);
@@ -560,28 +549,13 @@ async fn exporting_a_hundred_thousand_codes_keeps_the_server_memory_flat() {
 }
 
 fn proc_status_kb(pid: u32, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/<pid>/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{key} 없음"))
+    testkit::procfs::status_kb(pid, key).unwrap_or_else(|| panic!("/proc/{pid}/status에 {key} 없음"))
 }
 
 /// (받은 줄 수, CSV를 받는 동안 최대 RSS가 늘어난 kB).
-async fn csv_memory_run(port: u16, pid: u32) -> (usize, u64) {
+async fn csv_memory_run(base: &str, pid: u32) -> (usize, u64) {
     use futures::StreamExt;
-    let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..300 {
-        if http.get(format!("{base}/health")).send().await.is_ok_and(|r| r.status().is_success()) {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(up, "서버가 30초 안에 뜨지 않음");
     let admin = token(Uuid::new_v4(), Role::Admin);
     let post = |query: String| http.post(format!("{base}/graphql")).bearer_auth(&admin).json(&json!({ "query": query })).send();
     let created: Value = post(
@@ -603,8 +577,8 @@ async fn csv_memory_run(port: u16, pid: u32) -> (usize, u64) {
         .expect("JSON");
     assert_eq!(generated["data"]["generateCouponCodes"]["count"], 100_000, "{generated}");
     // 생성이 남긴 최대치를 지우고, 지금의 RSS에서 다시 잰다.
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("clear_refs (최대 RSS 다시 재기)");
-    let before = proc_status_kb(pid, "VmRSS:");
+    testkit::procfs::reset_peak_rss(pid).expect("clear_refs (최대 RSS 다시 재기)");
+    let before = proc_status_kb(pid, "VmRSS");
     let resp = http.get(format!("{base}/admin/coupons/{id}/codes.csv")).bearer_auth(&admin).send().await.expect("CSV");
     assert_eq!(resp.status().as_u16(), 200);
     let mut body = resp.bytes_stream();
@@ -612,6 +586,6 @@ async fn csv_memory_run(port: u16, pid: u32) -> (usize, u64) {
     while let Some(chunk) = body.next().await {
         lines += chunk.expect("CSV 조각").iter().filter(|b| **b == b'\n').count();
     }
-    let peak = proc_status_kb(pid, "VmHWM:");
+    let peak = proc_status_kb(pid, "VmHWM");
     (lines, peak.saturating_sub(before))
 }

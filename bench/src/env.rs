@@ -1,0 +1,111 @@
+//! 벤치 한 번의 준비: 새 데이터베이스, 그 위의 서버, 사용자·쿠폰, 토큰, 불변식 검사.
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use couponql::auth::JwtKeys;
+use couponql::config::DbSettings;
+use couponql::domain::{self, Role, Viewer};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use uuid::Uuid;
+
+use crate::{Args, BENCH_DB, SECRET};
+
+/// 준비된 데이터베이스와 그 위에서 도는 서버 한 벌. 드롭되면 서버를 끝낸다 (실패로 빠져나갈 때도: `testkit::Server`).
+pub(crate) struct Env {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) server: testkit::Server,
+    pub(crate) url: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) keys: JwtKeys,
+}
+
+pub(crate) const SQLITE_FILE: &str = "/tmp/couponql_bench.db";
+
+/// 벤치용 데이터베이스를 새로 만들고 그 주소를 돌려준다.
+pub(crate) async fn create_database(server: &str) -> Result<String> {
+    if server == "sqlite" || server.starts_with("sqlite:") {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{SQLITE_FILE}{suffix}"));
+        }
+        return Ok(format!("sqlite://{SQLITE_FILE}?mode=rwc"));
+    }
+    testkit::db::create(server, BENCH_DB, true).await
+}
+
+/// 데이터베이스를 새로 만들고 마이그레이션한 뒤, 그 위에 서버를 띄운다.
+pub(crate) async fn setup(args: &Args) -> Result<Env> {
+    let url = create_database(&args.database).await?;
+    let db = couponql::db::connect(&url, &DbSettings::default()).await.context("connect")?;
+    couponql::db::migrate(&db).await.context("migrate")?;
+
+    let client = reqwest::Client::builder().pool_max_idle_per_host(10_000).build()?;
+    let server = spawn_server(args, &url).await?;
+    let url = format!("{}/graphql", server.base());
+    Ok(Env { db, server, url, client, keys: JwtKeys::new(SECRET) })
+}
+
+/// `url`의 데이터베이스 위에 서버 하나를 띄우고 준비될 때까지 기다린다. 드롭되면 죽는다.
+pub(crate) async fn spawn_server(args: &Args, url: &str) -> Result<testkit::Server> {
+    let mut cmd = testkit::server::command(&args.server_bin, url, SECRET);
+    if let Some(n) = args.db_max_connections {
+        cmd.env("DB_MAX_CONNECTIONS", n.to_string());
+    }
+    for kv in &args.server_env {
+        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--server-env wants KEY=VALUE, got {kv:?}"))?;
+        cmd.env(k, v);
+    }
+    testkit::Server::start(cmd).await.with_context(|| format!("the server on {url}"))
+}
+
+/// 사용자 n명을 여러 행 INSERT로 빠르게 만든다.
+pub(crate) async fn make_users(db: &DatabaseConnection, n: usize) -> Result<Vec<Uuid>> {
+    use couponql::entities::user;
+    let now = domain::now().fixed_offset();
+    let ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
+    for chunk in ids.chunks(500) {
+        let rows = chunk.iter().map(|id| user::ActiveModel {
+            id: Set(id.to_string()),
+            email: Set(format!("{}@bench.example", id.simple())),
+            name: Set("벤치 사용자".into()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        });
+        user::Entity::insert_many(rows).exec_without_returning(db).await?;
+    }
+    Ok(ids)
+}
+
+pub(crate) async fn make_coupon(db: &DatabaseConnection, total: Option<i32>) -> Result<Uuid> {
+    let new = domain::NewCoupon::parse(domain::NewCouponInput {
+        name: "벤치 쿠폰".into(),
+        discount_type: domain::DiscountType::Percentage,
+        discount_value: "10".into(),
+        min_purchase_amount: Some("10000".into()),
+        max_discount_amount: Some("3000".into()),
+        total_quantity: total,
+        valid_from: "2025-01-01T00:00:00Z".into(),
+        valid_until: "2099-12-31T23:59:59Z".into(),
+    })
+    .map_err(|e| anyhow!("{e:?}"))?;
+    let id = Uuid::new_v4();
+    couponql::repo::coupon::insert(db, id, &new, domain::now()).await.map_err(|e| anyhow!("{e:?}"))?;
+    Ok(id)
+}
+
+pub(crate) fn token(env: &Env, user: Uuid) -> Result<String> {
+    sign(&env.keys, user)
+}
+
+pub(crate) fn sign(keys: &JwtKeys, user: Uuid) -> Result<String> {
+    keys.sign(Viewer { user_id: user, role: Role::User }, Duration::from_secs(3600)).map_err(|e| anyhow!("{e:?}"))
+}
+
+pub(crate) fn admin_token(env: &Env) -> Result<String> {
+    env.keys.sign(Viewer { user_id: Uuid::new_v4(), role: Role::Admin }, Duration::from_secs(3600)).map_err(|e| anyhow!("{e:?}"))
+}
+
+/// 불변식(`testkit::invariant`): 어긋나면 실패로 끝난다. `expect_issued`면 발급 수가 정확히 그만큼이어야 한다.
+pub(crate) async fn check_invariant(db: &DatabaseConnection, coupon: Uuid, expect_issued: Option<i32>) -> Result<i32> {
+    let issued = testkit::invariant::check(db, coupon, expect_issued.map(i64::from)).await?;
+    Ok(i32::try_from(issued)?)
+}

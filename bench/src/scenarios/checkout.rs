@@ -1,0 +1,51 @@
+//! 결제 흐름: 사용자마다 보류 → 사용 → 취소 → (새 주문으로) 사용, 모두 키를 달고.
+use anyhow::{Result, anyhow, bail};
+use serde_json::{Value, json};
+
+use crate::env::{Env, make_coupon, make_users, token};
+use crate::load::drive;
+use crate::report::{Report, cpu_delta, cpu_now, report};
+
+/// 결제 흐름: 사용자마다 보류 → 사용 → 취소 → (새 주문으로) 사용, 모두 키를 달고. 단계마다 한 줄.
+pub(crate) async fn checkout(env: &Env, users: usize, concurrency: usize) -> Result<Vec<Report>> {
+    let ids = make_users(&env.db, users).await?;
+    let coupon = make_coupon(&env.db, None).await?;
+    let mut ucs = Vec::with_capacity(users);
+    for u in &ids {
+        ucs.push(couponql::service::issuance::issue(&env.db, *u, coupon).await.map_err(|e| anyhow!("{e:?}"))?.id);
+    }
+    let toks = ids.iter().map(|u| token(env, *u)).collect::<Result<Vec<String>>>()?;
+    let steps: [(&str, &str, &str); 4] = [
+        (
+            "checkout reserve",
+            "mutation($u: ID!, $o: String!) { reserveCoupon(userCouponId: $u, orderId: $o, orderAmount: \"50000\") { id status } }",
+            "A",
+        ),
+        ("checkout use", "mutation($u: ID!, $o: String!) { useCoupon(userCouponId: $u, orderId: $o) { id status } }", "A"),
+        ("checkout cancel", "mutation($u: ID!, $o: String!) { cancelCoupon(userCouponId: $u, orderId: $o) { id status } }", "A"),
+        (
+            "checkout use again",
+            "mutation($u: ID!, $o: String!) { useCoupon(userCouponId: $u, orderId: $o, orderAmount: \"60000\") { id status } }",
+            "B",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, query, order) in steps {
+        let reqs: Vec<(String, Value)> = ucs
+            .iter()
+            .zip(&toks)
+            .map(|(uc, t)| {
+                let vars = json!({ "u": uc.to_string(), "o": format!("{order}-{uc}") });
+                (t.clone(), json!({ "query": query, "variables": vars, "_key": format!("{name}-{uc}") }))
+            })
+            .collect();
+        let before = cpu_now(env);
+        let (wall, hist, codes) = drive(env, reqs, concurrency).await?;
+        let cpu = cpu_delta(before, cpu_now(env));
+        if codes.get("OK").copied().unwrap_or(0) != users as u64 {
+            bail!("{name}: not every step succeeded: {codes:?}");
+        }
+        out.push(report(env, name, users as u64, wall, hist, codes, cpu, None));
+    }
+    Ok(out)
+}
