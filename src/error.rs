@@ -104,10 +104,110 @@ impl AppError {
         }
     }
 
+    /// 응답에 실린 코드에서 오류를 되찾는다 (`code`의 역). 계약의 오류 코드가 아니면(GraphQL 단계의 코드) None.
+    /// 같은 코드의 변형 가운데 앞의 것(TRY_AGAIN은 `TryAgain`), 실린 값은 비어 있다.
+    pub fn from_code(code: &str) -> Option<AppError> {
+        use AppError::*;
+        let none = String::new;
+        [
+            Unauthenticated,
+            Forbidden,
+            BadUserInput { field: none(), message: none() },
+            UserNotFound,
+            CouponNotFound,
+            UserCouponNotFound,
+            CouponNotStarted,
+            CouponExpired,
+            CouponAlreadyIssued,
+            CouponSoldOut,
+            CouponAlreadyUsed,
+            CouponNotUsed,
+            MinPurchaseNotMet,
+            TryAgain,
+            CouponReserved,
+            OrderMismatch,
+            IdempotencyKeyReused,
+            CouponPaused,
+            CouponArchived,
+            CodeNotFound,
+            CodeAlreadyRedeemed,
+            TooManyAttempts { retry_after_secs: 0 },
+            TooManySubscriptions,
+            Internal(none()),
+        ]
+        .into_iter()
+        .find(|e| e.code() == code)
+    }
+
+    /// 오류 → HTTP 상태의 단 하나의 표 (CONTRACT 2·5·7·8절). 같은 오류도 답이 되는 자리마다 상태가 다르다.
+    /// `None`: 이 오류는 상태를 정하지 않는다 (GraphQL 응답의 상태 그대로).
+    pub fn http_status(&self, at: Surface) -> Option<u16> {
+        use AppError::*;
+        Some(match (at, self) {
+            // 멱등 키: 같은 키가 진행 중이면 409, 다른 요청에 쓴 키면 422 (실행 전이든 실행한 답이든).
+            (Surface::KeyRefusal, TryAgain) | (Surface::KeyedAnswer, TryAgain | Aborted) => 409,
+            (Surface::KeyRefusal | Surface::KeyedAnswer, IdempotencyKeyReused) => 422,
+            (Surface::KeyedAnswer, _) => return None,
+            // 실행 전의 키 판단: 다른 역할의 키는 새 요청의 권한 거절과 같은 모양(200, `data: null`),
+            // 잘못된 키·루트 필드 여럿은 400, 키를 찾지 못함(저장소)은 503.
+            (Surface::KeyRefusal, Forbidden) => 200,
+            (Surface::KeyRefusal, BadUserInput { .. }) => 400,
+            (Surface::KeyRefusal, _) => 503,
+            // GraphQL 밖의 자원 (CSV): 익명 401, 권한 403, 없는 쿠폰 404, 데이터베이스가 바쁨 503.
+            (Surface::Resource, Unauthenticated) => 401,
+            (Surface::Resource, Forbidden) => 403,
+            (Surface::Resource, CouponNotFound) => 404,
+            (Surface::Resource, TryAgain | Aborted) => 503,
+            (Surface::Resource, _) => 500,
+        })
+    }
+
     /// 입력 오류를 만드는 지름길.
     pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
         AppError::BadUserInput { field: field.to_owned(), message: message.into() }
     }
 }
 
+/// 오류가 HTTP 답이 되는 자리 (`AppError::http_status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// 멱등 키 판단이 실행 전에 거절한 GraphQL 요청 (아무것도 실행하지 않았다).
+    KeyRefusal,
+    /// 멱등 키가 붙은 GraphQL 요청의 실행한 답.
+    KeyedAnswer,
+    /// GraphQL 밖의 HTTP 자원 (관리자 CSV 내보내기). 오류 본문은 GraphQL 오류 형식.
+    Resource,
+}
+
 pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_lead_back_to_their_errors() {
+        for e in
+            [AppError::TryAgain, AppError::Aborted, AppError::CouponSoldOut, AppError::Internal("x".into()), AppError::bad_input("f", "m")]
+        {
+            assert_eq!(AppError::from_code(e.code()).map(|back| back.code()), Some(e.code()));
+        }
+        assert!(AppError::from_code("GRAPHQL_VALIDATION_FAILED").is_none());
+        assert!(AppError::from_code("OK").is_none());
+    }
+
+    #[test]
+    fn one_table_gives_the_status() {
+        assert_eq!(AppError::TryAgain.http_status(Surface::KeyRefusal), Some(409));
+        assert_eq!(AppError::Aborted.http_status(Surface::KeyRefusal), Some(503));
+        assert_eq!(AppError::Aborted.http_status(Surface::KeyedAnswer), Some(409));
+        assert_eq!(AppError::IdempotencyKeyReused.http_status(Surface::KeyedAnswer), Some(422));
+        assert_eq!(AppError::Forbidden.http_status(Surface::KeyRefusal), Some(200));
+        assert_eq!(AppError::Forbidden.http_status(Surface::KeyedAnswer), None);
+        assert_eq!(AppError::Forbidden.http_status(Surface::Resource), Some(403));
+        assert_eq!(AppError::Unauthenticated.http_status(Surface::Resource), Some(401));
+        assert_eq!(AppError::CouponNotFound.http_status(Surface::Resource), Some(404));
+        assert_eq!(AppError::TryAgain.http_status(Surface::Resource), Some(503));
+        assert_eq!(AppError::Internal(String::new()).http_status(Surface::Resource), Some(500));
+    }
+}

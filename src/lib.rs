@@ -16,7 +16,7 @@ pub mod entities;
 pub mod error;
 /// GraphQL 스키마, 리졸버, DataLoader
 pub mod graphql;
-/// axum 라우터
+/// axum 라우터와 경로들 (GraphQL over HTTP·WebSocket, 멱등 키, CSV, GraphiQL)
 pub mod http;
 /// Prometheus 지표
 pub mod metrics;
@@ -32,5 +32,3 @@ pub mod server;
 pub mod service;
 /// 애플리케이션 조립: serve와 테스트가 같은 배선을 쓴다
 pub mod startup;
-/// GraphQL over WebSocket: 연결 수·시간 한도, 토큰 만료, 구독만
-pub mod ws;

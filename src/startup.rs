@@ -10,7 +10,8 @@ use tokio::net::TcpListener;
 use crate::auth::JwtKeys;
 use crate::config::Settings;
 use crate::metrics::Metrics;
-use crate::{db, http, seed, server};
+use crate::service::idempotency::KeyBook;
+use crate::{db, graphql, http, seed, server};
 
 pub struct Application {
     listener: TcpListener,
@@ -51,7 +52,9 @@ impl Application {
         let metrics = Metrics::new();
         let jwt = JwtKeys::new(settings.jwt_secret().expose_secret());
         let trusted = settings.trusted_proxies().map_err(anyhow::Error::msg)?;
-        let state = http::AppState::new(db.clone(), jwt, settings.issue_mode(), metrics.clone(), trusted, settings.max_query_cost);
+        let schema = graphql::build_schema_with(Some(db.clone()), settings.issue_mode(), settings.max_query_cost);
+        let keys = KeyBook::start(db.clone());
+        let state = http::AppState::new(schema, db.clone(), jwt, metrics.clone(), trusted, keys);
         Ok(Self {
             listener,
             metrics_listener,
@@ -71,7 +74,7 @@ impl Application {
     }
 
     /// 웹소켓 한도를 바꾼다 (시험용으로 작게, 짧게).
-    pub fn with_ws_limits(self, limits: crate::ws::WsLimits) -> Self {
+    pub fn with_ws_limits(self, limits: http::ws::WsLimits) -> Self {
         self.state.ws().set_limits(limits);
         self
     }

@@ -3,6 +3,7 @@ pub mod checkout;
 pub mod code;
 pub mod coupon;
 pub mod event;
+pub mod idempotency;
 pub mod money;
 pub mod user;
 pub mod viewer;

@@ -22,8 +22,8 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::domain::Viewer;
+use crate::domain::idempotency::IdemKey;
 use crate::error::AppError;
-use crate::repo::idempotency::IdemKey;
 use crate::service::issuance::{IssueMode, Issuer};
 use crate::service::stock::StockHub;
 pub use documents::DocumentCache;

@@ -6,33 +6,9 @@ use uuid::Uuid;
 
 use super::{DbFailure, classify, db_error, id_str, parse_id, ts};
 use crate::domain::Role;
+use crate::domain::idempotency::{IdemKey, KeyRecord};
 use crate::entities::idempotency_key::{self, Column, Entity as Keys};
-use crate::error::{AppError, AppResult};
-
-/// 사용자 하나의 키 하나와 그 요청의 지문.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IdemKey {
-    pub user_id: Uuid,
-    pub key: String,
-    /// 요청 본문(query, variables, operationName)의 SHA-256.
-    pub request_hash: String,
-    /// 변경과 같은 트랜잭션에서 기록되는 변경(발급·사용·취소·보류)인지. 아니면 실행 전에 "진행 중" 자리를 잡는다.
-    pub in_transaction: bool,
-    /// 토큰의 역할: 보관된 답을 누구에게 돌려줄지 가린다 (`check_same_request`).
-    pub role: Role,
-}
-
-/// 저장된 키.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyRecord {
-    pub request_hash: String,
-    /// 같은 트랜잭션에서 기록된 변경의 결과 (발급 내역).
-    pub user_coupon_id: Option<Uuid>,
-    pub response: Option<(u16, String)>,
-    pub created_at: DateTime<Utc>,
-    /// 키를 쓴 토큰의 역할 (역할을 담기 전의 행은 None).
-    pub role: Option<Role>,
-}
+use crate::error::AppResult;
 
 fn to_record(m: idempotency_key::Model) -> AppResult<KeyRecord> {
     let response = match (m.response_status, m.response_body) {
@@ -216,18 +192,4 @@ pub async fn drop_placeholder(db: &impl ConnectionTrait, k: &IdemKey, older_than
 pub async fn purge(db: &impl ConnectionTrait, older_than: DateTime<Utc>) -> AppResult<u64> {
     let res = Keys::delete_many().filter(Column::CreatedAt.lt(ts(older_than))).exec(db).await.map_err(db_error)?;
     Ok(res.rows_affected)
-}
-
-/// 키 기록을 이 요청에 돌려줘도 되는지. 권한이 먼저다(CONTRACT 3절): ADMIN 토큰으로 쓴 키의 기록은 ADMIN 토큰에만
-/// (그 답에는 ADMIN만 읽는 것 — 통계, 남의 발급 내역 — 이 들어 있을 수 있다). 같은 사용자의 USER 토큰이 그 요청을
-/// 지금 실행해도 되는지는 다시 실행해 보지 않고는 알 수 없고, 다시 실행하면 변경이 두 번 일어나므로 FORBIDDEN으로
-/// 거절하고 아무것도 실행하지 않는다 (한 키의 재시도 사이에 역할이 바뀌는 드문 경우: 새 키로 보내면 된다).
-/// USER 토큰으로 쓴 키의 기록은 ADMIN 토큰에도 돌려준다: ADMIN은 USER가 하는 일을 모두 할 수 있고, 그 답에는 USER가
-/// 읽을 수 있는 것만 있다. 역할을 담기 전의 행(None)은 전과 같이 다룬다 (보관 기간 24시간 안에 사라진다).
-/// 그다음: 같은 키, 다른 본문이면 IDEMPOTENCY_KEY_REUSED.
-pub fn check_same_request(k: &IdemKey, rec: &KeyRecord) -> AppResult<()> {
-    if rec.role == Some(Role::Admin) && k.role != Role::Admin {
-        return Err(AppError::Forbidden);
-    }
-    if k.request_hash == rec.request_hash { Ok(()) } else { Err(AppError::IdempotencyKeyReused) }
 }

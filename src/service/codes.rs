@@ -10,11 +10,11 @@ use super::issuance::Issuer;
 use super::page::{self, Page};
 use super::retry::retrying;
 use crate::domain::code::{self, CouponCode};
+use crate::domain::idempotency::IdemKey;
 use crate::domain::{self, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
 use crate::repo::code::NewCodes;
-use crate::repo::idempotency::IdemKey;
 
 /// 다중 행 INSERT 하나의 행 수: 6열 × 1,000 = 바인딩 6,000개로 세 백엔드의 한도(≥ 32,766) 안쪽.
 const INSERT_BATCH: usize = 1_000;

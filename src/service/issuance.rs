@@ -15,10 +15,10 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::domain::code::CouponCode;
+use crate::domain::idempotency::{IdemKey, check_same_request};
 use crate::domain::{self, Coupon, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
-use crate::repo::idempotency::IdemKey;
 use crate::service::retry::retrying;
 use crate::service::stock::StockHub;
 
@@ -121,7 +121,7 @@ pub struct IssueRequest {
 /// 이 키로 이미 끝난 발급이 있으면 그 발급 내역 (본문이 다르면 IDEMPOTENCY_KEY_REUSED).
 async fn replay_of(db: &DatabaseConnection, k: &IdemKey) -> AppResult<Option<UserCoupon>> {
     let Some(rec) = repo::idempotency::find(db, k.user_id, &k.key).await? else { return Ok(None) };
-    repo::idempotency::check_same_request(k, &rec)?;
+    check_same_request(k, &rec)?;
     match rec.user_coupon_id {
         Some(id) => repo::user_coupon::find_by_id(db, id).await,
         None => Ok(None),
@@ -220,7 +220,7 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
     for (i, req) in reqs.iter().enumerate() {
         if let Some(k) = &req.key {
             if let Some((_, _, rec)) = existing.iter().find(|(u, key, _)| *u == k.user_id && *key == k.key) {
-                outcomes.push(match (repo::idempotency::check_same_request(k, rec), rec.user_coupon_id) {
+                outcomes.push(match (check_same_request(k, rec), rec.user_coupon_id) {
                     (Err(e), _) => Outcome::Failed(e),
                     (Ok(()), Some(id)) => Outcome::Replay(id),
                     // 응답만 보관된 키: 그 응답을 HTTP 계층이 돌려준다. 여기서는 다시 시도하게 한다.

@@ -8,10 +8,10 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
 
 use crate::domain::checkout::{self, CancelDecision, OrderId, UseDecision};
+use crate::domain::idempotency::{IdemKey, check_same_request};
 use crate::domain::{self, Coupon, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
-use crate::repo::idempotency::IdemKey;
 use crate::service::retry::retrying;
 
 /// `userCoupons`: 기본은 뷰어 본인, 남의 것은 관리자만. 쿠폰과 함께 돌려준다.
@@ -61,7 +61,7 @@ async fn open<T>(
     {
         txn.rollback().await.map_err(repo::db_error)?;
         let rec = repo::idempotency::find(db, k.user_id, &k.key).await?.ok_or(AppError::TryAgain)?;
-        repo::idempotency::check_same_request(k, &rec)?;
+        check_same_request(k, &rec)?;
         let uc = match rec.user_coupon_id {
             Some(prev) => repo::user_coupon::find_by_id(db, prev).await?.ok_or(AppError::TryAgain)?,
             None => return Err(AppError::TryAgain),

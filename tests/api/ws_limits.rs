@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use couponql::domain::Role;
-use couponql::ws::WsLimits;
+use couponql::http::ws::WsLimits;
 use futures::{SinkExt, StreamExt};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};

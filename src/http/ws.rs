@@ -18,10 +18,33 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::graphql;
-use crate::http::{AppState, BODY_LIMIT, MediaType, reject};
+use super::limits::BODY_LIMIT;
+use super::reply::{MediaType, record_operation, reject};
+use crate::auth::JwtKeys;
+use crate::graphql::{self, AppSchema};
 use crate::metrics::Metrics;
 use crate::net::ClientAddr;
+
+/// 웹소켓 경로가 쓰는 것들: 스키마, 토큰 키, 지표, 열린 소켓 수. 라우터의 상태에서 꺼내 받는다 (`FromRef`).
+#[derive(Clone)]
+pub struct Sockets(Arc<SocketsInner>);
+
+struct SocketsInner {
+    schema: AppSchema,
+    jwt: JwtKeys,
+    metrics: Metrics,
+    hub: WsHub,
+}
+
+impl Sockets {
+    pub fn new(schema: AppSchema, jwt: JwtKeys, metrics: Metrics) -> Self {
+        Self(Arc::new(SocketsInner { schema, jwt, metrics, hub: WsHub::default() }))
+    }
+
+    pub fn hub(&self) -> &WsHub {
+        &self.0.hub
+    }
+}
 
 /// 웹소켓의 한도 (계약의 기본값). 시험은 `Application::with_ws_limits`로 낮춘다.
 #[derive(Clone, Copy, Debug)]
@@ -131,7 +154,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// `GET /graphql/ws`. 주소별·전체 한도를 넘는 업그레이드는 업그레이드하지 않고 503.
 pub async fn graphql_ws(
-    State(state): State<AppState>,
+    State(sockets): State<Sockets>,
     Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
@@ -149,7 +172,7 @@ pub async fn graphql_ws(
             "Sec-WebSocket-Protocol: graphql-transport-ws가 필요합니다",
         );
     };
-    let Some((ticket, limits)) = state.ws().admit(client.0) else {
+    let Some((ticket, limits)) = sockets.hub().admit(client.0) else {
         let mut resp = reject(
             MediaType::Json,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -168,7 +191,7 @@ pub async fn graphql_ws(
         .on_upgrade(move |socket| async move {
             // 소켓이 끝날 때까지 자리를 쥔다 (업그레이드가 실패하면 클로저와 함께 드롭된다).
             let _ticket = ticket;
-            serve(socket, state, protocol, limits).await;
+            serve(socket, sockets, protocol, limits).await;
         })
 }
 
@@ -184,14 +207,14 @@ enum WsOut {
 
 /// 연결 하나: 받은 메시지를 살펴 상태 기계에 넘기거나 직접 답하고, 나오는 메시지와 주기적인 ping을 보내고,
 /// 마감(`connection_init`, 무응답, 토큰 만료)이 지나면 닫는다. 닫으면 상태 기계와 그 구독이 모두 드롭된다.
-async fn serve(socket: WebSocket, state: AppState, protocol: WebSocketProtocols, limits: WsLimits) {
+async fn serve(socket: WebSocket, sockets: Sockets, protocol: WebSocketProtocols, limits: WsLimits) {
     let (mut sink, mut inbound) = socket.split();
     let (tx, rx) = tokio::sync::mpsc::channel::<serde_json::Result<ClientMessage>>(FORWARD_QUEUE);
     let input = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
     // 토큰이 유효한 마지막 시각 (유닉스 초, 0이면 익명): 초기화가 적고 루프가 읽는다.
     let valid_until = Arc::new(AtomicU64::new(0));
     let init = {
-        let jwt = state.jwt().clone();
+        let jwt = sockets.0.jwt.clone();
         let valid_until = valid_until.clone();
         move |payload: Value| async move {
             let mut data = async_graphql::Data::default();
@@ -209,10 +232,10 @@ async fn serve(socket: WebSocket, state: AppState, protocol: WebSocketProtocols,
             Ok(data)
         }
     };
-    let messages = async_graphql::http::WebSocket::from_message_stream(state.schema().clone(), input, protocol).on_connection_init(init);
+    let messages = async_graphql::http::WebSocket::from_message_stream(sockets.0.schema.clone(), input, protocol).on_connection_init(init);
     futures_util::pin_mut!(messages);
 
-    let mut conn = Conn::new(protocol, state.metrics().clone());
+    let mut conn = Conn::new(protocol, sockets.0.metrics.clone());
     let started = Instant::now();
     let init_deadline = tokio::time::sleep_until(started + limits.init_timeout);
     let idle = tokio::time::sleep_until(started + limits.idle_timeout);
@@ -437,7 +460,7 @@ impl Conn {
 
     /// 지표 `couponql_graphql_requests_total`과 한 줄 로그 (시작할 때 한 번).
     fn count(&self, operation_type: &'static str, code: &str, started: Instant, operation: Option<&str>) {
-        crate::http::record_operation(&self.metrics, operation, operation_type, code, started.elapsed());
+        record_operation(&self.metrics, operation, operation_type, code, started.elapsed());
     }
 
     /// 구독 하나의 `error` 메시지 (graphql-transport-ws는 오류 목록, 옛 프로토콜은 오류 하나).
