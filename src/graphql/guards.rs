@@ -32,7 +32,7 @@ mod tests {
 
     /// 데이터베이스 없이 스키마만으로: 가드가 인자 해석과 데이터베이스보다 먼저 답한다.
     async fn code(query: &str, viewer: Option<Viewer>) -> Option<String> {
-        let schema = crate::graphql::build_schema(None, crate::service::issuance::IssueMode::PerRequest);
+        let schema = crate::graphql::schema::build_schema(None, crate::service::issuance::IssueMode::PerRequest);
         let mut request = Request::new(query);
         if let Some(v) = viewer {
             request = request.data(v);

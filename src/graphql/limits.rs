@@ -74,7 +74,7 @@ pub fn check(
     if shallow_sum > MAX_SHALLOW_SUM {
         return Err(Refusal::TooLarge);
     }
-    let selected = super::selected_operation(doc, operation_name);
+    let selected = super::operation::selected_operation(doc, operation_name);
     let mut expanded = 0u64;
     let mut chosen = Tally::default();
     for (name, op) in doc.operations.iter() {
@@ -334,7 +334,7 @@ mod tests {
     /// 스키마로 실행해 본다 (데이터베이스 없이: 한도 검사는 실행 전이다). 통과하면 `extensions.cost.requested`,
     /// 거절되면 (코드, 메시지).
     pub(crate) async fn cost_of(query: &str) -> Result<u64, (String, String)> {
-        let schema = super::super::build_schema(None, IssueMode::PerRequest);
+        let schema = super::super::schema::build_schema(None, IssueMode::PerRequest);
         let started = std::time::Instant::now();
         let resp = schema.execute(query).await;
         // 시간 목표는 벤치마크가 잰다: 여기서는 지수로 터지지 않는지만 (디버그 빌드에서도 넉넉한 한도).

@@ -175,7 +175,7 @@ mod tests {
 
     /// 실행해 보고 변수 오류면 (변수, 필드). 데이터베이스 없는 스키마라 통과한 요청은 실행에서 다른 오류가 난다.
     async fn run(query: &str, vars: serde_json::Value) -> Result<(), (String, String)> {
-        let schema = super::super::build_schema(None, IssueMode::PerRequest);
+        let schema = super::super::schema::build_schema(None, IssueMode::PerRequest);
         let resp = schema.execute(async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(vars))).await;
         for e in &resp.errors {
             let ext = e.extensions.as_ref();
