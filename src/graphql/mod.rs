@@ -30,3 +30,6 @@ pub use operation::{METHOD_NOT_ALLOWED, RequestInfo, selected_operation, single_
 pub use query::QueryRoot;
 pub use schema::{AppSchema, PERSISTED_QUERY_CACHE, build_schema, build_schema_with, sdl};
 pub use subscription::{MAX_SUBSCRIPTIONS, SubscriptionRoot, SubscriptionSlots};
+
+#[cfg(test)]
+mod tests;
