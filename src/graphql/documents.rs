@@ -45,7 +45,7 @@ impl DocumentCache {
                 doc
             }
         };
-        let ty = super::selected_operation(&doc, request.operation_name.as_deref()).map(|op| op.ty);
+        let ty = super::operation::selected_operation(&doc, request.operation_name.as_deref()).map(|op| op.ty);
         request.set_parsed_query(doc);
         Some(ty? == OperationType::Mutation)
     }

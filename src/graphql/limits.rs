@@ -74,7 +74,7 @@ pub fn check(
     if shallow_sum > MAX_SHALLOW_SUM {
         return Err(Refusal::TooLarge);
     }
-    let selected = super::selected_operation(doc, operation_name);
+    let selected = super::operation::selected_operation(doc, operation_name);
     let mut expanded = 0u64;
     let mut chosen = Tally::default();
     for (name, op) in doc.operations.iter() {
@@ -329,106 +329,6 @@ impl<'a> Counter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::issuance::IssueMode;
-
-    /// 스키마로 실행해 본다 (데이터베이스 없이: 한도 검사는 실행 전이다). 통과하면 `extensions.cost.requested`,
-    /// 거절되면 (코드, 메시지).
-    pub(crate) async fn cost_of(query: &str) -> Result<u64, (String, String)> {
-        let schema = super::super::build_schema(None, IssueMode::PerRequest);
-        let started = std::time::Instant::now();
-        let resp = schema.execute(query).await;
-        // 시간 목표는 벤치마크가 잰다: 여기서는 지수로 터지지 않는지만 (디버그 빌드에서도 넉넉한 한도).
-        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
-        let refused = resp.errors.iter().find_map(|e| {
-            let code = e.extensions.as_ref().and_then(|x| x.get("code")).map(|c| c.to_string().trim_matches('"').to_owned())?;
-            (code == "GRAPHQL_VALIDATION_FAILED" || code == "GRAPHQL_PARSE_FAILED").then(|| (code, e.message.clone()))
-        });
-        if let Some(r) = refused {
-            return Err(r);
-        }
-        let cost = resp.extensions.get("cost").and_then(|c| match c {
-            Value::Object(o) => o.get("requested").and_then(|r| match r {
-                Value::Number(n) => n.as_u64(),
-                _ => None,
-            }),
-            _ => None,
-        });
-        cost.ok_or_else(|| ("NO_COST".to_owned(), format!("{:?}", resp.errors)))
-    }
-
-    /// 조각 N개가 각각 다음 조각을 두 번 펼친다 (펼치면 2^N).
-    pub(crate) fn fan_out(n: usize) -> String {
-        let mut q = String::from("query { ...F0 }\n");
-        for i in 0..n {
-            q.push_str(&format!("fragment F{i} on Query {{ a: __typename ...F{} ...F{} }}\n", i + 1, i + 1));
-        }
-        q.push_str(&format!("fragment F{n} on Query {{ __typename }}\n"));
-        q
-    }
-
-    #[tokio::test]
-    async fn the_contract_example_costs_30201() {
-        assert_eq!(cost_of("{ users(ids: []) { id coupons { id coupon { name } } } }").await, Ok(30_201));
-    }
-
-    #[tokio::test]
-    async fn a_connection_counts_its_edges_first_times_and_typename_costs_one() {
-        let c = cost_of("{ coupons(first: 5) { edges { node { id name } } pageInfo { hasNextPage } } __typename }").await;
-        // coupons 1 + edges(1 + 5 × (node 1 + 2)) + pageInfo(1 + 1) + __typename 1
-        assert_eq!(c, Ok(1 + (1 + 5 * 3) + 2 + 1));
-        assert_eq!(cost_of("{ coupons { nodes { id } } }").await, Ok(1 + 1 + 20), "first를 주지 않으면 기본값 20");
-        let over = format!(
-            "{{ {} }}",
-            (0..30).map(|i| format!("u{i}: users(ids: []) {{ id coupons {{ id coupon {{ name }} }} }}")).collect::<String>()
-        );
-        assert!(cost_of(&over).await.is_err_and(|(code, _)| code == "GRAPHQL_VALIDATION_FAILED"));
-    }
-
-    #[tokio::test]
-    async fn fragment_fan_out_is_refused_without_expanding_it() {
-        for n in [20, 25, 30, 60] {
-            let r = cost_of(&fan_out(n)).await;
-            assert!(r.is_err_and(|(code, _)| code == "GRAPHQL_VALIDATION_FAILED"), "N = {n}");
-        }
-        assert!(cost_of(&fan_out(5)).await.is_ok(), "작은 펼침은 통과");
-    }
-
-    #[tokio::test]
-    async fn a_fragment_chain_that_would_make_field_merging_quadratic_is_refused() {
-        let mut q = String::from("query { ...F0 }\n");
-        let n = 1400;
-        for i in 0..n {
-            q.push_str(&format!("fragment F{i} on Query {{ __typename ...F{} }}\n", i + 1));
-        }
-        q.push_str(&format!("fragment F{n} on Query {{ __typename }}\n"));
-        assert!(q.len() <= 64 * 1024, "{}", q.len());
-        assert!(cost_of(&q).await.is_err_and(|(code, _)| code == "GRAPHQL_VALIDATION_FAILED"));
-    }
-
-    #[tokio::test]
-    async fn cycles_are_refused_and_introspection_is_free() {
-        let cycle = cost_of("query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }").await;
-        assert!(cycle.is_err_and(|(code, _)| code == "GRAPHQL_VALIDATION_FAILED"));
-        let introspection = include_str!("../../tests/api/introspection.graphql");
-        let c = cost_of(introspection).await.expect("인트로스펙션은 한도 안");
-        assert!(c < 10, "{c}");
-    }
-
-    #[tokio::test]
-    async fn depth_is_counted_through_fragments_and_deep_nesting_never_reaches_the_parser() {
-        let nested =
-            |levels: usize| format!("{{ __type(name: \"Coupon\") {{ {} name {} }} }}", "ofType { ".repeat(levels), "}".repeat(levels));
-        assert!(cost_of(&nested(15)).await.is_ok());
-        assert!(cost_of(&nested(25)).await.is_err_and(|(code, _)| code == "GRAPHQL_VALIDATION_FAILED"));
-        let fragment = format!(
-            "{{ __type(name: \"Coupon\") {{ ...T }} }} fragment T on __Type {{ {} name {} }}",
-            "ofType { ".repeat(20),
-            "}".repeat(20)
-        );
-        assert!(cost_of(&fragment).await.is_err_and(|(code, _)| code == "GRAPHQL_VALIDATION_FAILED"));
-        let deep = format!("{{{}", "a{".repeat(30_000));
-        assert!(cost_of(&deep).await.is_err_and(|(code, _)| code == "GRAPHQL_PARSE_FAILED"));
-    }
 
     #[test]
     fn nesting_is_counted_outside_strings_and_comments() {

@@ -3,10 +3,13 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
+use super::code::{CodeBatch, CouponCode};
+use super::context::{db, fresh_key, issuer, parse_uuid, replayed, viewer};
+use super::coupon::{Coupon, DiscountTypeGql};
+use super::errors::GqlResultExt;
 use super::guards::{AdminOnly, Authenticated};
 use super::scalars::{DateTime, Decimal};
-use super::types::{CodeBatch, Coupon, CouponCode, DiscountTypeGql, UserCoupon};
-use super::{GqlResultExt, db, fresh_key, issuer, parse_uuid, replayed, viewer};
+use super::user_coupon::UserCoupon;
 use crate::domain::checkout::{self, OrderId};
 use crate::domain::{CouponChangeInput, CouponStatus, NewCouponInput, Patch, money};
 use crate::error::AppError;
@@ -68,7 +71,7 @@ impl MutationRoot {
         let coupon_id = parse_uuid("couponId", &coupon_id)?;
         let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
         if let Some(done) = replayed(ctx).await {
-            return done;
+            return done.map(UserCoupon::alone);
         }
         let uc = issuer(ctx)?.issue_for(viewer(ctx), coupon_id, user_id, fresh_key(ctx).cloned()).await.gql()?;
         Ok(UserCoupon::alone(uc))
@@ -89,7 +92,7 @@ impl MutationRoot {
         let amount = order_amount.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)).gql()?;
         let ttl = checkout::hold_ttl(ttl_seconds).gql()?;
         if let Some(done) = replayed(ctx).await {
-            return done;
+            return done.map(UserCoupon::alone);
         }
         let uc = service::user_coupons::reserve(db(ctx)?, viewer(ctx), id, &order, amount, ttl, fresh_key(ctx)).await.gql()?;
         Ok(UserCoupon::alone(uc))
@@ -118,7 +121,7 @@ impl MutationRoot {
             order_amount.map(|a| a.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw))).transpose().gql()?;
         let order = order_id.as_deref().map(OrderId::parse).transpose().gql()?;
         if let Some(done) = replayed(ctx).await {
-            return done;
+            return done.map(UserCoupon::alone);
         }
         let uc = service::user_coupons::use_coupon(db(ctx)?, viewer(ctx), id, amount, order.as_ref(), fresh_key(ctx)).await.gql()?;
         Ok(UserCoupon::alone(uc))
@@ -130,7 +133,7 @@ impl MutationRoot {
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let order = order_id.as_deref().map(OrderId::parse).transpose().gql()?;
         if let Some(done) = replayed(ctx).await {
-            return done;
+            return done.map(UserCoupon::alone);
         }
         let uc = service::user_coupons::cancel_coupon(db(ctx)?, viewer(ctx), id, order.as_ref(), fresh_key(ctx)).await.gql()?;
         Ok(UserCoupon::alone(uc))
@@ -205,7 +208,7 @@ impl MutationRoot {
     #[graphql(guard = "Authenticated")]
     async fn redeem_coupon_code(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<UserCoupon> {
         if let Some(done) = replayed(ctx).await {
-            return done;
+            return done.map(UserCoupon::alone);
         }
         let uc =
             service::codes::redeem(db(ctx)?, issuer(ctx)?, viewer(ctx), client_addr(ctx), &code, fresh_key(ctx).cloned()).await.gql()?;

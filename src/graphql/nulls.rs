@@ -10,7 +10,7 @@ use async_graphql::{Name, Value};
 
 /// 응답 `data`를 명세대로 고친다. 고칠 수 없으면(문서에 연산이 없는 등) 그대로 둔다.
 pub fn complete(registry: &Registry, doc: &ExecutableDocument, operation_name: Option<&str>, data: &mut Value) {
-    let Some(operation) = super::selected_operation(doc, operation_name) else { return };
+    let Some(operation) = super::operation::selected_operation(doc, operation_name) else { return };
     let root = match operation.ty {
         OperationType::Query => Some(registry.query_type.as_str()),
         OperationType::Mutation => registry.mutation_type.as_deref(),

@@ -2,10 +2,16 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object};
 
+use super::checkout::CouponValidation;
+use super::code::CouponCode;
+use super::context::{db, parse_uuid, viewer};
+use super::coupon::Coupon;
+use super::errors::GqlResultExt;
+use super::event::CouponEvent;
 use super::guards::{AdminOnly, Authenticated};
 use super::scalars::Decimal;
-use super::types::{Coupon, CouponCode, CouponEvent, CouponValidation, User, UserCoupon};
-use super::{GqlResultExt, db, parse_uuid, viewer};
+use super::user::User;
+use super::user_coupon::UserCoupon;
 use crate::domain::OrderId;
 use crate::domain::money;
 use crate::service;

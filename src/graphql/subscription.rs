@@ -6,8 +6,9 @@ use async_graphql::{Context, ErrorExtensions, ID, SimpleObject, Subscription};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use super::types::CouponStatusGql;
-use super::{GqlResultExt, parse_uuid};
+use super::context::parse_uuid;
+use super::coupon::CouponStatusGql;
+use super::errors::GqlResultExt;
 use crate::error::AppError;
 use crate::service::stock::{Stock, StockHub};
 

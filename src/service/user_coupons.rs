@@ -22,7 +22,12 @@ pub async fn list(
     unused_only: bool,
 ) -> AppResult<Vec<(UserCoupon, Coupon)>> {
     let target = Viewer::act_for(viewer, user_id)?;
-    repo::user_coupon::list_by_user(db, target, unused_only).await
+    of_user(db, target, unused_only).await
+}
+
+/// 한 사용자의 발급 내역과 쿠폰, 최신순. 권한은 묻지 않는다: 그 사용자를 읽을 때(`me`, `user(id)`) 이미 확인했다.
+pub async fn of_user(db: &DatabaseConnection, user_id: Uuid, unused_only: bool) -> AppResult<Vec<(UserCoupon, Coupon)>> {
+    repo::user_coupon::list_by_user(db, user_id, unused_only).await
 }
 
 /// 뷰어가 다룰 수 있는 발급 내역과 그 쿠폰. 없거나 남의 것이면 똑같이 USER_COUPON_NOT_FOUND.
