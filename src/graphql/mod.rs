@@ -1,6 +1,7 @@
 //! GraphQL 계층: 스키마 조립, 에러 코드 부여, 요청별 컨텍스트. 리졸버는 얇게 — 서비스 하나를 부르고 변환한다.
 mod documents;
 mod guards;
+mod introspection;
 pub mod limits;
 mod loaders;
 mod mutation;
@@ -46,10 +47,12 @@ pub fn build_schema(db: Option<DatabaseConnection>, mode: IssueMode) -> AppSchem
 /// `build_schema`에 연산의 비용 한도(`MAX_QUERY_COST`)까지.
 /// 깊이와 복잡도는 async-graphql의 한도 대신 `limits`가 검증 전에 센다 (조각을 펼칠 때마다 다시 걷지 않게).
 pub fn build_schema_with(db: Option<DatabaseConnection>, mode: IssueMode, max_cost: u64) -> AppSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         // APQ가 먼저(바깥): 해시로 찾은 문서를 ErrorCodes의 prepare_request가 받는다.
         .extension(ApolloPersistedQueries::new(LruCacheStorage::new(PERSISTED_QUERY_CACHE)))
-        .extension(ErrorCodes { max_cost });
+        .extension(ErrorCodes { max_cost })
+        .extension(introspection::NoSchemaDescription);
+    let mut builder = introspection::describe_connections(builder);
     if let Some(db) = db {
         let hub = StockHub::start(db.clone());
         builder = builder.data(Issuer::new(db.clone(), mode).with_stock(hub.clone())).data(hub).data(db);
@@ -58,8 +61,8 @@ pub fn build_schema_with(db: Option<DatabaseConnection>, mode: IssueMode, max_co
 }
 
 /// SDL (`couponql schema`와 `schema.graphql`).
-pub fn sdl() -> String {
-    build_schema(None, IssueMode::PerRequest).sdl()
+pub async fn sdl() -> Result<String, AppError> {
+    introspection::sdl(&build_schema(None, IssueMode::PerRequest)).await
 }
 
 /// 요청 하나를 스키마에 맞게 꾸민다: 뷰어와 요청별 DataLoader (요청 사이에 아무것도 새지 않게).

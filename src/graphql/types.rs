@@ -8,10 +8,13 @@ use crate::domain::{self, money};
 use crate::error::AppError;
 use crate::{repo, service};
 
+/// How a coupon's discount is computed.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "DiscountType")]
 pub enum DiscountTypeGql {
+    /// An amount of money off, at most the order amount.
     Fixed,
+    /// A percentage of the order amount, rounded down to 0.01 and capped by maxDiscountAmount.
     Percentage,
 }
 
@@ -33,11 +36,15 @@ impl From<DiscountTypeGql> for domain::DiscountType {
     }
 }
 
+/// Where a coupon is in its lifecycle: ACTIVE and PAUSED switch back and forth; ARCHIVED is final.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "CouponStatus")]
 pub enum CouponStatusGql {
+    /// Issued as usual.
     Active,
+    /// Not issued for now (COUPON_PAUSED); coupons already issued stay usable.
     Paused,
+    /// Retired: never issued or changed again; left out of coupons unless includeArchived. Coupons already issued stay usable.
     Archived,
 }
 
@@ -53,16 +60,20 @@ impl From<domain::CouponStatus> for CouponStatusGql {
 
 pub struct Coupon(pub domain::Coupon);
 
+/// A discount that can be issued to users; each user holds it as a UserCoupon.
 #[Object]
 impl Coupon {
+    /// The coupon's id (a UUID).
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// Display name, exactly as given.
     async fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// How the discount is computed.
     async fn discount_type(&self) -> DiscountTypeGql {
         self.0.discount_type.into()
     }
@@ -72,6 +83,7 @@ impl Coupon {
         Decimal::money(self.0.discount_value)
     }
 
+    /// Smallest order amount the coupon applies to; null: no minimum.
     async fn min_purchase_amount(&self) -> Option<Decimal> {
         self.0.min_purchase_amount.map(Decimal::money)
     }
@@ -86,6 +98,7 @@ impl Coupon {
         self.0.total_quantity
     }
 
+    /// How many have been issued.
     async fn issued_quantity(&self) -> i32 {
         self.0.issued_quantity
     }
@@ -95,10 +108,12 @@ impl Coupon {
         self.0.remaining_quantity()
     }
 
+    /// Start of the validity window.
     async fn valid_from(&self) -> DateTime {
         DateTime::utc(self.0.valid_from)
     }
 
+    /// End of the validity window.
     async fn valid_until(&self) -> DateTime {
         DateTime::utc(self.0.valid_until)
     }
@@ -108,6 +123,7 @@ impl Coupon {
         self.0.is_available(domain::now())
     }
 
+    /// Where the coupon is in its lifecycle.
     async fn status(&self) -> CouponStatusGql {
         self.0.status.into()
     }
@@ -130,15 +146,20 @@ impl Coupon {
     }
 
     /// The discount this coupon gives an order of this amount (0 below minPurchaseAmount).
-    async fn discount_for(&self, order_amount: Decimal) -> async_graphql::Result<Decimal> {
+    async fn discount_for(
+        &self,
+        #[graphql(desc = "The order amount: at least 0, below 10^8.")] order_amount: Decimal,
+    ) -> async_graphql::Result<Decimal> {
         let amount = order_amount.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)).gql()?;
         Ok(Decimal::money(self.0.discount_for(amount)))
     }
 
+    /// When the coupon was created.
     async fn created_at(&self) -> DateTime {
         DateTime::utc(self.0.created_at)
     }
 
+    /// When the coupon last changed.
     async fn updated_at(&self) -> DateTime {
         DateTime::utc(self.0.updated_at)
     }
@@ -158,29 +179,41 @@ impl UserCoupon {
     }
 }
 
+/// Where a user coupon stands now.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "UserCouponStatus")]
 pub enum UserCouponStatusGql {
+    /// Can be reserved or used (a hold past reservedUntil counts as released).
     Available,
+    /// Held for one order until reservedUntil.
     Reserved,
+    /// Used on an order.
     Used,
 }
 
+/// What happened to a user coupon.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "UserCouponEventKind")]
 pub enum UserCouponEventKindGql {
+    /// Issued to the user.
     Issued,
+    /// Held for an order.
     Reserved,
+    /// The order's hold ended (an expired hold writes no event).
     Released,
+    /// Used on an order.
     Used,
+    /// A use reverted (the order was cancelled).
     Cancelled,
 }
 
 /// 발급 내역 하나의 변경 (원장의 한 줄).
 pub struct UserCouponEvent(pub domain::Event);
 
+/// One change of a user coupon.
 #[Object]
 impl UserCouponEvent {
+    /// What happened.
     async fn kind(&self) -> async_graphql::Result<UserCouponEventKindGql> {
         Ok(match domain::EventType::parse(&self.0.kind) {
             Some(domain::EventType::CouponIssued) => UserCouponEventKindGql::Issued,
@@ -192,27 +225,34 @@ impl UserCouponEvent {
         })
     }
 
+    /// The order involved; null when none.
     async fn order_id(&self) -> Option<&str> {
         self.0.order_id.as_deref()
     }
 
+    /// The order amount recorded with the change; null when none.
     async fn order_amount(&self) -> Option<Decimal> {
         self.0.order_amount.map(Decimal::money)
     }
 
+    /// The discount recorded with the change; null when none.
     async fn discount_amount(&self) -> Option<Decimal> {
         self.0.discount_amount.map(Decimal::money)
     }
 
+    /// When it happened.
     async fn at(&self) -> DateTime {
         DateTime::utc(self.0.occurred_at)
     }
 }
 
-// 쿠폰 하나의 집계 (관리자 전용). 스키마 설명에 싣지 않으려고 문서 주석이 아니다.
+// 쿠폰 하나의 집계 (관리자 전용).
+/// Totals for one coupon.
 #[derive(SimpleObject)]
 pub struct CouponStats {
+    /// User coupons issued.
     pub issued: i32,
+    /// User coupons used now (cancelled uses excluded).
     pub used: i32,
     /// Unexpired holds.
     pub reserved: i32,
@@ -220,19 +260,25 @@ pub struct CouponStats {
     pub unused: i32,
     /// Over current uses (cancelled uses excluded).
     pub order_amount_total: Decimal,
+    /// Discounts of current uses (cancelled uses excluded).
     pub discount_total: Decimal,
+    /// Generated single-use codes (chosen codes not counted).
     pub codes_generated: i32,
+    /// Redemptions of this coupon's codes, generated and chosen.
     pub codes_redeemed: i32,
 }
 
 pub struct CouponCode(pub domain::code::CouponCode);
 
+/// A code that issues its coupon to whoever redeems it.
 #[Object]
 impl CouponCode {
+    /// The code (A-Z 0-9); matched ignoring case, spaces and hyphens.
     async fn code(&self) -> &str {
         &self.0.code
     }
 
+    /// The coupon it issues.
     async fn coupon_id(&self) -> ID {
         ID(self.0.coupon_id.to_string())
     }
@@ -242,18 +288,23 @@ impl CouponCode {
         self.0.max_redemptions
     }
 
+    /// How many times it has been redeemed.
     async fn redemptions(&self) -> i32 {
         self.0.redemptions
     }
 
+    /// When it was added.
     async fn created_at(&self) -> DateTime {
         DateTime::utc(self.0.created_at)
     }
 }
 
+/// The codes one generateCouponCodes call made.
 #[derive(SimpleObject)]
 pub struct CodeBatch {
+    /// The coupon the codes issue.
     pub coupon_id: ID,
+    /// How many codes were made.
     pub count: i32,
     /// Up to 10 of the new codes.
     pub sample: Vec<String>,
@@ -262,49 +313,60 @@ pub struct CodeBatch {
 /// 원장의 한 줄 (CONTRACT 9절).
 pub struct CouponEvent(pub domain::Event);
 
+/// One change, as written to the event stream in the transaction that made it.
 #[Object]
 impl CouponEvent {
+    /// The event's id (a UUID).
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
-    /// Increasing, in commit order.
+    /// Position in the event stream: increasing; see 'Order' below.
     async fn sequence(&self) -> String {
         self.0.sequence.to_string()
     }
 
+    /// What happened: COUPON_CREATED, COUPON_UPDATED, COUPON_PAUSED, COUPON_RESUMED, COUPON_ARCHIVED, CODES_GENERATED, COUPON_ISSUED, COUPON_SOLD_OUT, COUPON_RESERVED, COUPON_RELEASED, COUPON_USED or COUPON_CANCELLED.
     #[graphql(name = "type")]
     async fn kind(&self) -> &str {
         &self.0.kind
     }
 
+    /// The coupon it concerns.
     async fn coupon_id(&self) -> ID {
         ID(self.0.coupon_id.to_string())
     }
 
+    /// The user it concerns; null when none.
     async fn user_id(&self) -> Option<ID> {
         self.0.user_id.map(|id| ID(id.to_string()))
     }
 
+    /// The user coupon it concerns; null when none.
     async fn user_coupon_id(&self) -> Option<ID> {
         self.0.user_coupon_id.map(|id| ID(id.to_string()))
     }
 
+    /// The order it concerns; null when none.
     async fn order_id(&self) -> Option<&str> {
         self.0.order_id.as_deref()
     }
 
+    /// When the change committed.
     async fn occurred_at(&self) -> DateTime {
         DateTime::utc(self.0.occurred_at)
     }
 }
 
-// `validateCoupon`의 답: useCoupon이 지금 할 대답. 스키마 설명에 싣지 않으려고 문서 주석이 아니다.
+// `validateCoupon`의 답: useCoupon이 지금 할 대답.
+/// What useCoupon would answer now (validateCoupon).
 #[derive(SimpleObject)]
 pub struct CouponValidation {
+    /// Whether useCoupon would succeed now.
     pub valid: bool,
     /// The error code useCoupon would answer now; null when valid.
     pub code: Option<String>,
+    /// The message useCoupon would answer now; null when valid.
     pub message: Option<String>,
     /// The discount this order would get; 0 when not valid.
     pub discount_amount: Decimal,
@@ -315,27 +377,34 @@ pub struct ApplicableCoupon {
     pub discount_amount: rust_decimal::Decimal,
 }
 
+/// A coupon the user can use on this order, with its discount.
 #[Object]
 impl ApplicableCoupon {
+    /// The user coupon.
     async fn user_coupon(&self) -> &UserCoupon {
         &self.user_coupon
     }
 
+    /// The discount it would give this order.
     async fn discount_amount(&self) -> Decimal {
         Decimal::money(self.discount_amount)
     }
 }
 
+/// One coupon issued to one user.
 #[Object]
 impl UserCoupon {
+    /// The user coupon's id (a UUID).
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// The user it was issued to.
     async fn user_id(&self) -> ID {
         ID(self.0.user_id.to_string())
     }
 
+    /// The coupon issued.
     // 목록에서 온 발급 내역은 쿠폰을 이미 들고 있다(JOIN). 아니면 같은 요청의 쿠폰 조회를 DataLoader로 모은다.
     async fn coupon(&self, ctx: &Context<'_>) -> async_graphql::Result<Coupon> {
         if let Some(c) = &self.1 {
@@ -346,18 +415,22 @@ impl UserCoupon {
         found.map(Coupon).ok_or_else(|| AppError::Internal(format!("발급 내역 {}의 쿠폰이 없음", self.0.id)).extend())
     }
 
+    /// Whether it is used (status USED).
     async fn is_used(&self) -> bool {
         self.0.is_used
     }
 
+    /// When it was used; null unless used.
     async fn used_at(&self) -> Option<DateTime> {
         self.0.used_at.map(DateTime::utc)
     }
 
+    /// When it was issued.
     async fn issued_at(&self) -> DateTime {
         DateTime::utc(self.0.issued_at)
     }
 
+    /// Where it stands now.
     async fn status(&self) -> UserCouponStatusGql {
         match self.0.status(domain::now()) {
             domain::UserCouponStatus::Available => UserCouponStatusGql::Available,
@@ -371,6 +444,7 @@ impl UserCoupon {
         self.0.order_id.as_deref()
     }
 
+    /// When the hold ends; null unless RESERVED.
     async fn reserved_until(&self) -> Option<DateTime> {
         self.0.reserved_until.map(DateTime::utc)
     }
@@ -380,6 +454,7 @@ impl UserCoupon {
         self.0.order_amount.map(Decimal::money)
     }
 
+    /// The discount recorded with orderAmount; null when no amount was given.
     async fn discount_amount(&self) -> Option<Decimal> {
         self.0.discount_amount.map(Decimal::money)
     }
@@ -466,28 +541,40 @@ impl User {
     }
 }
 
+/// A user who can hold coupons.
 #[Object]
 impl User {
+    /// The user's id (a UUID).
     async fn id(&self) -> ID {
         ID(self.user.id.to_string())
     }
 
+    /// The user's email address.
     async fn email(&self) -> &str {
         &self.user.email
     }
 
+    /// The user's name, exactly as stored.
     async fn name(&self) -> &str {
         &self.user.name
     }
 
     /// Newest first.
     // users(ids)에서 온 사용자들은 발급 내역을 DataLoader로 모아 질의 한 번에 읽는다.
-    async fn coupons(&self, ctx: &Context<'_>, #[graphql(default = false)] unused_only: bool) -> async_graphql::Result<Vec<UserCoupon>> {
+    async fn coupons(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false, desc = "true: leave out used coupons.")] unused_only: bool,
+    ) -> async_graphql::Result<Vec<UserCoupon>> {
         Ok(self.coupon_list(ctx, unused_only).await?.into_iter().map(UserCoupon::with_coupon).collect())
     }
 
     /// Coupons this user can use now on an order of this amount: biggest discount first, then soonest validUntil.
-    async fn applicable_coupons(&self, ctx: &Context<'_>, order_amount: Decimal) -> async_graphql::Result<Vec<ApplicableCoupon>> {
+    async fn applicable_coupons(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order amount: at least 0, below 10^8.")] order_amount: Decimal,
+    ) -> async_graphql::Result<Vec<ApplicableCoupon>> {
         let amount = order_amount.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)).gql()?;
         let list = self.coupon_list(ctx, true).await?;
         Ok(service::user_coupons::applicable(list, amount, domain::now())
