@@ -56,7 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Schema => {
-            print!("{}", graphql::sdl());
+            print!("{}", graphql::sdl().await?);
             Ok(())
         }
         Command::Token { user, role, ttl_hours } => {

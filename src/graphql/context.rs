@@ -5,9 +5,9 @@ use uuid::Uuid;
 
 use super::errors::GqlResultExt;
 use super::loaders::Loaders;
+use crate::domain::idempotency::IdemKey;
 use crate::domain::{self, Viewer};
 use crate::error::AppError;
-use crate::domain::idempotency::IdemKey;
 use crate::service::issuance::Issuer;
 
 /// 요청 하나를 스키마에 맞게 꾸민다: 뷰어와 요청별 DataLoader (요청 사이에 아무것도 새지 않게).

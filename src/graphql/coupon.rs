@@ -7,33 +7,44 @@ use super::scalars::{DateTime, Decimal};
 use crate::domain::{self, money};
 use crate::service;
 
+/// How a coupon's discount is computed.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "DiscountType", remote = "crate::domain::DiscountType")]
 pub enum DiscountTypeGql {
+    /// An amount of money off, at most the order amount.
     Fixed,
+    /// A percentage of the order amount, rounded down to 0.01 and capped by maxDiscountAmount.
     Percentage,
 }
 
+/// Where a coupon is in its lifecycle: ACTIVE and PAUSED switch back and forth; ARCHIVED is final.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "CouponStatus", remote = "crate::domain::CouponStatus")]
 pub enum CouponStatusGql {
+    /// Issued as usual.
     Active,
+    /// Not issued for now (COUPON_PAUSED); coupons already issued stay usable.
     Paused,
+    /// Retired: never issued or changed again; left out of coupons unless includeArchived. Coupons already issued stay usable.
     Archived,
 }
 
 pub struct Coupon(pub domain::Coupon);
 
+/// A discount that can be issued to users; each user holds it as a UserCoupon.
 #[Object]
 impl Coupon {
+    /// The coupon's id (a UUID).
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// Display name, exactly as given.
     async fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// How the discount is computed.
     async fn discount_type(&self) -> DiscountTypeGql {
         self.0.discount_type.into()
     }
@@ -43,6 +54,7 @@ impl Coupon {
         Decimal::money(self.0.discount_value)
     }
 
+    /// Smallest order amount the coupon applies to; null: no minimum.
     async fn min_purchase_amount(&self) -> Option<Decimal> {
         self.0.min_purchase_amount.map(Decimal::money)
     }
@@ -57,6 +69,7 @@ impl Coupon {
         self.0.total_quantity
     }
 
+    /// How many have been issued.
     async fn issued_quantity(&self) -> i32 {
         self.0.issued_quantity
     }
@@ -66,10 +79,12 @@ impl Coupon {
         self.0.remaining_quantity()
     }
 
+    /// Start of the validity window.
     async fn valid_from(&self) -> DateTime {
         DateTime::utc(self.0.valid_from)
     }
 
+    /// End of the validity window.
     async fn valid_until(&self) -> DateTime {
         DateTime::utc(self.0.valid_until)
     }
@@ -79,6 +94,7 @@ impl Coupon {
         self.0.is_available(domain::now())
     }
 
+    /// Where the coupon is in its lifecycle.
     async fn status(&self) -> CouponStatusGql {
         self.0.status.into()
     }
@@ -101,24 +117,32 @@ impl Coupon {
     }
 
     /// The discount this coupon gives an order of this amount (0 below minPurchaseAmount).
-    async fn discount_for(&self, order_amount: Decimal) -> async_graphql::Result<Decimal> {
+    async fn discount_for(
+        &self,
+        #[graphql(desc = "The order amount: at least 0, below 10^8.")] order_amount: Decimal,
+    ) -> async_graphql::Result<Decimal> {
         let amount = order_amount.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)).gql()?;
         Ok(Decimal::money(self.0.discount_for(amount)))
     }
 
+    /// When the coupon was created.
     async fn created_at(&self) -> DateTime {
         DateTime::utc(self.0.created_at)
     }
 
+    /// When the coupon last changed.
     async fn updated_at(&self) -> DateTime {
         DateTime::utc(self.0.updated_at)
     }
 }
 
-// 쿠폰 하나의 집계 (관리자 전용). 스키마 설명에 싣지 않으려고 문서 주석이 아니다.
+// 쿠폰 하나의 집계 (관리자 전용).
+/// Totals for one coupon.
 #[derive(SimpleObject)]
 pub struct CouponStats {
+    /// User coupons issued.
     pub issued: i32,
+    /// User coupons used now (cancelled uses excluded).
     pub used: i32,
     /// Unexpired holds.
     pub reserved: i32,
@@ -126,7 +150,10 @@ pub struct CouponStats {
     pub unused: i32,
     /// Over current uses (cancelled uses excluded).
     pub order_amount_total: Decimal,
+    /// Discounts of current uses (cancelled uses excluded).
     pub discount_total: Decimal,
+    /// Generated single-use codes (chosen codes not counted).
     pub codes_generated: i32,
+    /// Redemptions of this coupon's codes, generated and chosen.
     pub codes_redeemed: i32,
 }

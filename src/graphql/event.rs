@@ -5,21 +5,29 @@ use super::scalars::{DateTime, Decimal};
 use crate::domain;
 use crate::error::AppError;
 
+/// What happened to a user coupon.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "UserCouponEventKind")]
 pub enum UserCouponEventKindGql {
+    /// Issued to the user.
     Issued,
+    /// Held for an order.
     Reserved,
+    /// The order's hold ended (an expired hold writes no event).
     Released,
+    /// Used on an order.
     Used,
+    /// A use reverted (the order was cancelled).
     Cancelled,
 }
 
 /// 발급 내역 하나의 변경 (원장의 한 줄).
 pub struct UserCouponEvent(pub domain::Event);
 
+/// One change of a user coupon.
 #[Object]
 impl UserCouponEvent {
+    /// What happened.
     async fn kind(&self) -> async_graphql::Result<UserCouponEventKindGql> {
         Ok(match domain::EventType::parse(&self.0.kind) {
             Some(domain::EventType::CouponIssued) => UserCouponEventKindGql::Issued,
@@ -31,18 +39,22 @@ impl UserCouponEvent {
         })
     }
 
+    /// The order involved; null when none.
     async fn order_id(&self) -> Option<&str> {
         self.0.order_id.as_deref()
     }
 
+    /// The order amount recorded with the change; null when none.
     async fn order_amount(&self) -> Option<Decimal> {
         self.0.order_amount.map(Decimal::money)
     }
 
+    /// The discount recorded with the change; null when none.
     async fn discount_amount(&self) -> Option<Decimal> {
         self.0.discount_amount.map(Decimal::money)
     }
 
+    /// When it happened.
     async fn at(&self) -> DateTime {
         DateTime::utc(self.0.occurred_at)
     }
@@ -51,38 +63,46 @@ impl UserCouponEvent {
 /// 원장의 한 줄 (CONTRACT 9절).
 pub struct CouponEvent(pub domain::Event);
 
+/// One change, as written to the event stream in the transaction that made it.
 #[Object]
 impl CouponEvent {
+    /// The event's id (a UUID).
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
-    /// Increasing, in commit order.
+    /// Position in the event stream: increasing; see 'Order' below.
     async fn sequence(&self) -> String {
         self.0.sequence.to_string()
     }
 
+    /// What happened: COUPON_CREATED, COUPON_UPDATED, COUPON_PAUSED, COUPON_RESUMED, COUPON_ARCHIVED, CODES_GENERATED, COUPON_ISSUED, COUPON_SOLD_OUT, COUPON_RESERVED, COUPON_RELEASED, COUPON_USED or COUPON_CANCELLED.
     #[graphql(name = "type")]
     async fn kind(&self) -> &str {
         &self.0.kind
     }
 
+    /// The coupon it concerns.
     async fn coupon_id(&self) -> ID {
         ID(self.0.coupon_id.to_string())
     }
 
+    /// The user it concerns; null when none.
     async fn user_id(&self) -> Option<ID> {
         self.0.user_id.map(|id| ID(id.to_string()))
     }
 
+    /// The user coupon it concerns; null when none.
     async fn user_coupon_id(&self) -> Option<ID> {
         self.0.user_coupon_id.map(|id| ID(id.to_string()))
     }
 
+    /// The order it concerns; null when none.
     async fn order_id(&self) -> Option<&str> {
         self.0.order_id.as_deref()
     }
 
+    /// When the change committed.
     async fn occurred_at(&self) -> DateTime {
         DateTime::utc(self.0.occurred_at)
     }

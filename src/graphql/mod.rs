@@ -9,6 +9,7 @@ mod errors;
 mod event;
 mod extension;
 mod guards;
+mod introspection;
 pub mod limits;
 mod loaders;
 mod mutation;

@@ -18,26 +18,41 @@ use crate::service;
 
 pub struct MutationRoot;
 
+/// A new coupon.
 #[derive(InputObject)]
 pub struct CreateCouponInput {
+    /// Display name: any Unicode, stored exactly as sent.
     name: String,
+    /// How the discount is computed.
     discount_type: DiscountTypeGql,
+    /// FIXED: an amount of money. PERCENTAGE: a percentage in (0, 100].
     discount_value: Decimal,
+    /// Smallest order amount the coupon applies to; null: no minimum.
     min_purchase_amount: Option<Decimal>,
+    /// Cap on a PERCENTAGE discount.
     max_discount_amount: Option<Decimal>,
+    /// null: unlimited.
     total_quantity: Option<i32>,
+    /// Start of the validity window.
     valid_from: DateTime,
+    /// End of the validity window; after validFrom.
     valid_until: DateTime,
 }
 
+/// Changes to a coupon: only the fields present change; an explicit null clears a nullable field.
 #[derive(InputObject)]
 pub struct UpdateCouponInput {
+    /// New display name.
     name: MaybeUndefined<String>,
+    /// New smallest order amount; null: no minimum.
     min_purchase_amount: MaybeUndefined<Decimal>,
+    /// New cap on a PERCENTAGE discount; null: no cap.
     max_discount_amount: MaybeUndefined<Decimal>,
     /// null: unlimited. Never below issuedQuantity.
     total_quantity: MaybeUndefined<i32>,
+    /// New start of the validity window.
     valid_from: MaybeUndefined<DateTime>,
+    /// New end of the validity window.
     valid_until: MaybeUndefined<DateTime>,
 }
 
@@ -63,11 +78,17 @@ impl UpdateCouponInput {
     }
 }
 
+/// Issuing, holding, using and managing coupons.
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Issues one coupon to a user (default: the viewer). Row-locked: never over-issues, never twice per user.
     #[graphql(guard = "Authenticated")]
-    async fn issue_coupon(&self, ctx: &Context<'_>, coupon_id: ID, user_id: Option<ID>) -> async_graphql::Result<UserCoupon> {
+    async fn issue_coupon(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The coupon to issue.")] coupon_id: ID,
+        #[graphql(desc = "Who gets it (another user: ADMIN only); null: the viewer.")] user_id: Option<ID>,
+    ) -> async_graphql::Result<UserCoupon> {
         let coupon_id = parse_uuid("couponId", &coupon_id)?;
         let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
         if let Some(done) = replayed(ctx).await {
@@ -82,10 +103,11 @@ impl MutationRoot {
     async fn reserve_coupon(
         &self,
         ctx: &Context<'_>,
-        user_coupon_id: ID,
-        order_id: String,
+        #[graphql(desc = "The user coupon to hold.")] user_coupon_id: ID,
+        #[graphql(desc = "The order: 1..64 characters of A-Z a-z 0-9 . _ : -")] order_id: String,
+        #[graphql(desc = "The order amount: at least 0, below 10^8. Checked against minPurchaseAmount and recorded.")]
         order_amount: Decimal,
-        #[graphql(default = 900)] ttl_seconds: i32,
+        #[graphql(default = 900, desc = "How long the hold lasts, in seconds: 60..3600.")] ttl_seconds: i32,
     ) -> async_graphql::Result<UserCoupon> {
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let order = OrderId::parse(&order_id).gql()?;
@@ -100,7 +122,12 @@ impl MutationRoot {
 
     /// Ends this order's hold; when the order holds nothing, changes nothing.
     #[graphql(guard = "Authenticated")]
-    async fn release_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID, order_id: String) -> async_graphql::Result<UserCoupon> {
+    async fn release_coupon(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The user coupon held.")] user_coupon_id: ID,
+        #[graphql(desc = "The order whose hold ends.")] order_id: String,
+    ) -> async_graphql::Result<UserCoupon> {
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let order = OrderId::parse(&order_id).gql()?;
         let uc = service::user_coupons::release(db(ctx)?, viewer(ctx), id, &order).await.gql()?;
@@ -112,9 +139,11 @@ impl MutationRoot {
     async fn use_coupon(
         &self,
         ctx: &Context<'_>,
-        user_coupon_id: ID,
-        order_amount: Option<Decimal>,
-        order_id: Option<String>,
+        #[graphql(desc = "The user coupon to use.")] user_coupon_id: ID,
+        #[graphql(desc = "The order amount: at least 0, below 10^8. null: the amount of the hold, if any.")] order_amount: Option<Decimal>,
+        #[graphql(desc = "The order using it: 1..64 characters of A-Z a-z 0-9 . _ : -; needed when the coupon is held.")] order_id: Option<
+            String,
+        >,
     ) -> async_graphql::Result<UserCoupon> {
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let amount =
@@ -129,7 +158,12 @@ impl MutationRoot {
 
     /// Reverts a use (the order was cancelled).
     #[graphql(guard = "Authenticated")]
-    async fn cancel_coupon(&self, ctx: &Context<'_>, user_coupon_id: ID, order_id: Option<String>) -> async_graphql::Result<UserCoupon> {
+    async fn cancel_coupon(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The used user coupon.")] user_coupon_id: ID,
+        #[graphql(desc = "The order that used it (another order: ORDER_MISMATCH); null: whichever.")] order_id: Option<String>,
+    ) -> async_graphql::Result<UserCoupon> {
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let order = order_id.as_deref().map(OrderId::parse).transpose().gql()?;
         if let Some(done) = replayed(ctx).await {
@@ -139,8 +173,13 @@ impl MutationRoot {
         Ok(UserCoupon::alone(uc))
     }
 
+    /// Creates a coupon.
     #[graphql(guard = "AdminOnly")]
-    async fn create_coupon(&self, ctx: &Context<'_>, input: CreateCouponInput) -> async_graphql::Result<Coupon> {
+    async fn create_coupon(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new coupon.")] input: CreateCouponInput,
+    ) -> async_graphql::Result<Coupon> {
         let input = NewCouponInput {
             name: input.name,
             discount_type: input.discount_type.into(),
@@ -156,24 +195,32 @@ impl MutationRoot {
 
     /// Only the fields present change; an explicit null clears a nullable field.
     #[graphql(guard = "AdminOnly")]
-    async fn update_coupon(&self, ctx: &Context<'_>, id: ID, input: UpdateCouponInput) -> async_graphql::Result<Coupon> {
+    async fn update_coupon(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The coupon to change.")] id: ID,
+        #[graphql(desc = "The fields to change.")] input: UpdateCouponInput,
+    ) -> async_graphql::Result<Coupon> {
         let id = parse_uuid("id", &id)?;
         let input = input.into_domain().gql()?;
         Ok(Coupon(service::coupons::update(db(ctx)?, viewer(ctx), id, input).await.gql()?))
     }
 
+    /// ACTIVE → PAUSED: no more issuing for now; coupons already issued stay usable.
     #[graphql(guard = "AdminOnly")]
-    async fn pause_coupon(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Coupon> {
+    async fn pause_coupon(&self, ctx: &Context<'_>, #[graphql(desc = "The coupon.")] id: ID) -> async_graphql::Result<Coupon> {
         set_status(ctx, id, CouponStatus::Paused).await
     }
 
+    /// PAUSED → ACTIVE.
     #[graphql(guard = "AdminOnly")]
-    async fn resume_coupon(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Coupon> {
+    async fn resume_coupon(&self, ctx: &Context<'_>, #[graphql(desc = "The coupon.")] id: ID) -> async_graphql::Result<Coupon> {
         set_status(ctx, id, CouponStatus::Active).await
     }
 
+    /// ACTIVE or PAUSED → ARCHIVED, which is final.
     #[graphql(guard = "AdminOnly")]
-    async fn archive_coupon(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Coupon> {
+    async fn archive_coupon(&self, ctx: &Context<'_>, #[graphql(desc = "The coupon.")] id: ID) -> async_graphql::Result<Coupon> {
         set_status(ctx, id, CouponStatus::Archived).await
     }
 
@@ -182,9 +229,9 @@ impl MutationRoot {
     async fn generate_coupon_codes(
         &self,
         ctx: &Context<'_>,
-        coupon_id: ID,
-        count: i32,
-        prefix: Option<String>,
+        #[graphql(desc = "The coupon the codes issue.")] coupon_id: ID,
+        #[graphql(desc = "How many: 1..100000.")] count: i32,
+        #[graphql(desc = "0..12 of A-Z 0-9, put before each code's 12 random characters; null: none.")] prefix: Option<String>,
     ) -> async_graphql::Result<CodeBatch> {
         let coupon_id = parse_uuid("couponId", &coupon_id)?;
         let batch = service::codes::generate(db(ctx)?, viewer(ctx), coupon_id, count, prefix.as_deref()).await.gql()?;
@@ -196,9 +243,9 @@ impl MutationRoot {
     async fn add_coupon_code(
         &self,
         ctx: &Context<'_>,
-        coupon_id: ID,
-        code: String,
-        max_redemptions: Option<i32>,
+        #[graphql(desc = "The coupon the code issues.")] coupon_id: ID,
+        #[graphql(desc = "4..32 of A-Z 0-9.")] code: String,
+        #[graphql(desc = "Redemptions allowed in all; null: unlimited.")] max_redemptions: Option<i32>,
     ) -> async_graphql::Result<CouponCode> {
         let coupon_id = parse_uuid("couponId", &coupon_id)?;
         Ok(CouponCode(service::codes::add(db(ctx)?, viewer(ctx), coupon_id, &code, max_redemptions).await.gql()?))
@@ -206,7 +253,11 @@ impl MutationRoot {
 
     /// Issues the code's coupon to the viewer.
     #[graphql(guard = "Authenticated")]
-    async fn redeem_coupon_code(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<UserCoupon> {
+    async fn redeem_coupon_code(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The code; case, spaces and hyphens do not matter.")] code: String,
+    ) -> async_graphql::Result<UserCoupon> {
         if let Some(done) = replayed(ctx).await {
             return done.map(UserCoupon::alone);
         }

@@ -31,11 +31,12 @@ fn connection<T, N: async_graphql::OutputType>(
 
 pub struct QueryRoot;
 
+/// Reading coupons, user coupons, users and events.
 #[Object(name = "Query")]
 impl QueryRoot {
     /// null when absent.
     #[graphql(cache_control(max_age = 5))]
-    async fn coupon(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Coupon>> {
+    async fn coupon(&self, ctx: &Context<'_>, #[graphql(desc = "The coupon's id.")] id: ID) -> async_graphql::Result<Option<Coupon>> {
         let id = parse_uuid("id", &id)?;
         Ok(service::coupons::get(db(ctx)?, id).await.gql()?.map(Coupon))
     }
@@ -45,10 +46,10 @@ impl QueryRoot {
     async fn coupons(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = false)] available_only: bool,
-        #[graphql(default = false)] include_archived: bool,
-        #[graphql(default = 20)] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(default = false, desc = "true: only coupons with isAvailable.")] available_only: bool,
+        #[graphql(default = false, desc = "true: ARCHIVED coupons too.")] include_archived: bool,
+        #[graphql(default = 20, desc = "How many to return: 1..100.")] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (pageInfo.endCursor); null: from the start.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Coupon>> {
         let page = service::coupons::list(db(ctx)?, viewer(ctx), available_only, include_archived, first, after.as_deref()).await.gql()?;
         Ok(connection(after.is_some(), page, service::coupons::cursor, Coupon))
@@ -59,10 +60,10 @@ impl QueryRoot {
     async fn coupon_codes(
         &self,
         ctx: &Context<'_>,
-        coupon_id: ID,
-        redeemed: Option<bool>,
-        #[graphql(default = 20)] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "The coupon whose codes to list.")] coupon_id: ID,
+        #[graphql(desc = "true: only codes redeemed at least once; false: only codes never redeemed; null: all.")] redeemed: Option<bool>,
+        #[graphql(default = 20, desc = "How many to return: 1..100.")] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (pageInfo.endCursor); null: from the start.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<String, CouponCode>> {
         let coupon_id = parse_uuid("couponId", &coupon_id)?;
         let page = service::codes::list(db(ctx)?, viewer(ctx), coupon_id, redeemed, first, after.as_deref()).await.gql()?;
@@ -74,9 +75,9 @@ impl QueryRoot {
     async fn coupon_holders(
         &self,
         ctx: &Context<'_>,
-        coupon_id: ID,
-        #[graphql(default = 20)] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "The coupon whose holders to list.")] coupon_id: ID,
+        #[graphql(default = 20, desc = "How many to return: 1..100.")] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (pageInfo.endCursor); null: from the start.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<String, UserCoupon>> {
         let coupon_id = parse_uuid("couponId", &coupon_id)?;
         let page = service::coupons::holders(db(ctx)?, viewer(ctx), coupon_id, first, after.as_deref()).await.gql()?;
@@ -88,9 +89,9 @@ impl QueryRoot {
     async fn coupon_events(
         &self,
         ctx: &Context<'_>,
-        coupon_id: Option<ID>,
-        #[graphql(default = 50)] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Only this coupon's events; null: all coupons.")] coupon_id: Option<ID>,
+        #[graphql(default = 50, desc = "How many to return: 1..100.")] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (pageInfo.endCursor); null: from the start.")] after: Option<String>,
     ) -> async_graphql::Result<Connection<String, CouponEvent>> {
         let coupon_id = coupon_id.map(|id| parse_uuid("couponId", &id)).transpose()?;
         let page = service::coupons::events(db(ctx)?, viewer(ctx), coupon_id, first, after.as_deref()).await.gql()?;
@@ -102,14 +103,15 @@ impl QueryRoot {
     async fn user_coupons(
         &self,
         ctx: &Context<'_>,
-        user_id: Option<ID>,
-        #[graphql(default = false)] unused_only: bool,
+        #[graphql(desc = "Whose coupons (another user's: ADMIN only); null: the viewer.")] user_id: Option<ID>,
+        #[graphql(default = false, desc = "true: leave out used coupons.")] unused_only: bool,
     ) -> async_graphql::Result<Vec<UserCoupon>> {
         let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
         let list = service::user_coupons::list(db(ctx)?, viewer(ctx), user_id, unused_only).await.gql()?;
         Ok(list.into_iter().map(UserCoupon::with_coupon).collect())
     }
 
+    /// The viewer (the token's user).
     #[graphql(guard = "Authenticated")]
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         // 발급 내역을 함께 묻는 흔한 모양(me { coupons { coupon } })은 사용자와 내역과 쿠폰을 문장 하나로 읽는다.
@@ -124,14 +126,18 @@ impl QueryRoot {
 
     /// null when absent.
     #[graphql(guard = "Authenticated")]
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
+    async fn user(&self, ctx: &Context<'_>, #[graphql(desc = "The user's id.")] id: ID) -> async_graphql::Result<Option<User>> {
         let id = parse_uuid("id", &id)?;
         Ok(service::users::get(db(ctx)?, viewer(ctx), id).await.gql()?.map(User::single))
     }
 
     /// At most 100 ids; result in the order of ids, null for unknown ones.
     #[graphql(guard = "AdminOnly")]
-    async fn users(&self, ctx: &Context<'_>, ids: Vec<ID>) -> async_graphql::Result<Vec<Option<User>>> {
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "User ids, at most 100.")] ids: Vec<ID>,
+    ) -> async_graphql::Result<Vec<Option<User>>> {
         let ids = ids.iter().map(|id| parse_uuid("ids", id)).collect::<Result<Vec<_>, _>>()?;
         let found = service::users::get_many(db(ctx)?, viewer(ctx), &ids).await.gql()?;
         User::list(ctx, found).await
@@ -142,9 +148,9 @@ impl QueryRoot {
     async fn validate_coupon(
         &self,
         ctx: &Context<'_>,
-        user_coupon_id: ID,
-        order_amount: Decimal,
-        order_id: Option<String>,
+        #[graphql(desc = "The user coupon to check.")] user_coupon_id: ID,
+        #[graphql(desc = "The order amount: at least 0, below 10^8.")] order_amount: Decimal,
+        #[graphql(desc = "The order useCoupon would get; null: none.")] order_id: Option<String>,
     ) -> async_graphql::Result<CouponValidation> {
         let id = parse_uuid("userCouponId", &user_coupon_id)?;
         let amount = order_amount.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)).gql()?;

@@ -24,7 +24,8 @@ impl Decimal {
     }
 }
 
-#[Scalar(name = "Decimal")]
+/// A decimal number, sent and returned as a JSON string: a plain decimal string such as "5000.00" (no exponent; anything else is an input error). Amounts come back with two digits after the point.
+#[Scalar(name = "Decimal", specified_by_url = "https://www.w3.org/TR/xmlschema11-2/#decimal")]
 impl ScalarType for Decimal {
     fn parse(value: Value) -> InputValueResult<Self> {
         Ok(Decimal(match value {
@@ -53,7 +54,8 @@ impl DateTime {
     }
 }
 
-#[Scalar(name = "DateTime")]
+/// A point in time, sent and returned as a JSON string: RFC 3339 in UTC, such as "2025-01-01T00:00:00Z".
+#[Scalar(name = "DateTime", specified_by_url = "https://scalars.graphql.org/andimarek/date-time")]
 impl ScalarType for DateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
         Ok(DateTime(match value {

@@ -4,10 +4,12 @@ use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries
 use sea_orm::DatabaseConnection;
 
 use super::extension::ErrorCodes;
+use super::introspection;
 use super::limits;
 use super::mutation::MutationRoot;
 use super::query::QueryRoot;
 use super::subscription::SubscriptionRoot;
+use crate::error::AppError;
 use crate::service::issuance::{IssueMode, Issuer};
 use crate::service::stock::StockHub;
 
@@ -25,10 +27,12 @@ pub fn build_schema(db: Option<DatabaseConnection>, mode: IssueMode) -> AppSchem
 /// `build_schema`에 연산의 비용 한도(`MAX_QUERY_COST`)까지.
 /// 깊이와 복잡도는 async-graphql의 한도 대신 `limits`가 검증 전에 센다 (조각을 펼칠 때마다 다시 걷지 않게).
 pub fn build_schema_with(db: Option<DatabaseConnection>, mode: IssueMode, max_cost: u64) -> AppSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         // APQ가 먼저(바깥): 해시로 찾은 문서를 ErrorCodes의 prepare_request가 받는다.
         .extension(ApolloPersistedQueries::new(LruCacheStorage::new(PERSISTED_QUERY_CACHE)))
-        .extension(ErrorCodes { max_cost });
+        .extension(ErrorCodes { max_cost })
+        .extension(introspection::NoSchemaDescription);
+    let mut builder = introspection::describe_connections(builder);
     if let Some(db) = db {
         let hub = StockHub::start(db.clone());
         builder = builder.data(Issuer::new(db.clone(), mode).with_stock(hub.clone())).data(hub).data(db);
@@ -37,6 +41,6 @@ pub fn build_schema_with(db: Option<DatabaseConnection>, mode: IssueMode, max_co
 }
 
 /// SDL (`couponql schema`와 `schema.graphql`).
-pub fn sdl() -> String {
-    build_schema(None, IssueMode::PerRequest).sdl()
+pub async fn sdl() -> Result<String, AppError> {
+    introspection::sdl(&build_schema(None, IssueMode::PerRequest)).await
 }

@@ -17,13 +17,20 @@ pub const MAX_SUBSCRIPTIONS: usize = 20;
 
 pub struct SubscriptionRoot;
 
+/// A coupon's stock at one moment.
 #[derive(SimpleObject)]
 pub struct CouponStock {
+    /// The coupon.
     coupon_id: ID,
+    /// How many have been issued.
     issued_quantity: i32,
+    /// null: unlimited.
     total_quantity: Option<i32>,
+    /// null: unlimited.
     remaining_quantity: Option<i32>,
+    /// Whether none is left to issue.
     sold_out: bool,
+    /// Where the coupon is in its lifecycle.
     status: CouponStatusGql,
 }
 
@@ -63,10 +70,15 @@ impl SubscriptionSlots {
     }
 }
 
+/// Live updates, over graphql-transport-ws at /graphql/ws.
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// The coupon's stock now, then every change: at most 10 messages a second; the last state is never skipped.
-    async fn coupon_stock(&self, ctx: &Context<'_>, coupon_id: ID) -> async_graphql::Result<BoxStream<'static, CouponStock>> {
+    async fn coupon_stock(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The coupon to watch.")] coupon_id: ID,
+    ) -> async_graphql::Result<BoxStream<'static, CouponStock>> {
         let slot = ctx.data_opt::<SubscriptionSlots>().map(SubscriptionSlots::take).transpose().gql()?;
         let id = parse_uuid("couponId", &coupon_id)?;
         let hub = ctx.data::<Arc<StockHub>>().map_err(|_| AppError::Internal("스키마에 재고 허브가 없음".into()).extend())?;

@@ -85,28 +85,40 @@ impl User {
     }
 }
 
+/// A user who can hold coupons.
 #[Object]
 impl User {
+    /// The user's id (a UUID).
     async fn id(&self) -> ID {
         ID(self.user.id.to_string())
     }
 
+    /// The user's email address.
     async fn email(&self) -> &str {
         &self.user.email
     }
 
+    /// The user's name, exactly as stored.
     async fn name(&self) -> &str {
         &self.user.name
     }
 
     /// Newest first.
     // users(ids)에서 온 사용자들은 발급 내역을 DataLoader로 모아 질의 한 번에 읽는다.
-    async fn coupons(&self, ctx: &Context<'_>, #[graphql(default = false)] unused_only: bool) -> async_graphql::Result<Vec<UserCoupon>> {
+    async fn coupons(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false, desc = "true: leave out used coupons.")] unused_only: bool,
+    ) -> async_graphql::Result<Vec<UserCoupon>> {
         Ok(self.coupon_list(ctx, unused_only).await?.into_iter().map(UserCoupon::with_coupon).collect())
     }
 
     /// Coupons this user can use now on an order of this amount: biggest discount first, then soonest validUntil.
-    async fn applicable_coupons(&self, ctx: &Context<'_>, order_amount: Decimal) -> async_graphql::Result<Vec<ApplicableCoupon>> {
+    async fn applicable_coupons(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order amount: at least 0, below 10^8.")] order_amount: Decimal,
+    ) -> async_graphql::Result<Vec<ApplicableCoupon>> {
         let amount = order_amount.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)).gql()?;
         let list = self.coupon_list(ctx, true).await?;
         Ok(service::user_coupons::applicable(list, amount, domain::now())

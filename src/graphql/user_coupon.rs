@@ -22,24 +22,32 @@ impl UserCoupon {
     }
 }
 
+/// Where a user coupon stands now.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "UserCouponStatus", remote = "crate::domain::UserCouponStatus")]
 pub enum UserCouponStatusGql {
+    /// Can be reserved or used (a hold past reservedUntil counts as released).
     Available,
+    /// Held for one order until reservedUntil.
     Reserved,
+    /// Used on an order.
     Used,
 }
 
+/// One coupon issued to one user.
 #[Object]
 impl UserCoupon {
+    /// The user coupon's id (a UUID).
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// The user it was issued to.
     async fn user_id(&self) -> ID {
         ID(self.0.user_id.to_string())
     }
 
+    /// The coupon issued.
     // 목록에서 온 발급 내역은 쿠폰을 이미 들고 있다(JOIN). 아니면 같은 요청의 쿠폰 조회를 DataLoader로 모은다.
     async fn coupon(&self, ctx: &Context<'_>) -> async_graphql::Result<Coupon> {
         if let Some(c) = &self.1 {
@@ -50,18 +58,22 @@ impl UserCoupon {
         found.map(Coupon).ok_or_else(|| AppError::Internal(format!("발급 내역 {}의 쿠폰이 없음", self.0.id)).extend())
     }
 
+    /// Whether it is used (status USED).
     async fn is_used(&self) -> bool {
         self.0.is_used
     }
 
+    /// When it was used; null unless used.
     async fn used_at(&self) -> Option<DateTime> {
         self.0.used_at.map(DateTime::utc)
     }
 
+    /// When it was issued.
     async fn issued_at(&self) -> DateTime {
         DateTime::utc(self.0.issued_at)
     }
 
+    /// Where it stands now.
     async fn status(&self) -> UserCouponStatusGql {
         self.0.status(domain::now()).into()
     }
@@ -71,6 +83,7 @@ impl UserCoupon {
         self.0.order_id.as_deref()
     }
 
+    /// When the hold ends; null unless RESERVED.
     async fn reserved_until(&self) -> Option<DateTime> {
         self.0.reserved_until.map(DateTime::utc)
     }
@@ -80,6 +93,7 @@ impl UserCoupon {
         self.0.order_amount.map(Decimal::money)
     }
 
+    /// The discount recorded with orderAmount; null when no amount was given.
     async fn discount_amount(&self) -> Option<Decimal> {
         self.0.discount_amount.map(Decimal::money)
     }

@@ -15,11 +15,11 @@ use crate::helpers::{Backend, TestApp, assert_invariant, new_coupon, new_users, 
 
 const C1: &str = "c0000000-0000-4000-8000-000000000001";
 
-#[test]
-fn the_checked_in_schema_matches_the_server() {
+#[tokio::test]
+async fn the_checked_in_schema_matches_the_server() {
     let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).expect("schema.graphql");
     assert!(
-        checked_in == couponql::graphql::sdl(),
+        checked_in == couponql::graphql::sdl().await.expect("SDL"),
         "schema.graphql is out of date: regenerate it with `cargo run -- schema > schema.graphql`"
     );
 }

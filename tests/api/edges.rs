@@ -179,6 +179,10 @@ fn canon_sdl(sdl: &str) -> std::collections::BTreeSet<String> {
         let TypeSystemDefinition::Type(t) = def else { continue };
         let t = t.node;
         let name = t.name.node.to_string();
+        // 내장 스칼라(쓰이지 않는 Float)는 파일에 선언되지만 인트로스펙션 쪽에서도 빼므로 여기서도 뺀다.
+        if BUILTIN_SCALARS.contains(&name.as_str()) {
+            continue;
+        }
         let desc = |d: &Option<async_graphql::Positioned<String>>| d.as_ref().map(|d| d.node.clone()).unwrap_or_default();
         out.insert(format!("type {name} \"{}\"", desc(&t.description)));
         match t.kind {
