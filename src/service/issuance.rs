@@ -128,11 +128,6 @@ async fn replay_of(db: &DatabaseConnection, k: &IdemKey) -> AppResult<Option<Use
     }
 }
 
-/// 요청별 방식의 발급 (권한 검사 후). 검사 순서(계약): 쿠폰 존재 → 사용자 존재 → 유효기간 → 중복 → 재고.
-pub async fn issue(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> AppResult<UserCoupon> {
-    Issuer::new(db.clone(), IssueMode::PerRequest).issue(user_id, coupon_id).await
-}
-
 /// 잠금 밖의 평범한 읽기로 걸러낼 수 있는 것은 먼저 걸러낸다. 이 읽기는 요청이 도는 동안의 한 시점에 커밋된 값이라,
 /// 여기서 내린 거절(중지, 기간 밖, 매진)은 그 시점에 참이었던 답이다. 수정·중지가 그 뒤에 바뀌어도 잘못 발급하는 일은 없다:
 /// 발급은 언제나 잠금 안에서 최신 행으로 다시 판단한다. 이 프로세스든 다른 프로세스든 쿠폰을 기억해 두는 곳은 없다.

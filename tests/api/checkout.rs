@@ -31,7 +31,10 @@ fn code<T>(r: Result<T, AppError>) -> &'static str {
 async fn holder(db: &TestDb) -> (Viewer, Uuid) {
     let user = new_user(&db.conn).await;
     let coupon = new_coupon(&db.conn, Some(10)).await;
-    let uc = couponql::service::issuance::issue(&db.conn, user.id, coupon.id).await.expect("발급");
+    let uc = couponql::service::issuance::Issuer::new(db.conn.clone(), couponql::service::issuance::IssueMode::PerRequest)
+        .issue(user.id, coupon.id)
+        .await
+        .expect("발급");
     (Viewer { user_id: user.id, role: Role::User }, uc.id)
 }
 
@@ -262,7 +265,10 @@ async fn idempotency_keys_replay_refuse_other_bodies_and_keep_error_answers(app:
     assert_eq!(crate::client::first_code(&v), Some("COUPON_ALREADY_ISSUED"));
     // 오류 답도 처음 응답으로 보관된다.
     let sold = new_coupon(&app.db.conn, Some(1)).await;
-    couponql::service::issuance::issue(&app.db.conn, someone.id, sold.id).await.expect("마지막 한 장");
+    couponql::service::issuance::Issuer::new(app.db.conn.clone(), couponql::service::issuance::IssueMode::PerRequest)
+        .issue(someone.id, sold.id)
+        .await
+        .expect("마지막 한 장");
     let (_, _, e1) = keyed(&app, &t, "k-2", &issue_body(sold.id)).await;
     assert_eq!(crate::client::first_code(&e1), Some("COUPON_SOLD_OUT"));
     let (_, r, e2) = keyed(&app, &t, "k-2", &issue_body(sold.id)).await;
@@ -443,7 +449,10 @@ async fn applicable_coupons_for_many_users_cost_the_same_statements_as_for_a_few
     let users = crate::helpers::new_users(&app.db.conn, 50).await;
     let coupon = new_coupon(&app.db.conn, None).await;
     for u in &users {
-        couponql::service::issuance::issue(&app.db.conn, u.id, coupon.id).await.expect("발급");
+        couponql::service::issuance::Issuer::new(app.db.conn.clone(), couponql::service::issuance::IssueMode::PerRequest)
+            .issue(u.id, coupon.id)
+            .await
+            .expect("발급");
     }
     let admin = token(users[0].id, Role::Admin);
     let cost = |n: usize| {

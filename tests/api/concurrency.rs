@@ -106,7 +106,10 @@ on_locking_backends_both_modes!(one_user_asking_fifty_times_at_once_gets_exactly
 async fn twenty_concurrent_uses_of_one_user_coupon_let_exactly_one_through(db: TestDb) {
     let coupon = new_coupon(&db.conn, Some(10)).await;
     let u = new_user(&db.conn).await;
-    let uc = service::issuance::issue(&db.conn, u.id, coupon.id).await.expect("발급");
+    let uc = service::issuance::Issuer::new(db.conn.clone(), service::issuance::IssueMode::PerRequest)
+        .issue(u.id, coupon.id)
+        .await
+        .expect("발급");
     let viewer = Viewer { user_id: u.id, role: Role::User };
     let codes = all_at_once(20, |_| {
         let db = db.conn.clone();
@@ -149,7 +152,10 @@ async fn a_mixed_crowd_gets_one_answer_each(db: TestDb, mode: IssueMode) {
     let coupon = new_coupon(&db.conn, Some(40)).await;
     let holders: Vec<Uuid> = new_users(&db.conn, 30).await.into_iter().map(|u| u.id).collect();
     for u in &holders {
-        service::issuance::issue(&db.conn, *u, coupon.id).await.expect("미리 발급");
+        service::issuance::Issuer::new(db.conn.clone(), service::issuance::IssueMode::PerRequest)
+            .issue(*u, coupon.id)
+            .await
+            .expect("미리 발급");
     }
     let newcomers: Vec<Uuid> = new_users(&db.conn, 30).await.into_iter().map(|u| u.id).collect();
     // 새 사람은 두 번씩 요청한다. 남은 재고는 10장.
@@ -173,7 +179,9 @@ async fn an_issuance_chosen_as_deadlock_victim_is_retried_and_issued_once(db: Te
     new_users(&t1, 200).await;
     t1.execute_unprepared("UPDATE ledger_head SET last_sequence = last_sequence WHERE id = 1").await.expect("T1: 원장 머리 잠금");
     let conn = db.conn.clone();
-    let issuing = tokio::spawn(async move { service::issuance::issue(&conn, user.id, coupon.id).await });
+    let issuing = tokio::spawn(async move {
+        service::issuance::Issuer::new(conn.clone(), service::issuance::IssueMode::PerRequest).issue(user.id, coupon.id).await
+    });
     // 발급이 쿠폰 행을 잡고 원장 머리에서 기다릴 때까지.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let lock_coupon = Statement::from_sql_and_values(

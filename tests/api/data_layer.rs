@@ -164,7 +164,10 @@ async fn available_coupons_are_inside_their_window_and_not_sold_out(db: TestDb) 
     let past = new_coupon_with(&db.conn, Some(5), "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z").await;
     let sold = new_coupon(&db.conn, Some(1)).await;
     let u = new_user(&db.conn).await;
-    service::issuance::issue(&db.conn, u.id, sold.id).await.expect("마지막 한 장");
+    service::issuance::Issuer::new(db.conn.clone(), service::issuance::IssueMode::PerRequest)
+        .issue(u.id, sold.id)
+        .await
+        .expect("마지막 한 장");
 
     let page = service::coupons::list(&db.conn, None, true, false, Some(100), None).await.expect("목록");
     let mut ids: Vec<Uuid> = page.items.iter().map(|c| c.id).collect();
@@ -182,7 +185,10 @@ on_all_backends!(available_coupons_are_inside_their_window_and_not_sold_out);
 async fn issuing_writes_the_user_coupon_and_the_count_together(db: TestDb) {
     let coupon = new_coupon(&db.conn, Some(3)).await;
     let u = new_user(&db.conn).await;
-    let uc = service::issuance::issue(&db.conn, u.id, coupon.id).await.expect("발급");
+    let uc = service::issuance::Issuer::new(db.conn.clone(), service::issuance::IssueMode::PerRequest)
+        .issue(u.id, coupon.id)
+        .await
+        .expect("발급");
     assert_eq!((uc.user_id, uc.coupon_id, uc.is_used, uc.used_at), (u.id, coupon.id, false, None));
     assert_eq!(repo::user_coupon::find_by_id(&db.conn, uc.id).await.expect("조회"), Some(uc));
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 1);
@@ -194,7 +200,8 @@ async fn each_issuance_error_comes_in_contract_order_and_writes_nothing(db: Test
     let open = new_coupon(&db.conn, Some(1)).await;
     let future = new_coupon_with(&db.conn, Some(5), "2098-01-01T00:00:00Z", "2099-01-01T00:00:00Z").await;
     let past = new_coupon_with(&db.conn, Some(5), "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z").await;
-    let issue = |user: Uuid, coupon: Uuid| service::issuance::issue(&db.conn, user, coupon);
+    let issuer = service::issuance::Issuer::new(db.conn.clone(), service::issuance::IssueMode::PerRequest);
+    let issue = |user: Uuid, coupon: Uuid| issuer.issue(user, coupon);
 
     assert_eq!(code(issue(u.id, Uuid::new_v4()).await), "COUPON_NOT_FOUND");
     // 쿠폰이 없으면 사용자 검사보다 먼저.
@@ -226,7 +233,10 @@ async fn using_and_cancelling_follow_the_rules(db: TestDb) {
     let them = Viewer { user_id: stranger.id, role: Role::User };
     let admin = Viewer { user_id: stranger.id, role: Role::Admin };
     let coupon = new_coupon(&db.conn, Some(10)).await; // 최소 주문 5000
-    let uc = service::issuance::issue(&db.conn, owner.id, coupon.id).await.expect("발급");
+    let uc = service::issuance::Issuer::new(db.conn.clone(), service::issuance::IssueMode::PerRequest)
+        .issue(owner.id, coupon.id)
+        .await
+        .expect("발급");
     let uc_svc = service::user_coupons::use_coupon;
 
     assert_eq!(code(uc_svc(&db.conn, None, uc.id, None, None, None).await), "UNAUTHENTICATED");
@@ -273,7 +283,10 @@ async fn user_coupons_are_listed_per_user_and_for_many_users_at_once(db: TestDb)
     let coupons = [new_coupon(&db.conn, None).await, new_coupon(&db.conn, None).await];
     for u in &users[..2] {
         for c in &coupons {
-            service::issuance::issue(&db.conn, u.id, c.id).await.expect("발급");
+            service::issuance::Issuer::new(db.conn.clone(), service::issuance::IssueMode::PerRequest)
+                .issue(u.id, c.id)
+                .await
+                .expect("발급");
         }
     }
     let first: Vec<domain::UserCoupon> =
@@ -307,7 +320,7 @@ async fn a_held_row_lock_turns_into_try_again_within_the_bound(db: TestDb) {
     let holder = db.conn.begin().await.expect("begin");
     repo::coupon::find_for_update(&holder, coupon.id).await.expect("잠금");
     let started = std::time::Instant::now();
-    let res = service::issuance::issue(&short, u.id, coupon.id).await;
+    let res = service::issuance::Issuer::new(short.clone(), service::issuance::IssueMode::PerRequest).issue(u.id, coupon.id).await;
     let waited = started.elapsed();
     holder.rollback().await.expect("rollback");
     assert_eq!(code(res), "TRY_AGAIN");
@@ -328,7 +341,7 @@ async fn an_exhausted_pool_answers_try_again(db: TestDb) {
     let coupon = new_coupon(&db.conn, Some(10)).await;
     let u = new_user(&db.conn).await;
     let hog = tiny.begin().await.expect("유일한 커넥션을 쥔다");
-    let res = service::issuance::issue(&tiny, u.id, coupon.id).await;
+    let res = service::issuance::Issuer::new(tiny.clone(), service::issuance::IssueMode::PerRequest).issue(u.id, coupon.id).await;
     drop(hog);
     assert_eq!(code(res), "TRY_AGAIN");
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 0);

@@ -116,7 +116,10 @@ async fn users_with_coupons_cost_the_same_statements_for_50_users_as_for_5(app: 
     let coupons = [new_coupon(&app.db.conn, None).await, new_coupon(&app.db.conn, None).await];
     for u in &users {
         for c in &coupons {
-            couponql::service::issuance::issue(&app.db.conn, u.id, c.id).await.expect("발급");
+            couponql::service::issuance::Issuer::new(app.db.conn.clone(), couponql::service::issuance::IssueMode::PerRequest)
+                .issue(u.id, c.id)
+                .await
+                .expect("발급");
         }
     }
     let admin = token(users[0].id, Role::Admin);
@@ -225,9 +228,15 @@ async fn me_with_its_coupons_is_one_statement(app: TestApp) {
     let users = new_users(&app.db.conn, 3).await;
     let coupons = [new_coupon(&app.db.conn, None).await, new_coupon(&app.db.conn, None).await];
     for c in &coupons {
-        couponql::service::issuance::issue(&app.db.conn, users[0].id, c.id).await.expect("발급");
+        couponql::service::issuance::Issuer::new(app.db.conn.clone(), couponql::service::issuance::IssueMode::PerRequest)
+            .issue(users[0].id, c.id)
+            .await
+            .expect("발급");
     }
-    let used = couponql::service::issuance::issue(&app.db.conn, users[1].id, coupons[0].id).await.expect("발급");
+    let used = couponql::service::issuance::Issuer::new(app.db.conn.clone(), couponql::service::issuance::IssueMode::PerRequest)
+        .issue(users[1].id, coupons[0].id)
+        .await
+        .expect("발급");
     let viewer = couponql::domain::Viewer { user_id: users[1].id, role: Role::User };
     couponql::service::user_coupons::use_coupon(&app.db.conn, Some(&viewer), used.id, Some("50000".parse().expect("금액")), None, None)
         .await

@@ -12,7 +12,13 @@ pub(crate) async fn checkout(env: &Env, users: usize, concurrency: usize) -> Res
     let coupon = make_coupon(&env.db, None).await?;
     let mut ucs = Vec::with_capacity(users);
     for u in &ids {
-        ucs.push(couponql::service::issuance::issue(&env.db, *u, coupon).await.map_err(|e| anyhow!("{e:?}"))?.id);
+        ucs.push(
+            couponql::service::issuance::Issuer::new(env.db.clone(), couponql::service::issuance::IssueMode::PerRequest)
+                .issue(*u, coupon)
+                .await
+                .map_err(|e| anyhow!("{e:?}"))?
+                .id,
+        );
     }
     let toks = ids.iter().map(|u| token(env, *u)).collect::<Result<Vec<String>>>()?;
     let steps: [(&str, &str, &str); 4] = [

@@ -11,7 +11,10 @@ pub(crate) async fn read(env: &Env, seconds: u64, concurrency: usize) -> Result<
     let coupons = [make_coupon(&env.db, None).await?, make_coupon(&env.db, None).await?, make_coupon(&env.db, Some(100_000)).await?];
     for u in &ids {
         for c in &coupons {
-            couponql::service::issuance::issue(&env.db, *u, *c).await.map_err(|e| anyhow!("{e:?}"))?;
+            couponql::service::issuance::Issuer::new(env.db.clone(), couponql::service::issuance::IssueMode::PerRequest)
+                .issue(*u, *c)
+                .await
+                .map_err(|e| anyhow!("{e:?}"))?;
         }
     }
     let mut out = Vec::new();
