@@ -38,10 +38,16 @@ pub(crate) async fn setup(args: &Args) -> Result<Env> {
     let db = couponql::db::connect(&url, &DbSettings::default()).await.context("connect")?;
     couponql::db::migrate(&db).await.context("migrate")?;
 
-    let client = reqwest::Client::builder().pool_max_idle_per_host(10_000).build()?;
+    let client = http_client()?;
     let server = spawn_server(args, &url).await?;
     let url = format!("{}/graphql", server.base());
     Ok(Env { db, server, url, client, keys: JwtKeys::new(SECRET) })
+}
+
+/// 벤치의 HTTP 클라이언트. 노는 연결은 5초면 버린다: 서버가 노는 keep-alive 연결을 10초에 닫으므로
+/// (`couponql::server::HEADER_TIMEOUT`), 더 오래 들고 있으면 서버가 닫는 순간에 그 연결로 보낸 요청이 HTTP 오류가 된다.
+pub(crate) fn http_client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().pool_max_idle_per_host(10_000).pool_idle_timeout(Duration::from_secs(5)).build()?)
 }
 
 /// `url`의 데이터베이스 위에 서버 하나를 띄우고 준비될 때까지 기다린다. 드롭되면 죽는다.

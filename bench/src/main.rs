@@ -3,6 +3,7 @@
 //! 발급 시나리오는 끝에 데이터베이스 불변식을 확인해 어긋나면 실패로 끝난다.
 mod env;
 mod load;
+mod nats;
 mod report;
 mod scenarios;
 
@@ -16,7 +17,7 @@ use crate::env::setup;
 const SECRET: &str = "couponql-bench-secret";
 const BENCH_DB: &str = "couponql_bench";
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(about = "Flash-sale benchmark for couponql")]
 struct Args {
     /// Database server to benchmark on; the harness (re)creates the database `couponql_bench` there
@@ -139,6 +140,30 @@ enum Scenario {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// A normal shop day: `users` users and `coupons` coupons at once, every mutation keyed, run side by side (pipelined
+    /// rounds, not phase by phase): issueCoupon spread over the coupons (one in 20 limited, so it sells out), reserve → use
+    /// for half of what was issued, cancelCoupon for a fifth of those, and `me { coupons }` reads. A fixed amount of work, not
+    /// a duration: `visits` visits (default 3 per user), each one issuance and one read, about 3.1 requests per visit. One
+    /// report line per kind of request and a total; then the invariant of every coupon in the database.
+    Day {
+        #[arg(long, default_value_t = 3000)]
+        users: usize,
+        #[arg(long, default_value_t = 100)]
+        coupons: usize,
+        #[arg(long, default_value_t = 100)]
+        concurrency: usize,
+        /// Visits (the fixed amount of work); default 3 per user, at most users × coupons.
+        #[arg(long)]
+        visits: Option<usize>,
+        /// Galera nodes' server URLs, comma-separated (`scripts/galera.sh up`): run once with one server on the first node
+        /// and once with one server per node, and compare (TRY_AGAIN answers and the transactions the servers retried).
+        #[arg(long, value_delimiter = ',')]
+        nodes: Vec<String>,
+        /// Start a private `nats-server -js`, run the server(s) with NATS_URL, and measure the relay lag of every event
+        /// (receive time − occurredAt) and how many of the database's events arrived.
+        #[arg(long)]
+        nats: bool,
+    },
     /// Every scenario with its defaults.
     All,
     /// A small, quick run of every scenario (CI): proves the harness works and the invariant holds.
@@ -179,6 +204,10 @@ async fn main() -> Result<()> {
         }
         Scenario::Cluster { nodes, servers, users, quantity, concurrency, runs } => {
             scenarios::cluster::cluster(&args, &nodes, servers, users, quantity, concurrency, runs).await?
+        }
+        Scenario::Day { users, coupons, concurrency, visits, nodes, nats } => {
+            let size = scenarios::day::DaySize { users, coupons, concurrency, visits, nats };
+            scenarios::day::day(&args, &size, &nodes).await?
         }
         Scenario::All => scenarios::suite::all(&args, &mut reports).await?,
         Scenario::Smoke => scenarios::suite::smoke(&args, &mut reports).await?,

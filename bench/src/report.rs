@@ -66,8 +66,13 @@ impl Report {
 }
 
 pub(crate) fn cpu_now(env: &Env) -> CpuSplit {
+    cpu_of(&[&env.server])
+}
+
+/// 지금까지의 CPU 시간: 서버가 여럿이면(클러스터) 서버 몫은 그 합.
+pub(crate) fn cpu_of(servers: &[&testkit::Server]) -> CpuSplit {
     CpuSplit {
-        server: procfs::cpu_seconds(&env.server.pid().to_string()),
+        server: servers.iter().map(|s| procfs::cpu_seconds(&s.pid().to_string())).sum(),
         database: procfs::database_cpu_seconds(),
         bench: procfs::cpu_seconds("self"),
     }

@@ -6,6 +6,12 @@ use crate::env::{Env, make_coupon, make_users, token};
 use crate::load::drive;
 use crate::report::{Report, cpu_delta, cpu_now, report};
 
+/// 결제 단계의 질의 (`day`도 쓴다): 변수 `$u`(발급 내역 id)와 `$o`(주문 id).
+pub(crate) const RESERVE: &str =
+    "mutation($u: ID!, $o: String!) { reserveCoupon(userCouponId: $u, orderId: $o, orderAmount: \"50000\") { id status } }";
+pub(crate) const USE: &str = "mutation($u: ID!, $o: String!) { useCoupon(userCouponId: $u, orderId: $o) { id status } }";
+pub(crate) const CANCEL: &str = "mutation($u: ID!, $o: String!) { cancelCoupon(userCouponId: $u, orderId: $o) { id status } }";
+
 /// 결제 흐름: 사용자마다 보류 → 사용 → 취소 → (새 주문으로) 사용, 모두 키를 달고. 단계마다 한 줄.
 pub(crate) async fn checkout(env: &Env, users: usize, concurrency: usize) -> Result<Vec<Report>> {
     let ids = make_users(&env.db, users).await?;
@@ -22,13 +28,9 @@ pub(crate) async fn checkout(env: &Env, users: usize, concurrency: usize) -> Res
     }
     let toks = ids.iter().map(|u| token(env, *u)).collect::<Result<Vec<String>>>()?;
     let steps: [(&str, &str, &str); 4] = [
-        (
-            "checkout reserve",
-            "mutation($u: ID!, $o: String!) { reserveCoupon(userCouponId: $u, orderId: $o, orderAmount: \"50000\") { id status } }",
-            "A",
-        ),
-        ("checkout use", "mutation($u: ID!, $o: String!) { useCoupon(userCouponId: $u, orderId: $o) { id status } }", "A"),
-        ("checkout cancel", "mutation($u: ID!, $o: String!) { cancelCoupon(userCouponId: $u, orderId: $o) { id status } }", "A"),
+        ("checkout reserve", RESERVE, "A"),
+        ("checkout use", USE, "A"),
+        ("checkout cancel", CANCEL, "A"),
         (
             "checkout use again",
             "mutation($u: ID!, $o: String!) { useCoupon(userCouponId: $u, orderId: $o, orderAmount: \"60000\") { id status } }",

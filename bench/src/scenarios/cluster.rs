@@ -7,7 +7,7 @@ use couponql::config::DbSettings;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::json;
 
-use crate::env::{check_invariant, create_database, make_coupon, make_users, sign, spawn_server};
+use crate::env::{check_invariant, create_database, http_client, make_coupon, make_users, sign, spawn_server};
 use crate::load::{drive_over, issue_body};
 use crate::report::median;
 use crate::{Args, BENCH_DB, SECRET};
@@ -40,6 +40,25 @@ pub(crate) async fn causal(node: &str) -> Result<DatabaseConnection> {
     Ok(conn)
 }
 
+/// 첫 노드에 새 데이터베이스(모든 노드로 복제된다)를 만들어 마이그레이션하고, 앞의 `servers`개 노드에 서버를 하나씩 띄운다.
+/// (첫 노드에 붙은 연결, 서버 지킴이들, HTTP 클라이언트)
+pub(crate) async fn cluster_env(
+    args: &Args,
+    nodes: &[String],
+    servers: usize,
+) -> Result<(DatabaseConnection, Vec<testkit::Server>, reqwest::Client)> {
+    let url = create_database(&nodes[0]).await?;
+    let db = couponql::db::connect(&url, &DbSettings::default()).await.context("connect")?;
+    couponql::db::migrate(&db).await.context("migrate")?;
+    let client = http_client()?;
+    // 서버마다 지킴이: 부르는 쪽의 `?` 어디서 빠져나가도 서버가 남지 않는다.
+    let mut procs = Vec::new();
+    for node in &nodes[..servers] {
+        procs.push(spawn_server(args, &testkit::db::with_database(node, BENCH_DB)).await?);
+    }
+    Ok((db, procs, client))
+}
+
 /// 클러스터 선착순 (CONTRACT 10절): 첫 노드에 새 데이터베이스(모든 노드로 복제된다), 노드마다 서버 하나(`servers`개),
 /// 사용자들의 요청을 서버들에 돌아가며 보낸다. 끝나면 모든 노드에서 정확히 `quantity`(= 발급 내역 수)인지 본다.
 pub(crate) async fn cluster(
@@ -56,15 +75,7 @@ pub(crate) async fn cluster(
     }
     let mut rounds = Vec::new();
     for run in 0..runs.max(1) {
-        let url = create_database(&nodes[0]).await?;
-        let db = couponql::db::connect(&url, &DbSettings::default()).await.context("connect")?;
-        couponql::db::migrate(&db).await.context("migrate")?;
-        let client = reqwest::Client::builder().pool_max_idle_per_host(10_000).build()?;
-        // 서버마다 지킴이: 아래의 `?` 어디서 빠져나가도 서버가 남지 않는다.
-        let mut procs = Vec::new();
-        for node in &nodes[..servers] {
-            procs.push(spawn_server(args, &testkit::db::with_database(node, BENCH_DB)).await?);
-        }
+        let (db, procs, client) = cluster_env(args, nodes, servers).await?;
         let bases: Vec<String> = procs.iter().map(|s| s.base().to_owned()).collect();
         let ids = make_users(&db, users).await?;
         let coupon = make_coupon(&db, Some(quantity)).await?;

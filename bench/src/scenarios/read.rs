@@ -6,6 +6,9 @@ use crate::env::{Env, make_coupon, make_users, token};
 use crate::load::drive_for;
 use crate::report::{Report, cpu_delta, cpu_now, report};
 
+/// 내 쿠폰 목록 읽기 (`day`도 쓴다).
+pub(crate) const ME: &str = "{ me { id name coupons { id isUsed coupon { id name discountValue remainingQuantity } } } }";
+
 pub(crate) async fn read(env: &Env, seconds: u64, concurrency: usize) -> Result<Vec<Report>> {
     let ids = make_users(&env.db, concurrency).await?;
     let coupons = [make_coupon(&env.db, None).await?, make_coupon(&env.db, None).await?, make_coupon(&env.db, Some(100_000)).await?];
@@ -22,7 +25,7 @@ pub(crate) async fn read(env: &Env, seconds: u64, concurrency: usize) -> Result<
     let before = cpu_now(env);
     let (n, wall, hist, codes) = drive_for(env, seconds, concurrency, |_| (String::new(), one.clone())).await?;
     out.push(report(env, "read coupon(id)", n, wall, hist, codes, cpu_delta(before, cpu_now(env)), None));
-    let me = json!({ "query": "{ me { id name coupons { id isUsed coupon { id name discountValue remainingQuantity } } } }" });
+    let me = json!({ "query": ME });
     let toks = ids.iter().map(|u| token(env, *u)).collect::<Result<Vec<String>>>()?;
     let before = cpu_now(env);
     let (n, wall, hist, codes) = drive_for(env, seconds, concurrency, |w| (toks[w % toks.len()].clone(), me.clone())).await?;

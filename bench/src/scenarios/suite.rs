@@ -3,7 +3,15 @@
 use anyhow::Result;
 
 use super::{
-    checkout::checkout, flash_sale::flash_sale, hot_row::hot_row, live::live, read::read, scale::scale, shop::shop, single::single,
+    checkout::checkout,
+    day::{DaySize, day},
+    flash_sale::flash_sale,
+    hot_row::hot_row,
+    live::live,
+    read::read,
+    scale::scale,
+    shop::shop,
+    single::single,
 };
 use crate::Args;
 use crate::env::setup;
@@ -29,6 +37,8 @@ struct Sizes {
     shop: (i32, usize, i32, usize),
     /// subscribers, users, quantity, concurrency (한 번)
     live: Option<(usize, usize, i32, usize)>,
+    /// users, coupons, concurrency (서버 하나, NATS 없이)
+    day: Option<(usize, usize, usize)>,
 }
 
 const ALL: Sizes = Sizes {
@@ -41,6 +51,7 @@ const ALL: Sizes = Sizes {
     scale: None,
     shop: (100_000, 1000, 100, 200),
     live: None,
+    day: Some((3000, 100, 100)),
 };
 
 const SMOKE: Sizes = Sizes {
@@ -53,6 +64,8 @@ const SMOKE: Sizes = Sizes {
     scale: Some((2000, 1, 1)),
     shop: (2000, 100, 10, 20),
     live: Some((200, 100, 10, 20)),
+    // CI는 day를 따로, --nats와 함께 돌린다 (.ci/run).
+    day: None,
 };
 
 pub(crate) async fn all(args: &Args, reports: &mut Vec<Report>) -> Result<()> {
@@ -79,6 +92,9 @@ async fn run(args: &Args, s: &Sizes, reports: &mut Vec<Report>) -> Result<()> {
     shop(args, codes, users, quantity, concurrency, 1).await?;
     if let Some((subscribers, users, quantity, concurrency)) = s.live {
         live(args, subscribers, users, quantity, concurrency, 1).await?;
+    }
+    if let Some((users, coupons, concurrency)) = s.day {
+        day(args, &DaySize { users, coupons, concurrency, visits: None, nats: false }, &[]).await?;
     }
     Ok(())
 }
