@@ -1,7 +1,7 @@
 //! 벤치 한 번의 준비: 새 데이터베이스, 그 위의 서버, 사용자·쿠폰, 토큰, 불변식 검사.
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use couponql::auth::JwtKeys;
 use couponql::config::DbSettings;
 use couponql::domain::{self, Role, Viewer};
@@ -35,13 +35,24 @@ pub(crate) async fn create_database(server: &str) -> Result<String> {
 /// 데이터베이스를 새로 만들고 마이그레이션한 뒤, 그 위에 서버를 띄운다.
 pub(crate) async fn setup(args: &Args) -> Result<Env> {
     let url = create_database(&args.database).await?;
+    migrate(args, &url).await?;
     let db = couponql::db::connect(&url, &DbSettings::default()).await.context("connect")?;
-    couponql::db::migrate(&db).await.context("migrate")?;
 
     let client = http_client()?;
     let server = spawn_server(args, &url).await?;
     let url = format!("{}/graphql", server.base());
     Ok(Env { db, server, url, client, keys: JwtKeys::new(SECRET) })
+}
+
+/// 서버 실행 파일 자신의 `migrate`로 스키마를 만든다: 벤치보다 오래된 서버(비교 기준의 커밋)도 제 스키마 위에서 돈다.
+pub(crate) async fn migrate(args: &Args, url: &str) -> Result<()> {
+    let mut cmd = testkit::server::command(&args.server_bin, url, SECRET);
+    cmd.arg("migrate");
+    let status = tokio::task::spawn_blocking(move || cmd.status()).await?.context("couponql migrate")?;
+    if !status.success() {
+        bail!("couponql migrate on {url}: {status}");
+    }
+    Ok(())
 }
 
 /// 벤치의 HTTP 클라이언트. 노는 연결은 5초면 버린다: 서버가 노는 keep-alive 연결을 10초에 닫으므로

@@ -48,8 +48,8 @@ pub(crate) async fn cluster_env(
     servers: usize,
 ) -> Result<(DatabaseConnection, Vec<testkit::Server>, reqwest::Client)> {
     let url = create_database(&nodes[0]).await?;
+    crate::env::migrate(args, &url).await?;
     let db = couponql::db::connect(&url, &DbSettings::default()).await.context("connect")?;
-    couponql::db::migrate(&db).await.context("migrate")?;
     let client = http_client()?;
     // 서버마다 지킴이: 부르는 쪽의 `?` 어디서 빠져나가도 서버가 남지 않는다.
     let mut procs = Vec::new();
