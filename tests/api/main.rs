@@ -16,5 +16,4 @@ mod live;
 mod plans;
 mod relay;
 mod shop;
-mod stream;
 mod ws_limits;
