@@ -48,6 +48,7 @@ fn describe() {
     metrics::describe_counter!("couponql_issuance_total", "Issuance answers by outcome code");
     metrics::describe_histogram!("couponql_issuance_batch_size", "Requests served by one issuance transaction");
     metrics::describe_counter!("couponql_events_relayed_total", "Ledger events published to NATS JetStream and acknowledged");
+    metrics::describe_counter!("couponql_events_stamped_total", "Ledger events given their stream sequence after commit by this process");
     metrics::describe_counter!(
         "couponql_transaction_retries_total",
         "Transactions retried after the database aborted them (deadlock, Galera certification conflict, serialization failure)"
@@ -112,6 +113,11 @@ pub fn issuance(outcome: &'static str) {
 /// NATS JetStream으로 보내고 확인받은 이벤트 수.
 pub fn relayed(n: u64) {
     counter!("couponql_events_relayed_total").increment(n);
+}
+
+/// 커밋 뒤에 이 프로세스가 sequence를 매긴 이벤트 수.
+pub fn stamped(n: u64) {
+    counter!("couponql_events_stamped_total").increment(n);
 }
 
 /// 열린 재고 구독 수를 `delta`만큼 (+1 시작, -1 끝).

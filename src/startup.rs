@@ -119,10 +119,15 @@ impl Application {
                 }
             }
         });
+        // 원장의 도장 (커밋된 이벤트에 sequence를 매긴다): 모든 프로세스가 돌리고, 임대를 쥔 하나만 매긴다.
+        let stamper = tokio::spawn(crate::service::ledger::run(self.db.clone(), stop_rx.clone()));
         // 원장 중계 (NATS_URL이 있을 때): 종료 신호를 같이 듣고, 끝날 때 임대를 놓는다.
         let relay = self.nats_url.map(|url| tokio::spawn(crate::service::relay::run(self.db.clone(), url, stop_rx.clone())));
         server::serve(self.listener, router, open, self.max_connections, wait(stop_rx)).await;
         purge.abort();
+        if tokio::time::timeout(Duration::from_secs(2), stamper).await.is_err() {
+            tracing::warn!("the event stamper did not stop in time");
+        }
         if let Some(relay) = relay
             && tokio::time::timeout(Duration::from_secs(2), relay).await.is_err()
         {

@@ -58,7 +58,7 @@ impl EventType {
     }
 }
 
-/// 쓰기 전의 이벤트 (id와 sequence는 원장이 매긴다).
+/// 쓰기 전의 이벤트 (id는 원장이 매기고, sequence는 커밋 뒤에 도장으로 받는다).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewEvent {
     pub kind: EventType,
@@ -101,11 +101,10 @@ impl NewEvent {
     }
 }
 
-/// 원장에 쓰인 이벤트.
+/// 원장에 쓰인 이벤트 (스트림의 자리는 아직 없을 수 있다: `Stamped`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     pub id: Uuid,
-    pub sequence: i64,
     /// 저장된 종류 이름 (이 버전이 모르는 이름도 그대로 읽는다).
     pub kind: String,
     pub coupon_id: Uuid,
@@ -115,4 +114,12 @@ pub struct Event {
     pub order_amount: Option<Decimal>,
     pub discount_amount: Option<Decimal>,
     pub occurred_at: DateTime<Utc>,
+}
+
+/// 스트림의 자리(`sequence`)를 받은 이벤트: 피드(`couponEvents`)와 NATS 중계는 이것만 읽는다.
+/// 자리는 커밋 뒤에 한 곳에서 매기므로, 이미 보인 자리보다 작은 자리가 나중에 생기지 않는다.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stamped {
+    pub sequence: i64,
+    pub event: Event,
 }

@@ -10,7 +10,7 @@ pub mod viewer;
 
 pub use checkout::{OrderId, UserCouponStatus};
 pub use coupon::{Coupon, CouponChange, CouponChangeInput, CouponStatus, DiscountType, NewCoupon, NewCouponInput, Patch};
-pub use event::{Event, EventType, NewEvent};
+pub use event::{Event, EventType, NewEvent, Stamped};
 pub use user::{User, UserCoupon};
 pub use viewer::{Role, Viewer};
 

@@ -5,7 +5,6 @@ pub mod coupon;
 pub mod coupon_code;
 pub mod event;
 pub mod idempotency_key;
-pub mod ledger_head;
 pub mod relay_state;
 pub mod user;
 pub mod user_coupon;

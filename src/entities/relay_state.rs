@@ -1,4 +1,5 @@
-//! `relay_state` 테이블: 원장 중계의 커서와 임대 (행 하나, id = 1).
+//! `relay_state` 테이블: 원장의 뒤에서 도는 일꾼의 커서와 임대. id = 1: NATS 중계 (확인받은 마지막 sequence),
+//! id = 2: 도장 (마지막으로 매긴 sequence).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

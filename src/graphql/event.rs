@@ -61,14 +61,14 @@ impl UserCouponEvent {
 }
 
 /// 원장의 한 줄 (CONTRACT 9절).
-pub struct CouponEvent(pub domain::Event);
+pub struct CouponEvent(pub domain::Stamped);
 
 /// One change, as written to the event stream in the transaction that made it.
 #[Object]
 impl CouponEvent {
     /// The event's id (a UUID).
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.0.event.id.to_string())
     }
 
     /// Position in the event stream: increasing; see 'Order' below.
@@ -79,31 +79,31 @@ impl CouponEvent {
     /// What happened: COUPON_CREATED, COUPON_UPDATED, COUPON_PAUSED, COUPON_RESUMED, COUPON_ARCHIVED, CODES_GENERATED, COUPON_ISSUED, COUPON_SOLD_OUT, COUPON_RESERVED, COUPON_RELEASED, COUPON_USED or COUPON_CANCELLED.
     #[graphql(name = "type")]
     async fn kind(&self) -> &str {
-        &self.0.kind
+        &self.0.event.kind
     }
 
     /// The coupon it concerns.
     async fn coupon_id(&self) -> ID {
-        ID(self.0.coupon_id.to_string())
+        ID(self.0.event.coupon_id.to_string())
     }
 
     /// The user it concerns; null when none.
     async fn user_id(&self) -> Option<ID> {
-        self.0.user_id.map(|id| ID(id.to_string()))
+        self.0.event.user_id.map(|id| ID(id.to_string()))
     }
 
     /// The user coupon it concerns; null when none.
     async fn user_coupon_id(&self) -> Option<ID> {
-        self.0.user_coupon_id.map(|id| ID(id.to_string()))
+        self.0.event.user_coupon_id.map(|id| ID(id.to_string()))
     }
 
     /// The order it concerns; null when none.
     async fn order_id(&self) -> Option<&str> {
-        self.0.order_id.as_deref()
+        self.0.event.order_id.as_deref()
     }
 
     /// When the change committed.
     async fn occurred_at(&self) -> DateTime {
-        DateTime::utc(self.0.occurred_at)
+        DateTime::utc(self.0.event.occurred_at)
     }
 }

@@ -33,7 +33,7 @@ pub struct CodeBatch {
     pub sample: Vec<String>,
 }
 
-/// 일회용 코드 `count`개를 한 트랜잭션에서 만든다. 쿠폰 행은 잠그지 않는다 (몇 초 동안 그 쿠폰의 발급을 막지 않으려고): 코드는 발급 때 쿠폰 행 잠금 아래에서 쓰인다.
+/// 일회용 코드 `count`개를 한 트랜잭션에서 만든다. 쿠폰 행은 커밋 직전에만 잠근다 (몇 초 동안 그 쿠폰의 발급을 막지 않으려고): 코드는 발급 때 쿠폰 행 잠금 아래에서 쓰인다.
 pub async fn generate(
     db: &DatabaseConnection,
     viewer: Option<&Viewer>,
@@ -49,6 +49,9 @@ pub async fn generate(
     let now = domain::now();
     let txn = db.begin().await.map_err(repo::db_error)?;
     let sample = insert_generated(&txn, coupon_id, count, &prefix, now).await?;
+    // 이벤트 직전에야 쿠폰 행을 잠근다: 그 쿠폰의 다른 변경과 한 줄로 서서 원장에서 커밋 순서를 지키되(CONTRACT 9절),
+    // 코드를 넣는 몇 초 동안 발급을 막지 않는다. 그 사이 보관된 쿠폰이면 되돌린다.
+    repo::coupon::find_for_update(&txn, coupon_id).await?.ok_or(AppError::CouponNotFound)?.check_changeable()?;
     repo::ledger::append(&txn, &[NewEvent::for_coupon(EventType::CodesGenerated, coupon_id, now)]).await?;
     txn.commit().await.map_err(repo::db_error)?;
     Ok(CodeBatch { coupon_id, count, sample })

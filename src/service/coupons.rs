@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::page::{self, Page};
 use crate::domain::{self, Coupon, CouponChange, CouponChangeInput, CouponStatus, EventType, NewCoupon, NewCouponInput, NewEvent, Viewer};
-use crate::domain::{Event, UserCoupon};
+use crate::domain::{Stamped, UserCoupon};
 use crate::error::{AppError, AppResult};
 use crate::repo;
 use crate::repo::user_coupon::HolderStats;
@@ -148,14 +148,14 @@ pub fn holder_cursor(uc: &UserCoupon) -> String {
     page::encode_cursor(uc.issued_at, &uc.id.to_string())
 }
 
-/// `couponEvents`: 원장, 오래된 것부터. `coupon_id`가 없으면 모든 쿠폰.
+/// `couponEvents`: 스트림(도장 받은 이벤트), 오래된 것부터. `coupon_id`가 없으면 모든 쿠폰.
 pub async fn events(
     db: &DatabaseConnection,
     viewer: Option<&Viewer>,
     coupon_id: Option<Uuid>,
     first: Option<i32>,
     after: Option<&str>,
-) -> AppResult<Page<Event>> {
+) -> AppResult<Page<Stamped>> {
     Viewer::require_admin(viewer)?;
     let n = page::fetch_size(first, DEFAULT_EVENTS_PAGE)?;
     let after = after.map(page::decode_sequence).transpose()?;

@@ -4,6 +4,7 @@ pub mod codes;
 pub mod coupons;
 pub mod idempotency;
 pub mod issuance;
+pub mod ledger;
 pub mod page;
 pub mod relay;
 pub mod retry;

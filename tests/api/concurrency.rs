@@ -87,7 +87,9 @@ async fn a_thousand_users_racing_for_a_hundred_through_a_small_pool_get_exactly_
     assert_eq!(got, BTreeMap::from([("COUPON_SOLD_OUT", 900), ("OK", 100)]));
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 100);
     // 원장: 발급 100줄과 매진 정확히 한 줄, 매진은 마지막 발급과 같은 트랜잭션의 끝 (sequence가 가장 크다).
-    let events = repo::ledger::page(&db.conn, Some(coupon.id), None, 10_000).await.expect("원장");
+    service::ledger::stamp_all(&db.conn).await.expect("도장");
+    let events: Vec<_> =
+        repo::ledger::page(&db.conn, Some(coupon.id), None, 10_000).await.expect("원장").into_iter().map(|s| s.event).collect();
     assert_eq!(events.iter().filter(|e| e.kind == "COUPON_ISSUED").count(), 100);
     assert_eq!(events.iter().filter(|e| e.kind == "COUPON_SOLD_OUT").count(), 1);
     assert_eq!(events.last().map(|e| e.kind.as_str()), Some("COUPON_SOLD_OUT"));
@@ -168,7 +170,8 @@ on_locking_backends_both_modes!(a_mixed_crowd_gets_one_answer_each);
 
 /// 데이터베이스가 발급 트랜잭션을 교착 상태 희생자로 버리면(MySQL 1213, PostgreSQL 40P01) 서버가 트랜잭션째 다시 돌려
 /// 발급한다: 사용자는 TRY_AGAIN이 아니라 쿠폰을 받고, 한 번만 발급된다.
-/// 교착: 다른 트랜잭션(T1)이 원장 머리 행을 쥐고, 발급(T2)은 쿠폰 행을 쥔 채 원장 머리를 기다리고, T1이 쿠폰 행을 청한다.
+/// 교착: 다른 트랜잭션(T1)이 사용자 행을 쥐고, 발급(T2)은 쿠폰 행을 쥔 채 발급 내역의 외래 키 확인에서 사용자 행을
+/// 기다리고, T1이 쿠폰 행을 청한다.
 /// T1은 행 200개를 써서 더 무겁다 (InnoDB는 가벼운 쪽을 버린다). PostgreSQL은 먼저 기다린 T2가 먼저 교착을 찾아 스스로 버려진다.
 async fn an_issuance_chosen_as_deadlock_victim_is_retried_and_issued_once(db: TestDb) {
     use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
@@ -177,12 +180,20 @@ async fn an_issuance_chosen_as_deadlock_victim_is_retried_and_issued_once(db: Te
     let backend = db.conn.get_database_backend();
     let t1 = db.conn.begin().await.expect("T1 시작");
     new_users(&t1, 200).await;
-    t1.execute_unprepared("UPDATE ledger_head SET last_sequence = last_sequence WHERE id = 1").await.expect("T1: 원장 머리 잠금");
+    let lock_user = Statement::from_sql_and_values(
+        backend,
+        match backend {
+            sea_orm::DbBackend::Postgres => "SELECT id FROM users WHERE id = $1 FOR UPDATE",
+            _ => "SELECT id FROM users WHERE id = ? FOR UPDATE",
+        },
+        [user.id.hyphenated().to_string().into()],
+    );
+    t1.query_one_raw(lock_user).await.expect("T1: 사용자 행 잠금");
     let conn = db.conn.clone();
     let issuing = tokio::spawn(async move {
         service::issuance::Issuer::new(conn.clone(), service::issuance::IssueMode::PerRequest).issue(user.id, coupon.id).await
     });
-    // 발급이 쿠폰 행을 잡고 원장 머리에서 기다릴 때까지.
+    // 발급이 쿠폰 행을 잡고 사용자 행에서 기다릴 때까지.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let lock_coupon = Statement::from_sql_and_values(
         backend,

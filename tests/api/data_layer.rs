@@ -42,6 +42,38 @@ async fn migrations_go_down_and_up_again(db: TestDb) {
 }
 on_all_backends!(migrations_go_down_and_up_again);
 
+/// `ledger_head`로 번호를 매기던 원장이 제자리에서 옮겨진다 (이슈 20): 옛 이벤트는 sequence를 그대로 갖고,
+/// 옮긴 뒤의 변경은 커밋 뒤 도장으로 그보다 큰 번호를 받으며, 피드는 옛것과 새것을 한 줄로 잇는다.
+async fn an_existing_ledger_moves_in_place(db: TestDb) {
+    let c = &db.conn;
+    let coupon = new_coupon(c, None).await;
+    let user = new_user(c).await;
+    Migrator::down(c, Some(1)).await.expect("원장 이동만 되돌림");
+    let at = if c.get_database_backend() == sea_orm::DbBackend::Sqlite { "2026-01-01T00:00:00+00:00" } else { "2026-01-01 00:00:00" };
+    let (old1, old2) = (Uuid::new_v4(), Uuid::new_v4());
+    for (id, seq, kind) in [(old1, 7, "COUPON_CREATED"), (old2, 9, "COUPON_UPDATED")] {
+        c.execute_unprepared(&format!(
+            "INSERT INTO events (id, sequence, type, coupon_id, occurred_at) VALUES ('{id}', {seq}, '{kind}', '{}', '{at}')",
+            coupon.id
+        ))
+        .await
+        .expect("옛 원장");
+    }
+    c.execute_unprepared("UPDATE ledger_head SET last_sequence = 9 WHERE id = 1").await.expect("옛 원장 머리");
+    Migrator::up(c, None).await.expect("이동");
+    assert!(c.execute_unprepared("SELECT last_sequence FROM ledger_head").await.is_err(), "ledger_head가 남아 있음");
+
+    service::issuance::Issuer::new(c.clone(), service::issuance::IssueMode::PerRequest).issue(user.id, coupon.id).await.expect("발급");
+    service::ledger::stamp_all(c).await.expect("도장");
+    let feed = repo::ledger::page(c, Some(coupon.id), None, 100).await.expect("피드");
+    let got: Vec<(i64, &str)> = feed.iter().map(|s| (s.sequence, s.event.kind.as_str())).collect();
+    assert_eq!(&got[..2], &[(7, "COUPON_CREATED"), (9, "COUPON_UPDATED")]);
+    assert_eq!(got.len(), 3);
+    assert!(got[2].0 > 9 && got[2].1 == "COUPON_ISSUED", "{got:?}");
+    assert_eq!((feed[0].event.id, feed[1].event.id), (old1, old2));
+}
+on_all_backends!(an_existing_ledger_moves_in_place);
+
 async fn demo_data_matches_the_contract_and_seeding_twice_changes_nothing(db: TestDb) {
     let first = seed::seed(&db.conn).await.expect("seed");
     assert_eq!(first, seed::SeedReport { users: 3, coupons: 5, user_coupons: 4, codes: 21 });

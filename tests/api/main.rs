@@ -16,4 +16,5 @@ mod live;
 mod plans;
 mod relay;
 mod shop;
+mod stream;
 mod ws_limits;

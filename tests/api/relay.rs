@@ -110,6 +110,8 @@ async fn the_relay_publishes_every_event_once_in_order_across_a_crash_and_a_nats
 
     // 중계자 하나를 띄우고, 발급 200건이 도는 도중에 죽인다(임대를 놓지 않는다). 다른 중계자가 임대 만료 뒤 이어받는다.
     let (_stop_tx, stop) = watch::channel(false);
+    // 도장(커밋 뒤 sequence를 매긴다)은 서버마다 도는 일꾼: 여기서는 하나를 따로 띄운다.
+    let stamper = tokio::spawn(couponql::service::ledger::run(db.conn.clone(), stop.clone()));
     let first = tokio::spawn(relay::run(db.conn.clone(), nats.url(), stop.clone()));
     let burst = {
         let (issuer, ids) = (issuer.clone(), users[..200].iter().map(|u| u.id).collect::<Vec<_>>());
@@ -144,6 +146,7 @@ async fn the_relay_publishes_every_event_once_in_order_across_a_crash_and_a_nats
     assert_eq!(ids.len(), 220);
     // 원장의 이벤트가 모두 스트림에 있다.
     let ledger = couponql::repo::ledger::page(&db.conn, Some(coupon.id), None, 1000).await.expect("원장");
+    stamper.abort();
     assert_eq!(ledger.iter().map(|e| e.sequence).collect::<Vec<_>>(), events.iter().map(|e| e.0).collect::<Vec<_>>());
     second.abort();
 }

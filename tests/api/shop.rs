@@ -34,8 +34,9 @@ fn field<T: std::fmt::Debug>(r: Result<T, AppError>) -> String {
 }
 
 async fn events_of(db: &TestDb, coupon: Uuid) -> Vec<String> {
+    couponql::service::ledger::stamp_all(&db.conn).await.expect("도장");
     let page = coupons::events(&db.conn, Some(&admin()), Some(coupon), Some(100), None).await.expect("원장");
-    page.items.into_iter().map(|e| e.kind).collect()
+    page.items.into_iter().map(|e| e.event.kind).collect()
 }
 
 async fn update_pause_and_archive_follow_the_rules(db: TestDb) {
@@ -272,6 +273,7 @@ async fn stats_holders_and_events_are_exact_and_paged(db: TestDb) {
     assert_eq!(field(coupons::holders(c, Some(&a), coupon.id, Some(0), None).await), "first");
 
     // 원장: 오래된 것부터, sequence가 커서다.
+    couponql::service::ledger::stamp_all(c).await.expect("도장");
     let p1 = coupons::events(c, Some(&a), Some(coupon.id), Some(4), None).await.expect("원장");
     let cursor = p1.items.last().map(|e| e.sequence.to_string());
     let p2 = coupons::events(c, Some(&a), Some(coupon.id), Some(100), cursor.as_deref()).await.expect("원장 2");
@@ -334,7 +336,9 @@ async fn a_thousand_users_redeeming_one_code_for_a_hundred_coupons_get_a_hundred
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 100);
     assert_eq!(repo::code::find(&db.conn, &chosen).await.expect("조회").expect("있음").redemptions, 100);
     // 원장: 발급마다 한 줄, 마지막 한 장을 가져간 트랜잭션이 매진을 정확히 한 번.
-    let events = repo::ledger::page(&db.conn, Some(coupon.id), None, 10_000).await.expect("원장");
+    couponql::service::ledger::stamp_all(&db.conn).await.expect("도장");
+    let events: Vec<_> =
+        repo::ledger::page(&db.conn, Some(coupon.id), None, 10_000).await.expect("원장").into_iter().map(|s| s.event).collect();
     let kinds = tally(events.iter().map(|e| if e.kind == "COUPON_ISSUED" { "COUPON_ISSUED" } else { "OTHER" }));
     assert_eq!(kinds.get("COUPON_ISSUED"), Some(&100));
     assert_eq!(events.iter().filter(|e| e.kind == "COUPON_SOLD_OUT").count(), 1);
@@ -481,7 +485,8 @@ async fn the_shop_works_over_graphql_and_csv(app: TestApp) {
     );
     let v = gql(&app, Some(&user_token), stats, json!({ "id": id })).await;
     assert_eq!((first_code(&v), &v["data"]["coupon"]), (Some("FORBIDDEN"), &Value::Null));
-    // 연결: 코드(쓰인 것만), 보유자, 원장.
+    // 연결: 코드(쓰인 것만), 보유자, 원장 (도장은 커밋 뒤 1초 안: 다 찍힐 때까지 기다린다).
+    couponql::service::ledger::stamp_all(&app.db.conn).await.expect("도장");
     let v = gql(
         &app,
         Some(&admin_token),
