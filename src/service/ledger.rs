@@ -88,13 +88,19 @@ pub async fn run(db: DatabaseConnection, mut stop: watch::Receiver<bool>) {
                 RETRY
             }
         };
-        tokio::select! {
-            () = tokio::time::sleep(pause) => {}
-            // 종료 신호를 보내는 쪽이 사라졌으면 끝낸다.
-            changed = stop.changed() => if changed.is_err() { break },
+        if !nap(pause, &mut stop).await {
+            break;
         }
     }
     if let Err(e) = repo::ledger::release_lease(&db, Worker::Stamper, &me).await {
         tracing::warn!(error = ?e, "event stamper: could not release the lease");
+    }
+}
+
+/// 원장 뒤의 일꾼(도장, NATS 중계)이 쉬는 자리: `pause`만큼 자거나 종료 신호에 깬다. 신호를 보내는 쪽이 사라졌으면 false.
+pub(crate) async fn nap(pause: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(pause) => true,
+        changed = stop.changed() => changed.is_ok(),
     }
 }

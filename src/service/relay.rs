@@ -61,10 +61,8 @@ pub async fn run(db: DatabaseConnection, url: String, mut stop: watch::Receiver<
                 RETRY
             }
         };
-        tokio::select! {
-            () = tokio::time::sleep(pause) => {}
-            // 종료 신호를 보내는 쪽이 사라졌으면 끝낸다.
-            changed = stop.changed() => if changed.is_err() { break },
+        if !super::ledger::nap(pause, &mut stop).await {
+            break;
         }
     }
     if let Err(e) = repo::ledger::release_lease(&db, Worker::Relay, &me).await {

@@ -180,30 +180,23 @@ async fn an_issuance_chosen_as_deadlock_victim_is_retried_and_issued_once(db: Te
     let backend = db.conn.get_database_backend();
     let t1 = db.conn.begin().await.expect("T1 시작");
     new_users(&t1, 200).await;
-    let lock_user = Statement::from_sql_and_values(
-        backend,
-        match backend {
-            sea_orm::DbBackend::Postgres => "SELECT id FROM users WHERE id = $1 FOR UPDATE",
-            _ => "SELECT id FROM users WHERE id = ? FOR UPDATE",
-        },
-        [user.id.hyphenated().to_string().into()],
-    );
-    t1.query_one_raw(lock_user).await.expect("T1: 사용자 행 잠금");
+    // 행 하나를 `SELECT … FOR UPDATE`로 잠근다.
+    let lock = |table: &str, id: Uuid| {
+        let mark = if backend == sea_orm::DbBackend::Postgres { "$1" } else { "?" };
+        Statement::from_sql_and_values(
+            backend,
+            format!("SELECT id FROM {table} WHERE id = {mark} FOR UPDATE"),
+            [id.hyphenated().to_string().into()],
+        )
+    };
+    t1.query_one_raw(lock("users", user.id)).await.expect("T1: 사용자 행 잠금");
     let conn = db.conn.clone();
     let issuing = tokio::spawn(async move {
         service::issuance::Issuer::new(conn.clone(), service::issuance::IssueMode::PerRequest).issue(user.id, coupon.id).await
     });
     // 발급이 쿠폰 행을 잡고 사용자 행에서 기다릴 때까지.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let lock_coupon = Statement::from_sql_and_values(
-        backend,
-        match backend {
-            sea_orm::DbBackend::Postgres => "SELECT id FROM coupons WHERE id = $1 FOR UPDATE",
-            _ => "SELECT id FROM coupons WHERE id = ? FOR UPDATE",
-        },
-        [coupon.id.hyphenated().to_string().into()],
-    );
-    t1.query_one_raw(lock_coupon).await.expect("T1은 희생자가 아니어야 한다 (무거운 쪽)");
+    t1.query_one_raw(lock("coupons", coupon.id)).await.expect("T1은 희생자가 아니어야 한다 (무거운 쪽)");
     t1.commit().await.expect("T1 커밋");
     let issued = issuing.await.expect("발급 작업");
     assert!(issued.is_ok(), "교착 희생자가 된 발급은 다시 돌아 성공해야 한다: {issued:?}");
