@@ -10,6 +10,7 @@ mod m20261202_000005_relay;
 mod m20261220_000006_code_guessing;
 mod m20261220_000007_idempotency_any_size;
 mod m20261221_000008_event_stream;
+mod m20261222_000009_coupon_version;
 
 /// 적용 순서대로 나열한 마이그레이션 목록.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261220_000006_code_guessing::Migration),
             Box::new(m20261220_000007_idempotency_any_size::Migration),
             Box::new(m20261221_000008_event_stream::Migration),
+            Box::new(m20261222_000009_coupon_version::Migration),
         ]
     }
 }

@@ -185,6 +185,7 @@ mod tests {
             created_at: t("2025-01-01T00:00:00Z"),
             updated_at: t("2025-01-01T00:00:00Z"),
             status: crate::domain::CouponStatus::Active,
+            version: 0,
         }
     }
 

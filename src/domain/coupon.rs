@@ -70,6 +70,9 @@ pub struct Coupon {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub status: CouponStatus,
+    /// 행 버전: 쿠폰 행을 쓸 때마다 하나씩 오른다. 잠금 아래에서 읽은 값이 쓰는 순간에도 그대로인지 확인하는 데 쓴다
+    /// (Galera의 낡은 잠금 읽기, `repo::coupon::increment_issued`).
+    pub version: i64,
 }
 
 impl Coupon {
@@ -362,6 +365,7 @@ mod tests {
             created_at: at(2025),
             updated_at: at(2025),
             status: CouponStatus::Active,
+            version: 0,
         }
     }
 

@@ -28,6 +28,7 @@ pub(crate) fn to_domain(m: coupon::Model) -> AppResult<Coupon> {
         created_at: utc(m.created_at),
         updated_at: utc(m.updated_at),
         status,
+        version: m.version,
     })
 }
 
@@ -114,6 +115,7 @@ pub async fn insert_with_issued(
         created_at: Set(ts(now)),
         updated_at: Set(ts(now)),
         status: Set(CouponStatus::Active.as_str().to_owned()),
+        version: Set(0),
     };
     Coupons::insert(am).exec_without_returning(db).await.map_err(db_error)?;
     Ok(Coupon {
@@ -130,23 +132,30 @@ pub async fn insert_with_issued(
         created_at: now,
         updated_at: now,
         status: CouponStatus::Active,
+        version: 0,
     })
 }
 
-/// 발급 수량을 `by`만큼 올린다. 잠금을 쥔 트랜잭션 안에서만 부른다.
-pub async fn increment_issued(db: &impl ConnectionTrait, id: Uuid, by: i32, now: DateTime<Utc>) -> AppResult<()> {
+/// 발급 수량을 `by`만큼 올린다. 잠금 아래에서 `read`를 읽은 트랜잭션 안에서만 부른다.
+/// 그 뒤 행이 바뀌었으면(버전이 다르면) 아무것도 쓰지 않고 false: 한 서버에서는 잠금 때문에 일어나지 않지만,
+/// Galera에서는 다른 노드의 커밋이 잠금 읽기 뒤에야 보일 수 있다 (CI에서 100장에 117장). 읽은 재고·상태로 당첨을
+/// 정했으니, 그것이 그대로일 때만 쓴다.
+pub async fn increment_issued(db: &impl ConnectionTrait, read: &Coupon, by: i32, now: DateTime<Utc>) -> AppResult<bool> {
     let res = Coupons::update_many()
         .col_expr(Column::IssuedQuantity, Expr::col(Column::IssuedQuantity).add(by))
         .col_expr(Column::UpdatedAt, Expr::val(ts(now)))
-        .filter(Column::Id.eq(id_str(id)))
+        .col_expr(Column::Version, Expr::col(Column::Version).add(1))
+        .filter(Column::Id.eq(id_str(read.id)))
+        .filter(Column::Version.eq(read.version))
         .exec(db)
         .await
         .map_err(db_error)?;
-    super::exactly_one(res, "발급 수량")
+    unchanged_since_read(res, "발급 수량")
 }
 
-/// 수정할 수 있는 필드를 `next`의 값으로 쓴다. 행 잠금을 쥔 트랜잭션 안에서만 부른다.
-pub async fn update(db: &impl ConnectionTrait, next: &Coupon) -> AppResult<()> {
+/// 수정할 수 있는 필드를 `next`의 값으로 쓴다. `next`는 잠금 아래에서 읽은 행에서 만든 것이고 (`next.version`이 읽은
+/// 버전), 그 뒤 행이 바뀌었으면 쓰지 않고 false: 낡은 읽기로 총수량을 발급 수량 밑으로 내리거나 다른 변경을 덮지 않게.
+pub async fn update(db: &impl ConnectionTrait, next: &Coupon) -> AppResult<bool> {
     let res = Coupons::update_many()
         .col_expr(Column::Name, Expr::val(next.name.clone()))
         .col_expr(Column::MinPurchaseAmount, Expr::val(next.min_purchase_amount))
@@ -156,9 +165,20 @@ pub async fn update(db: &impl ConnectionTrait, next: &Coupon) -> AppResult<()> {
         .col_expr(Column::ValidUntil, Expr::val(ts(next.valid_until)))
         .col_expr(Column::Status, Expr::val(next.status.as_str()))
         .col_expr(Column::UpdatedAt, Expr::val(ts(next.updated_at)))
+        .col_expr(Column::Version, Expr::col(Column::Version).add(1))
         .filter(Column::Id.eq(id_str(next.id)))
+        .filter(Column::Version.eq(next.version))
         .exec(db)
         .await
         .map_err(db_error)?;
-    super::exactly_one(res, "쿠폰")
+    unchanged_since_read(res, "쿠폰")
+}
+
+/// 버전을 조건으로 건 쓰기의 결과: 1행이면 그대로였고(true), 0행이면 읽은 뒤 바뀌었다(false).
+fn unchanged_since_read(res: sea_orm::UpdateResult, what: &str) -> AppResult<bool> {
+    match res.rows_affected {
+        1 => Ok(true),
+        0 => Ok(false),
+        n => Err(AppError::Internal(format!("{what} 갱신 대상 행이 {n}개"))),
+    }
 }

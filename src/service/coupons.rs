@@ -66,7 +66,10 @@ pub(crate) async fn lock(db: &DatabaseConnection, id: Uuid) -> AppResult<(Databa
 /// 바뀐 쿠폰을 쓰고 이벤트를 남기고 커밋한다.
 async fn save(txn: DatabaseTransaction, mut next: Coupon, kind: EventType, now: DateTime<Utc>) -> AppResult<Coupon> {
     next.updated_at = now;
-    repo::coupon::update(&txn, &next).await?;
+    if !repo::coupon::update(&txn, &next).await? {
+        return Err(super::retry::changed_since_read(&next));
+    }
+    next.version += 1;
     repo::ledger::append(&txn, &[NewEvent::for_coupon(kind, next.id, now)]).await?;
     txn.commit().await.map_err(repo::db_error)?;
     Ok(next)

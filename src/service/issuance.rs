@@ -19,7 +19,7 @@ use crate::domain::idempotency::{IdemKey, check_same_request};
 use crate::domain::{self, Coupon, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
-use crate::service::retry::retrying;
+use crate::service::retry::{changed_since_read, retrying};
 use crate::service::stock::StockHub;
 
 /// 배치 하나의 최대 요청 수: 다중 행 INSERT와 IN 목록을 적당한 크기로 묶는다.
@@ -266,8 +266,11 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
         outcomes.push(Outcome::Won(uc));
     }
     if !winners.is_empty() {
+        // 수량부터: 읽은 재고가 그대로인지 확인하는 쓰기라, 어긋나면 아무것도 쓰기 전에 버린다.
+        if !repo::coupon::increment_issued(&txn, &coupon, winners.len() as i32, now).await? {
+            return Err(changed_since_read(&coupon));
+        }
         repo::user_coupon::insert_many(&txn, &winners).await?;
-        repo::coupon::increment_issued(&txn, coupon_id, winners.len() as i32, now).await?;
         for (name, n) in &code_used {
             repo::code::add_redemptions(&txn, name, *n).await?;
         }

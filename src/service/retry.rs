@@ -55,6 +55,13 @@ fn backoff(retries: u32) -> Duration {
     half + half.mul_f64(f64::from(r) / f64::from(u32::MAX))
 }
 
+/// 잠금 아래에서 읽은 쿠폰 행이 쓰는 순간 이미 바뀌어 있었다: 클러스터에서 다른 노드의 커밋이 늦게 보인 것이다
+/// (한 서버에서는 일어나지 않는다). 트랜잭션째 다시 돌린다 (`Aborted`). 운영자가 빈도를 볼 수 있게 남긴다.
+pub(crate) fn changed_since_read(read: &crate::domain::Coupon) -> AppError {
+    tracing::warn!(coupon = %read.id, version = read.version, "the coupon row changed after its locked read (another node's commit); retrying");
+    AppError::Aborted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

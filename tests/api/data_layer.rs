@@ -48,7 +48,8 @@ async fn an_existing_ledger_moves_in_place(db: TestDb) {
     let c = &db.conn;
     let coupon = new_coupon(c, None).await;
     let user = new_user(c).await;
-    Migrator::down(c, Some(1)).await.expect("원장 이동만 되돌림");
+    // 원장 이동(8)과 그 뒤의 쿠폰 버전(9)을 되돌린다.
+    Migrator::down(c, Some(2)).await.expect("원장 이동까지 되돌림");
     let at = if c.get_database_backend() == sea_orm::DbBackend::Sqlite { "2026-01-01T00:00:00+00:00" } else { "2026-01-01 00:00:00" };
     let (old1, old2) = (Uuid::new_v4(), Uuid::new_v4());
     for (id, seq, kind) in [(old1, 7, "COUPON_CREATED"), (old2, 9, "COUPON_UPDATED")] {
@@ -226,6 +227,26 @@ async fn issuing_writes_the_user_coupon_and_the_count_together(db: TestDb) {
     assert_eq!(assert_invariant(&db.conn, coupon.id).await, 1);
 }
 on_all_backends!(issuing_writes_the_user_coupon_and_the_count_together);
+
+/// Galera에서 잠금 읽기가 다른 노드의 커밋보다 늦게 보일 때 (CI에서 100장에 117장): 쿠폰 행은 읽은 버전에서만 바뀐다.
+/// 읽은 뒤 누가 먼저 썼다면 (발급이든 관리자 수정이든) 아무것도 바꾸지 않고 트랜잭션째 다시 돌리게 한다.
+async fn a_coupon_row_is_written_only_from_the_version_that_was_read(db: TestDb) {
+    let read = new_coupon(&db.conn, Some(100)).await;
+    let now = domain::now();
+    assert!(repo::coupon::increment_issued(&db.conn, &read, 3, now).await.expect("읽은 버전에서 3"));
+    // 같은 (이제 낡은) 읽기로 다시: 발급도, 총수량을 내리는 수정도 버려진다.
+    assert!(!repo::coupon::increment_issued(&db.conn, &read, 5, now).await.expect("낡은 읽기로 발급"));
+    let lowered = domain::Coupon { total_quantity: Some(2), status: domain::CouponStatus::Paused, ..read.clone() };
+    assert!(!repo::coupon::update(&db.conn, &lowered).await.expect("낡은 읽기로 수정"));
+    let fresh = repo::coupon::find_by_id(&db.conn, read.id).await.expect("조회").expect("쿠폰");
+    assert_eq!((fresh.issued_quantity, fresh.total_quantity, fresh.status), (3, Some(100), domain::CouponStatus::Active));
+    assert_eq!(fresh.version, read.version + 1);
+    // 새로 읽은 버전에서는 된다.
+    assert!(repo::coupon::increment_issued(&db.conn, &fresh, 2, now).await.expect("새 버전에서 2"));
+    let after = repo::coupon::find_by_id(&db.conn, read.id).await.expect("조회").expect("쿠폰");
+    assert_eq!((after.issued_quantity, after.version), (5, read.version + 2));
+}
+on_all_backends!(a_coupon_row_is_written_only_from_the_version_that_was_read);
 
 async fn each_issuance_error_comes_in_contract_order_and_writes_nothing(db: TestDb) {
     let u = new_user(&db.conn).await;

@@ -71,7 +71,10 @@ async fn update_pause_and_archive_follow_the_rules(db: TestDb) {
     );
     assert_eq!(field(coupons::update(c, Some(&a), coupon.id, CouponChangeInput { name: Patch::Clear, ..keep() }).await), "name");
     let unchanged = repo::coupon::find_by_id(c, coupon.id).await.expect("조회").expect("있음");
-    assert_eq!(unchanged, domain::Coupon { issued_quantity: 3, updated_at: unchanged.updated_at, ..coupon.clone() });
+    assert_eq!(
+        unchanged,
+        domain::Coupon { issued_quantity: 3, updated_at: unchanged.updated_at, version: unchanged.version, ..coupon.clone() }
+    );
     // 있는 필드만 바뀌고 null은 비운다. 발급 수량과 같은 총수량은 된다.
     let change = CouponChangeInput {
         name: Patch::Set("이름 고침 🎉".into()),
