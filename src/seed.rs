@@ -110,6 +110,7 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<SeedReport> {
             total_quantity: c.total_quantity,
             valid_from: c.valid_from.clone(),
             valid_until: c.valid_until.clone(),
+            per_user_limit: Some(1),
         })?;
         let issued = demo.user_coupons.iter().filter(|uc| uc.coupon_id == c.id).count() as i32;
         repo::coupon::insert_with_issued(&txn, c.id, &new, issued, c.created_at).await?;
@@ -120,7 +121,7 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<SeedReport> {
             let row = UserCoupon {
                 is_used: uc.used_at.is_some(),
                 used_at: uc.used_at,
-                ..UserCoupon::issued(uc.id, uc.user_id, uc.coupon_id, uc.issued_at)
+                ..UserCoupon::issued(uc.id, uc.user_id, uc.coupon_id, 1, uc.issued_at)
             };
             repo::user_coupon::insert(&txn, &row).await?;
             report.user_coupons += 1;

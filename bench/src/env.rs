@@ -5,7 +5,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use couponql::auth::JwtKeys;
 use couponql::config::DbSettings;
 use couponql::domain::{self, Role, Viewer};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    DatabaseConnection, EntityTrait,
+};
 use uuid::Uuid;
 
 use crate::{Args, BENCH_DB, SECRET};
@@ -93,19 +96,35 @@ pub(crate) async fn make_users(db: &DatabaseConnection, n: usize) -> Result<Vec<
 }
 
 pub(crate) async fn make_coupon(db: &DatabaseConnection, total: Option<i32>) -> Result<Uuid> {
-    let new = domain::NewCoupon::parse(domain::NewCouponInput {
-        name: "벤치 쿠폰".into(),
-        discount_type: domain::DiscountType::Percentage,
-        discount_value: "10".into(),
-        min_purchase_amount: Some("10000".into()),
-        max_discount_amount: Some("3000".into()),
-        total_quantity: total,
-        valid_from: "2025-01-01T00:00:00Z".into(),
-        valid_until: "2099-12-31T23:59:59Z".into(),
-    })
-    .map_err(|e| anyhow!("{e:?}"))?;
+    make_coupon_limited(db, total, 1).await
+}
+
+/// 사용자당 한도가 `per_user_limit`인 쿠폰. 옛 서버(bcc4ff5)의 스키마에도 들어가도록 그때부터 있던 열만 쓰고,
+/// 나중에 생긴 열(version, per_user_limit)은 한도가 1이 아닐 때만 쓴다 (나머지는 데이터베이스 기본값).
+pub(crate) async fn make_coupon_limited(db: &DatabaseConnection, total: Option<i32>, per_user_limit: i32) -> Result<Uuid> {
+    use couponql::entities::coupon;
+    use sea_orm::prelude::Decimal;
+    let now = domain::now().fixed_offset();
+    let at = |raw: &str| domain::coupon::parse_datetime("at", raw).map(|t| t.fixed_offset()).map_err(|e| anyhow!("{e:?}"));
     let id = Uuid::new_v4();
-    couponql::repo::coupon::insert(db, id, &new, domain::now()).await.map_err(|e| anyhow!("{e:?}"))?;
+    let row = coupon::ActiveModel {
+        id: Set(id.to_string()),
+        name: Set("벤치 쿠폰".into()),
+        discount_type: Set("PERCENTAGE".into()),
+        discount_value: Set(Decimal::from(10)),
+        min_purchase_amount: Set(Some(Decimal::from(10_000))),
+        max_discount_amount: Set(Some(Decimal::from(3_000))),
+        total_quantity: Set(total),
+        issued_quantity: Set(0),
+        valid_from: Set(at("2025-01-01T00:00:00Z")?),
+        valid_until: Set(at("2099-12-31T23:59:59Z")?),
+        created_at: Set(now),
+        updated_at: Set(now),
+        status: Set("ACTIVE".into()),
+        per_user_limit: if per_user_limit == 1 { NotSet } else { Set(per_user_limit) },
+        version: NotSet,
+    };
+    coupon::Entity::insert(row).exec_without_returning(db).await?;
     Ok(id)
 }
 

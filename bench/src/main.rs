@@ -50,6 +50,9 @@ enum Scenario {
         quantity: i32,
         #[arg(long, default_value_t = 200)]
         concurrency: usize,
+        /// The coupon's perUserLimit; every user sends this many requests.
+        #[arg(long, default_value_t = 1)]
+        per_user_limit: i32,
     },
     /// N users, N coupons of one row: everyone succeeds (sustained issuance on one row).
     HotRow {
@@ -181,8 +184,9 @@ async fn main() -> Result<()> {
     );
     let mut reports = Vec::new();
     match args.scenario.clone() {
-        Scenario::FlashSale { users, quantity, concurrency } => {
-            reports.push(scenarios::flash_sale::flash_sale(&args, &setup(&args).await?, "flash-sale", users, quantity, concurrency).await?)
+        Scenario::FlashSale { users, quantity, concurrency, per_user_limit } => {
+            let sale = scenarios::flash_sale::Sale { users, quantity, concurrency, per_user_limit };
+            reports.push(scenarios::flash_sale::limited_sale(&args, &setup(&args).await?, "flash-sale", sale).await?)
         }
         Scenario::HotRow { users, concurrency } => {
             reports.push(scenarios::hot_row::hot_row(&args, &setup(&args).await?, users, concurrency).await?)

@@ -186,6 +186,7 @@ mod tests {
             updated_at: t("2025-01-01T00:00:00Z"),
             status: crate::domain::CouponStatus::Active,
             version: 0,
+            per_user_limit: 1,
         }
     }
 
@@ -201,6 +202,8 @@ mod tests {
             reserved_until: None,
             order_amount: None,
             discount_amount: None,
+            slot: 1,
+            code: None,
         }
     }
 

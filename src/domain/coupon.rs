@@ -73,9 +73,16 @@ pub struct Coupon {
     /// 행 버전: 쿠폰 행을 쓸 때마다 하나씩 오른다. 잠금 아래에서 읽은 값이 쓰는 순간에도 그대로인지 확인하는 데 쓴다
     /// (Galera의 낡은 잠금 읽기, `repo::coupon::increment_issued`).
     pub version: i64,
+    /// 한 사용자가 이 쿠폰을 모두 몇 장까지 받을 수 있는지 (1..100, CONTRACT 11절). 사용·취소로 돌아오지 않는다.
+    pub per_user_limit: i32,
 }
 
 impl Coupon {
+    /// 사용자당 한도: 이미 `held`장을 받은 사용자가 한 장 더 받을 수 있는지. 받을 수 있으면 새 장의 자리(1부터).
+    pub fn next_slot(&self, held: i32) -> AppResult<i32> {
+        if held < self.per_user_limit { Ok(held + 1) } else { Err(AppError::CouponAlreadyIssued) }
+    }
+
     /// 발급 가능한 상태인지: PAUSED·ARCHIVED는 발급(코드로도)을 받지 않는다. 이미 발급된 쿠폰의 사용과는 무관하다.
     pub fn check_issuable(&self) -> AppResult<()> {
         if self.status == CouponStatus::Active { Ok(()) } else { Err(AppError::CouponPaused) }
@@ -110,6 +117,16 @@ impl Coupon {
         }
         if let Some(v) = change.total_quantity {
             next.total_quantity = v;
+        }
+        if let Some(v) = change.per_user_limit {
+            // 이미 받은 사람이 한도를 넘게 되지 않도록 올리기만 한다.
+            if v < self.per_user_limit {
+                return Err(AppError::bad_input(
+                    "perUserLimit",
+                    format!("perUserLimit: 지금 한도({})보다 낮출 수 없습니다", self.per_user_limit),
+                ));
+            }
+            next.per_user_limit = v;
         }
         if let Some(v) = change.valid_from {
             next.valid_from = v;
@@ -190,6 +207,8 @@ pub struct NewCouponInput {
     pub total_quantity: Option<i32>,
     pub valid_from: String,
     pub valid_until: String,
+    /// 없으면(GraphQL 기본값) 1. 명시한 null은 입력 오류.
+    pub per_user_limit: Option<i32>,
 }
 
 /// 검증을 통과한 새 쿠폰.
@@ -203,6 +222,7 @@ pub struct NewCoupon {
     pub total_quantity: Option<i32>,
     pub valid_from: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,
+    pub per_user_limit: i32,
 }
 
 /// 부분 수정의 필드 하나: 없음(그대로), null(비움), 값.
@@ -223,6 +243,7 @@ pub struct CouponChangeInput {
     pub total_quantity: Patch<i32>,
     pub valid_from: Patch<String>,
     pub valid_until: Patch<String>,
+    pub per_user_limit: Patch<i32>,
 }
 
 /// 형식 검증을 통과한 부분 수정. `None`은 그대로, `Some(None)`은 비움.
@@ -234,6 +255,7 @@ pub struct CouponChange {
     pub total_quantity: Option<Option<i32>>,
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_until: Option<DateTime<Utc>>,
+    pub per_user_limit: Option<i32>,
 }
 
 impl CouponChange {
@@ -263,7 +285,8 @@ impl CouponChange {
         let total_quantity = nullable(input.total_quantity, |q| check_total(Some(q)).map(|_| q))?;
         let valid_from = required("validFrom", input.valid_from)?.map(|raw| parse_datetime("validFrom", &raw)).transpose()?;
         let valid_until = required("validUntil", input.valid_until)?.map(|raw| parse_datetime("validUntil", &raw)).transpose()?;
-        Ok(CouponChange { name, min_purchase_amount, max_discount_amount, total_quantity, valid_from, valid_until })
+        let per_user_limit = required("perUserLimit", input.per_user_limit)?.map(check_per_user_limit).transpose()?;
+        Ok(CouponChange { name, min_purchase_amount, max_discount_amount, total_quantity, valid_from, valid_until, per_user_limit })
     }
 
     /// 바꿀 필드가 하나도 없는지.
@@ -277,6 +300,15 @@ fn check_name(name: &str) -> AppResult<()> {
         Ok(())
     } else {
         Err(AppError::bad_input("name", "name: 1자 이상 100자 이하여야 합니다"))
+    }
+}
+
+/// 사용자당 한도: 1..100. null(명시)은 `None`으로 와서 입력 오류.
+fn check_per_user_limit(limit: i32) -> AppResult<i32> {
+    if (1..=100).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(AppError::bad_input("perUserLimit", "perUserLimit: 1 이상 100 이하여야 합니다"))
     }
 }
 
@@ -323,6 +355,10 @@ impl NewCoupon {
         if valid_from >= valid_until {
             return Err(AppError::bad_input("validUntil", "validUntil: validFrom보다 뒤여야 합니다"));
         }
+        let per_user_limit = match input.per_user_limit {
+            Some(limit) => check_per_user_limit(limit)?,
+            None => return Err(AppError::bad_input("perUserLimit", "perUserLimit: null일 수 없습니다 (기본값 1)")),
+        };
         Ok(NewCoupon {
             name: input.name,
             discount_type: input.discount_type,
@@ -332,6 +368,7 @@ impl NewCoupon {
             total_quantity: input.total_quantity,
             valid_from,
             valid_until,
+            per_user_limit,
         })
     }
 }
@@ -366,6 +403,7 @@ mod tests {
             updated_at: at(2025),
             status: CouponStatus::Active,
             version: 0,
+            per_user_limit: 1,
         }
     }
 
@@ -421,6 +459,7 @@ mod tests {
             total_quantity: Some(5),
             valid_from: "2025-01-01T09:00:00+09:00".into(),
             valid_until: "2099-12-31T23:59:59Z".into(),
+            per_user_limit: Some(1),
         }
     }
 
@@ -455,6 +494,10 @@ mod tests {
         assert_eq!(rejected_field(NewCouponInput { valid_from: "yesterday".into(), ..input() }), "validFrom");
         assert_eq!(rejected_field(NewCouponInput { valid_from: "0999-12-31T23:59:59Z".into(), ..input() }), "validFrom");
         assert_eq!(rejected_field(NewCouponInput { valid_until: "2025-01-01T00:00:00Z".into(), ..input() }), "validUntil");
+        for limit in [None, Some(0), Some(101)] {
+            assert_eq!(rejected_field(NewCouponInput { per_user_limit: limit, ..input() }), "perUserLimit", "{limit:?}");
+        }
+        assert_eq!(NewCoupon::parse(NewCouponInput { per_user_limit: Some(100), ..input() }).map(|c| c.per_user_limit).ok(), Some(100));
     }
 
     #[test]
@@ -497,6 +540,14 @@ mod tests {
         assert_eq!(change_field(CouponChangeInput { total_quantity: Patch::Set(6), ..change() }, &c), "totalQuantity");
         assert_eq!(change_field(CouponChangeInput { max_discount_amount: Patch::Set("5".into()), ..change() }, &c), "maxDiscountAmount");
         assert_eq!(change_field(CouponChangeInput { valid_from: Patch::Clear, ..change() }, &c), "validFrom");
+        // 사용자당 한도는 올리기만: null, 범위 밖, 지금보다 낮은 값은 거절.
+        let mut three = c.clone();
+        three.per_user_limit = 3;
+        for p in [Patch::Clear, Patch::Set(0), Patch::Set(101), Patch::Set(2)] {
+            assert_eq!(change_field(CouponChangeInput { per_user_limit: p.clone(), ..change() }, &three), "perUserLimit", "{p:?}");
+        }
+        let raised = CouponChange::parse(CouponChangeInput { per_user_limit: Patch::Set(5), ..change() }).expect("형식");
+        assert_eq!(three.apply(&raised).expect("올리기").per_user_limit, 5);
         assert_eq!(change_field(CouponChangeInput { valid_from: Patch::Set("2031-01-01T00:00:00Z".into()), ..change() }, &c), "validFrom");
         assert_eq!(
             change_field(CouponChangeInput { valid_until: Patch::Set("2024-01-01T00:00:00Z".into()), ..change() }, &c),

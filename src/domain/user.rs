@@ -26,11 +26,15 @@ pub struct UserCoupon {
     /// 보류·사용 때 기록한 주문 금액과 할인.
     pub order_amount: Option<Decimal>,
     pub discount_amount: Option<Decimal>,
+    /// 이 사용자가 이 쿠폰에서 받은 몇 번째인지 (1..사용자당 한도). `(user_id, coupon_id, slot)`이 유일하다.
+    pub slot: i32,
+    /// 코드로 받았으면 그 코드 (정규화된 것). 고른 코드는 사용자당 한 번: `(code, user_id)`가 유일하다.
+    pub code: Option<String>,
 }
 
 impl UserCoupon {
     /// 막 발급된 내역.
-    pub fn issued(id: Uuid, user_id: Uuid, coupon_id: Uuid, issued_at: DateTime<Utc>) -> Self {
+    pub fn issued(id: Uuid, user_id: Uuid, coupon_id: Uuid, slot: i32, issued_at: DateTime<Utc>) -> Self {
         UserCoupon {
             id,
             user_id,
@@ -42,6 +46,8 @@ impl UserCoupon {
             reserved_until: None,
             order_amount: None,
             discount_amount: None,
+            slot,
+            code: None,
         }
     }
 }

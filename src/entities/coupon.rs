@@ -19,6 +19,7 @@ pub struct Model {
     pub updated_at: DateTimeWithTimeZone,
     pub status: String,
     pub version: i64,
+    pub per_user_limit: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,8 @@ pub struct Model {
     pub reserved_until: Option<DateTimeWithTimeZone>,
     pub order_amount: Option<Decimal>,
     pub discount_amount: Option<Decimal>,
+    pub slot: i32,
+    pub code: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

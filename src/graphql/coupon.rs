@@ -74,6 +74,11 @@ impl Coupon {
         self.0.issued_quantity
     }
 
+    /// How many user coupons of this coupon one user may be issued in all (1..100).
+    async fn per_user_limit(&self) -> i32 {
+        self.0.per_user_limit
+    }
+
     /// null: unlimited.
     async fn remaining_quantity(&self) -> Option<i32> {
         self.0.remaining_quantity()

@@ -37,6 +37,9 @@ pub struct CreateCouponInput {
     valid_from: DateTime,
     /// End of the validity window; after validFrom.
     valid_until: DateTime,
+    /// How many user coupons of this coupon one user may be issued in all (1..100).
+    #[graphql(default_with = "Some(1)")]
+    per_user_limit: Option<i32>,
 }
 
 /// Changes to a coupon: only the fields present change; an explicit null clears a nullable field.
@@ -54,6 +57,8 @@ pub struct UpdateCouponInput {
     valid_from: MaybeUndefined<DateTime>,
     /// New end of the validity window.
     valid_until: MaybeUndefined<DateTime>,
+    /// A higher per-user limit (1..100); it can never be lowered, and null is refused.
+    per_user_limit: MaybeUndefined<i32>,
 }
 
 /// `MaybeUndefined`(없음·null·값)를 도메인의 `Patch`로. 값은 `raw`로 꺼낸다(스칼라의 형식 오류는 그 필드의 입력 오류).
@@ -74,6 +79,7 @@ impl UpdateCouponInput {
             total_quantity: patch(self.total_quantity, Ok)?,
             valid_from: patch(self.valid_from, |d| d.raw("validFrom"))?,
             valid_until: patch(self.valid_until, |d| d.raw("validUntil"))?,
+            per_user_limit: patch(self.per_user_limit, Ok)?,
         })
     }
 }
@@ -81,7 +87,7 @@ impl UpdateCouponInput {
 /// Issuing, holding, using and managing coupons.
 #[Object(name = "Mutation")]
 impl MutationRoot {
-    /// Issues one coupon to a user (default: the viewer). Row-locked: never over-issues, never twice per user.
+    /// Issues one coupon to a user (default: the viewer). Row-locked: never over-issues, never more than perUserLimit per user.
     #[graphql(guard = "Authenticated")]
     async fn issue_coupon(
         &self,
@@ -189,6 +195,7 @@ impl MutationRoot {
             total_quantity: input.total_quantity,
             valid_from: input.valid_from.raw("validFrom").gql()?,
             valid_until: input.valid_until.raw("validUntil").gql()?,
+            per_user_limit: input.per_user_limit,
         };
         Ok(Coupon(service::coupons::create(db(ctx)?, viewer(ctx), input).await.gql()?))
     }

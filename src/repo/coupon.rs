@@ -29,6 +29,7 @@ pub(crate) fn to_domain(m: coupon::Model) -> AppResult<Coupon> {
         updated_at: utc(m.updated_at),
         status,
         version: m.version,
+        per_user_limit: m.per_user_limit,
     })
 }
 
@@ -116,6 +117,7 @@ pub async fn insert_with_issued(
         updated_at: Set(ts(now)),
         status: Set(CouponStatus::Active.as_str().to_owned()),
         version: Set(0),
+        per_user_limit: Set(c.per_user_limit),
     };
     Coupons::insert(am).exec_without_returning(db).await.map_err(db_error)?;
     Ok(Coupon {
@@ -133,6 +135,7 @@ pub async fn insert_with_issued(
         updated_at: now,
         status: CouponStatus::Active,
         version: 0,
+        per_user_limit: c.per_user_limit,
     })
 }
 
@@ -164,6 +167,7 @@ pub async fn update(db: &impl ConnectionTrait, next: &Coupon) -> AppResult<bool>
         .col_expr(Column::ValidFrom, Expr::val(ts(next.valid_from)))
         .col_expr(Column::ValidUntil, Expr::val(ts(next.valid_until)))
         .col_expr(Column::Status, Expr::val(next.status.as_str()))
+        .col_expr(Column::PerUserLimit, Expr::val(next.per_user_limit))
         .col_expr(Column::UpdatedAt, Expr::val(ts(next.updated_at)))
         .col_expr(Column::Version, Expr::col(Column::Version).add(1))
         .filter(Column::Id.eq(id_str(next.id)))

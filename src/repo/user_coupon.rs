@@ -1,10 +1,10 @@
 //! user_coupons 저장소: 발급 내역 조회, 발급(삽입), 사용/취소의 조건부 갱신.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 use uuid::Uuid;
 
@@ -28,6 +28,8 @@ pub(crate) fn to_domain(m: user_coupon::Model) -> AppResult<UserCoupon> {
         reserved_until: m.reserved_until.map(utc),
         order_amount: m.order_amount.map(money),
         discount_amount: m.discount_amount.map(money),
+        slot: m.slot,
+        code: m.code,
     })
 }
 
@@ -35,15 +37,15 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option
     UserCoupons::find_by_id(id_str(id)).one(db).await.map_err(db_error)?.map(to_domain).transpose()
 }
 
-/// 이 사용자가 이 쿠폰을 이미 가지고 있는지.
-pub async fn exists(db: &impl ConnectionTrait, user_id: Uuid, coupon_id: Uuid) -> AppResult<bool> {
+/// 이 사용자가 이 쿠폰을 몇 장 받았는지 (사용·취소한 것도 센다: 한도는 받은 수에 건다).
+pub async fn count_held(db: &impl ConnectionTrait, user_id: Uuid, coupon_id: Uuid) -> AppResult<i32> {
     let n = UserCoupons::find()
         .filter(Column::UserId.eq(id_str(user_id)))
         .filter(Column::CouponId.eq(id_str(coupon_id)))
         .count(db)
         .await
         .map_err(db_error)?;
-    Ok(n > 0)
+    Ok(i32::try_from(n).unwrap_or(i32::MAX))
 }
 
 /// 쿠폰 하나의 발급 내역 수 (불변식 검사용).
@@ -63,30 +65,38 @@ fn to_active(uc: &UserCoupon) -> user_coupon::ActiveModel {
         reserved_until: Set(uc.reserved_until.map(ts)),
         order_amount: Set(uc.order_amount),
         discount_amount: Set(uc.discount_amount),
+        slot: Set(uc.slot),
+        code: Set(uc.code.clone()),
     }
 }
 
-/// 발급 내역 삽입. (user_id, coupon_id) 유일 제약 위반은 ALREADY_ISSUED로 바꾼다.
+/// 발급 내역 삽입. 유일 제약 위반은 `insert_many`와 같이 바꾼다.
 pub async fn insert(db: &impl ConnectionTrait, uc: &UserCoupon) -> AppResult<()> {
     insert_many(db, std::slice::from_ref(uc)).await
 }
 
-/// 여러 행을 INSERT 한 번으로 (배치 발급). 유일 제약 위반은 ALREADY_ISSUED.
+/// 여러 행을 INSERT 한 번으로 (배치 발급). 유일 제약 위반은 어느 키인지에 따라: `(code, user_id)`면
+/// CODE_ALREADY_REDEEMED, `(user_id, coupon_id, slot)`이면 ALREADY_ISSUED. 둘 다 잠금 아래의 검사가 먼저 거르므로,
+/// 여기까지 오는 것은 낡은 읽기(클러스터)나 잠금 밖의 삽입뿐이다.
 pub async fn insert_many(db: &impl ConnectionTrait, rows: &[UserCoupon]) -> AppResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
     match UserCoupons::insert_many(rows.iter().map(to_active)).exec_without_returning(db).await {
         Ok(_) => Ok(()),
-        Err(e) if classify(&e) == DbFailure::Unique => Err(AppError::CouponAlreadyIssued),
+        Err(e) if classify(&e) == DbFailure::Unique => {
+            // 제약 이름(MySQL·PostgreSQL: uq_user_coupons_code_user) 또는 열 이름(SQLite: user_coupons.code)에 "code"가 있다.
+            let on_code = matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(m)) if m.contains("code"));
+            Err(if on_code { AppError::CodeAlreadyRedeemed } else { AppError::CouponAlreadyIssued })
+        }
         Err(e) => Err(db_error(e)),
     }
 }
 
-/// 주어진 사용자들 중 이 쿠폰을 이미 가진 사람 (배치의 중복 검사를 질의 한 번으로).
-pub async fn holders(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[Uuid]) -> AppResult<HashSet<Uuid>> {
+/// 주어진 사용자들이 이 쿠폰을 각각 몇 장 받았는지 (배치의 한도 검사를 질의 한 번으로). 없는 사용자는 빠진다.
+pub async fn held_counts(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[Uuid]) -> AppResult<HashMap<Uuid, i32>> {
     if users.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(HashMap::new());
     }
     let ids: Vec<String> = users.iter().copied().map(id_str).collect();
     let rows: Vec<String> = UserCoupons::find()
@@ -98,7 +108,37 @@ pub async fn holders(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[Uuid])
         .all(db)
         .await
         .map_err(db_error)?;
-    rows.iter().map(|r| parse_id(r)).collect()
+    let mut counts = HashMap::new();
+    for r in &rows {
+        *counts.entry(parse_id(r)?).or_insert(0) += 1;
+    }
+    Ok(counts)
+}
+
+/// 주어진 (사용자, 코드) 가운데 이미 그 코드로 받은 것 (고른 코드는 사용자당 한 번).
+pub async fn redeemed(db: &impl ConnectionTrait, pairs: &[(Uuid, &str)]) -> AppResult<HashSet<(Uuid, String)>> {
+    if pairs.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let users: Vec<String> = pairs.iter().map(|(u, _)| id_str(*u)).collect();
+    let codes: Vec<&str> = pairs.iter().map(|(_, c)| *c).collect();
+    let rows: Vec<(String, Option<String>)> = UserCoupons::find()
+        .select_only()
+        .column(Column::UserId)
+        .column(Column::Code)
+        .filter(Column::Code.is_in(codes))
+        .filter(Column::UserId.is_in(users))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    let mut found = HashSet::new();
+    for (user, code) in rows {
+        if let Some(code) = code {
+            found.insert((parse_id(&user)?, code));
+        }
+    }
+    Ok(found)
 }
 
 /// 한 사용자의 발급 내역과 그 쿠폰, 최신순.

@@ -6,8 +6,8 @@
 //!   중복 여부를 한 번에 조회하고, 당첨자를 한 번에 넣고, 수량을 한 번 올린다. 한 행의 잠금이
 //!   초당 처리량의 천장이 되는 선착순 상황에서 그 천장을 넘는 방법이다. 여러 프로세스가 떠 있어도
 //!   배치끼리는 행 잠금으로 직렬화되므로 정확성은 그대로다.
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
@@ -84,6 +84,15 @@ impl Issuer {
             Ok(()) => judge(&self.db, user_id, coupon, user_exists).await,
             Err(e) => Err(e),
         };
+        // 발급 검사에서 걸렸으면(매진 등) 그보다 앞선 코드 검사를 마저 한다: 이 사용자가 이미 쓴 코드면 그 답이 먼저.
+        // 통과한 요청은 잠금 안에서 같은 것을 본다 (여기서 왕복을 더하지 않는다).
+        let pre = match pre {
+            Err(e) if user_exists && !matches!(e, AppError::CodeAlreadyRedeemed | AppError::CodeNotFound) => {
+                let used = repo::user_coupon::redeemed(&self.db, &[(user_id, code.code.as_str())]).await?;
+                if used.is_empty() { Err(e) } else { Err(AppError::CodeAlreadyRedeemed) }
+            }
+            other => other,
+        };
         self.submit(IssueRequest { user_id, key, code: Some(code.code) }, coupon.id, pre).await
     }
 
@@ -146,16 +155,15 @@ async fn judge(db: &DatabaseConnection, user_id: Uuid, coupon: &Coupon, user_exi
     coupon.check_window(domain::now())?;
     if coupon.is_sold_out() {
         // 매진 빠른 경로: 패자는 잠금 대기열에 서지 않고 바로 답을 받는다.
-        return Err(sold_out_or_held(db, user_id, coupon.id).await);
+        return Err(sold_out_or_held(db, user_id, coupon).await);
     }
     Ok(())
 }
 
-/// 매진일 때: 이미 가진 사용자에게는 ALREADY_ISSUED가 먼저다.
-async fn sold_out_or_held(db: &impl ConnectionTrait, user_id: Uuid, coupon_id: Uuid) -> AppError {
-    match repo::user_coupon::exists(db, user_id, coupon_id).await {
-        Ok(true) => AppError::CouponAlreadyIssued,
-        Ok(false) => AppError::CouponSoldOut,
+/// 매진일 때: 한도까지 받은 사용자에게는 ALREADY_ISSUED가 먼저다.
+async fn sold_out_or_held(db: &impl ConnectionTrait, user_id: Uuid, coupon: &Coupon) -> AppError {
+    match repo::user_coupon::count_held(db, user_id, coupon.id).await {
+        Ok(held) => coupon.next_slot(held).err().unwrap_or(AppError::CouponSoldOut),
         Err(e) => e,
     }
 }
@@ -201,16 +209,18 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
     let keyed: Vec<&IdemKey> = reqs.iter().filter_map(|r| r.key.as_ref()).collect();
     let existing = repo::idempotency::find_many(&txn, &keyed).await?;
     let users: Vec<Uuid> = reqs.iter().map(|r| r.user_id).collect();
-    // 한 명뿐이고 재고가 있으면 중복 조회를 건너뛰고 유일 제약에 맡긴다 (잠금 안의 왕복 하나를 줄인다:
-    // 중복이면 INSERT가 ALREADY_ISSUED로 실패하고 트랜잭션째 버려진다). 매진이면 ALREADY_ISSUED가 먼저이므로 조회한다.
-    let held = if reqs.len() == 1 && remaining != Some(0) && existing.is_empty() {
-        HashSet::new()
-    } else {
-        repo::user_coupon::holders(&txn, coupon_id, &users).await?
-    };
+    // 한도 1인 쿠폰에 코드 없이 한 명뿐이고 재고가 있으면 보유 조회를 건너뛰고 유일 제약에 맡긴다 (잠금 안의 왕복 하나를
+    // 줄인다: 이미 가졌으면 1번 자리가 겹쳐 INSERT가 ALREADY_ISSUED로 실패하고 트랜잭션째 버려진다). 매진이면
+    // ALREADY_ISSUED가 먼저이므로 조회한다.
+    let lone = reqs.len() == 1 && remaining != Some(0) && existing.is_empty() && code_names.is_empty();
+    let held =
+        if lone && coupon.per_user_limit == 1 { HashMap::new() } else { repo::user_coupon::held_counts(&txn, coupon_id, &users).await? };
+    // 고른 코드는 사용자당 한 번: 이 배치의 (사용자, 코드) 가운데 이미 받은 것.
+    let pairs: Vec<(Uuid, &str)> = reqs.iter().filter_map(|r| r.code.as_deref().map(|c| (r.user_id, c))).collect();
+    let mut redeemed = repo::user_coupon::redeemed(&txn, &pairs).await?;
     let mut winners: Vec<UserCoupon> = Vec::new();
     let mut winner_keys: Vec<(&IdemKey, Uuid)> = Vec::new();
-    let mut won: HashSet<Uuid> = HashSet::new();
+    let mut won: HashMap<Uuid, i32> = HashMap::new();
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(reqs.len());
     for (i, req) in reqs.iter().enumerate() {
         if let Some(k) = &req.key {
@@ -232,6 +242,7 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
         }
         if let Some(name) = req.code.as_deref() {
             let room = match codes.get(name) {
+                Some(_) if redeemed.contains(&(req.user_id, name.to_owned())) => Err(AppError::CodeAlreadyRedeemed),
                 Some(c) => c.check_room(code_used.get(name).copied().unwrap_or(0)),
                 None => Err(AppError::CodeNotFound),
             };
@@ -245,20 +256,25 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
             continue;
         }
         let user_id = req.user_id;
-        if held.contains(&user_id) || won.contains(&user_id) {
-            outcomes.push(Outcome::Failed(AppError::CouponAlreadyIssued));
-            continue;
-        }
+        let have = held.get(&user_id).copied().unwrap_or(0) + won.get(&user_id).copied().unwrap_or(0);
+        let slot = match coupon.next_slot(have) {
+            Ok(slot) => slot,
+            Err(e) => {
+                outcomes.push(Outcome::Failed(e));
+                continue;
+            }
+        };
         if remaining == Some(0) {
             outcomes.push(Outcome::Failed(AppError::CouponSoldOut));
             continue;
         }
         remaining = remaining.map(|r| r - 1);
-        won.insert(user_id);
+        *won.entry(user_id).or_default() += 1;
         if let Some(name) = req.code.as_deref() {
             *code_used.entry(name).or_default() += 1;
+            redeemed.insert((user_id, name.to_owned()));
         }
-        let uc = UserCoupon::issued(Uuid::new_v4(), user_id, coupon_id, now);
+        let uc = UserCoupon { code: req.code.clone(), ..UserCoupon::issued(Uuid::new_v4(), user_id, coupon_id, slot, now) };
         if let Some(k) = &req.key {
             winner_keys.push((k, uc.id));
         }
@@ -373,7 +389,7 @@ impl Coalescer {
                 }
                 // 예상 못 한 실패(또는 잠금 밖에서 끼어든 중복 삽입)가 한 요청 때문일 수 있으니,
                 // 다른 요청까지 실패시키지 않도록 하나씩 다시 돌린다.
-                Err(e @ (AppError::Internal(_) | AppError::CouponAlreadyIssued)) if batch.len() > 1 => {
+                Err(e @ (AppError::Internal(_) | AppError::CouponAlreadyIssued | AppError::CodeAlreadyRedeemed)) if batch.len() > 1 => {
                     tracing::warn!(%coupon_id, error = ?e, size = batch.len(), "배치 발급 실패: 요청별로 다시 처리");
                     for w in batch.into_iter().filter(|w| !w.reply.is_closed()) {
                         let r = issue_one(&self.db, w.req.clone(), coupon_id).await;

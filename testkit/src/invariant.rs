@@ -1,5 +1,5 @@
 //! 발급의 불변식 (CONTRACT 5절, 11절): 쿠폰마다 issued_quantity = 발급 내역 수 ≤ total_quantity(수량이 있을 때),
-//! 그리고 한 사용자는 한 쿠폰을 한 장까지 (perUserLimit이 생기기 전의 한도 1). 데이터베이스를 SQL로 직접 읽는다.
+//! 그리고 어느 사용자도 한 쿠폰을 per_user_limit장보다 많이 갖지 않는다. 데이터베이스를 SQL로 직접 읽는다.
 use anyhow::{Result, bail};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use uuid::Uuid;
@@ -11,29 +11,41 @@ pub struct Counts {
     pub total: Option<i64>,
     /// 그 쿠폰의 발급 내역 수
     pub rows: i64,
-    /// 그 쿠폰을 가진 서로 다른 사용자 수
-    pub holders: i64,
+    /// 한 사용자가 가진 가장 많은 장 수 (발급 내역이 없으면 0)
+    pub most_by_one_user: i64,
+    /// 사용자당 한도 (이 열이 없는 옛 스키마에서는 1: 벤치가 옛 서버를 돌릴 때)
+    pub per_user_limit: i64,
 }
 
 /// 쿠폰 하나의 값들을 센다. 쿠폰이 없으면 오류.
 pub async fn counts(db: &impl ConnectionTrait, coupon: Uuid) -> Result<Counts> {
     let backend = db.get_database_backend();
     let param = if backend == DbBackend::Postgres { "$1" } else { "?" };
-    let sql = format!(
-        "SELECT c.issued_quantity, c.total_quantity, \
-         (SELECT COUNT(*) FROM user_coupons u WHERE u.coupon_id = c.id), \
-         (SELECT COUNT(DISTINCT u.user_id) FROM user_coupons u WHERE u.coupon_id = c.id) \
-         FROM coupons c WHERE c.id = {param}"
-    );
-    let stmt = Statement::from_sql_and_values(backend, sql, [coupon.hyphenated().to_string().into()]);
-    let Some(row) = db.query_one_raw(stmt).await? else {
+    let query = |limit: &str| {
+        let sql = format!(
+            "SELECT c.issued_quantity, c.total_quantity, \
+             (SELECT COUNT(*) FROM user_coupons u WHERE u.coupon_id = c.id), \
+             COALESCE((SELECT COUNT(*) FROM user_coupons u WHERE u.coupon_id = c.id GROUP BY u.user_id ORDER BY COUNT(*) DESC LIMIT 1), 0), \
+             {limit} \
+             FROM coupons c WHERE c.id = {param}"
+        );
+        Statement::from_sql_and_values(backend, sql, [coupon.hyphenated().to_string().into()])
+    };
+    let row = match db.query_one_raw(query("c.per_user_limit")).await {
+        Ok(row) => row,
+        // per_user_limit 열이 없는 옛 스키마 (마이그레이션 m20261222_000010 전): 한도는 1이었다.
+        Err(_) => db.query_one_raw(query("1")).await?,
+    };
+    let Some(row) = row else {
         bail!("쿠폰 {coupon}이 없음");
     };
     Ok(Counts {
         issued: i64::from(row.try_get_by_index::<i32>(0)?),
         total: row.try_get_by_index::<Option<i32>>(1)?.map(i64::from),
         rows: row.try_get_by_index(2)?,
-        holders: row.try_get_by_index(3)?,
+        most_by_one_user: row.try_get_by_index(3)?,
+        // 열은 INTEGER, 옛 스키마의 상수 1은 백엔드에 따라 BIGINT.
+        per_user_limit: row.try_get_by_index::<i64>(4).or_else(|_| row.try_get_by_index::<i32>(4).map(i64::from))?,
     })
 }
 
@@ -48,8 +60,8 @@ pub async fn check(db: &impl ConnectionTrait, coupon: Uuid, exactly: Option<i64>
     {
         bail!("INVARIANT BROKEN: over-issued {} > {total} ({coupon})", c.issued);
     }
-    if c.holders != c.rows {
-        bail!("INVARIANT BROKEN: {} user coupons but {} distinct users: a user holds it twice ({coupon})", c.rows, c.holders);
+    if c.most_by_one_user > c.per_user_limit {
+        bail!("INVARIANT BROKEN: a user holds {} of it, over the per-user limit {} ({coupon})", c.most_by_one_user, c.per_user_limit);
     }
     if let Some(want) = exactly
         && c.issued != want

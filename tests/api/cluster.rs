@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use testkit::Server;
 
-use crate::helpers::{binary, new_coupon, new_user, new_users, start_binary, token};
+use crate::helpers::{binary, new_coupon, new_coupon_limited, new_user, new_users, start_binary, token};
 
 /// 선착순 하나의 크기: 사용자 1,000명, 동시에 60개, 세 서버에 돌아가며.
 const USERS: usize = 1000;
@@ -170,6 +170,32 @@ async fn exact_sale(urls: &[String], by_code: bool) {
     assert_eq!(t.get("COUPON_SOLD_OUT").copied().unwrap_or(0) + try_again, USERS - 100, "OK와 매진·TRY_AGAIN 밖의 답: {t:?}");
 }
 
+/// 사용자당 한도 2 (CONTRACT 11절): 250명이 300장을 두고 사람마다 세 번, 세 요청을 세 서버(세 노드)에 하나씩 동시에 보낸다.
+/// 정확히 300장, 모든 노드에서 발급 수 = 내역 수이고 아무도 2장을 넘지 않으며, 나머지는 매진이거나 한도다.
+async fn limited_sale(urls: &[String]) {
+    const LIMITED_USERS: usize = 250;
+    let (servers, conns) = servers_on_fresh_db(urls).await;
+    let bases: Vec<String> = servers.iter().map(|s| s.base().to_owned()).collect();
+    let users: Vec<Uuid> = new_users(&conns[0], LIMITED_USERS).await.into_iter().map(|u| u.id).collect();
+    let coupon = new_coupon_limited(&conns[0], Some(300), 2).await;
+    let body = json!({ "query": format!(r#"mutation {{ issueCoupon(couponId: "{}") {{ id }} }}"#, coupon.id) });
+    settled(&conns, coupon.id).await;
+    // 사람 j의 세 요청은 3j, 3j+1, 3j+2번째: 세 서버(노드)로 하나씩, 거의 동시에 간다.
+    let asks: Vec<Uuid> = users.iter().flat_map(|u| [*u; 3]).collect();
+    let started = Instant::now();
+    let answers = sale(&bases, &asks, body, Arc::default(), Arc::default()).await;
+    let t = tally(&answers);
+    println!("cluster sale, per-user limit 2: {t:?} in {:?}", started.elapsed());
+    println!("  transactions retried inside the servers: {}", retries(&bases).await);
+    for (n, conn) in conns.iter().enumerate() {
+        exactly_on(conn, coupon.id, 300, n + 1).await;
+    }
+    assert_eq!(t.get("OK"), Some(&300), "{t:?}");
+    let try_again = t.get("TRY_AGAIN").copied().unwrap_or(0);
+    assert!(try_again * 100 <= asks.len(), "TRY_AGAIN {try_again}/{}: 1%를 넘음 ({t:?})", asks.len());
+    assert!(t.keys().all(|c| matches!(c.as_str(), "OK" | "COUPON_SOLD_OUT" | "COUPON_ALREADY_ISSUED" | "TRY_AGAIN")), "{t:?}");
+}
+
 /// 판매 도중 노드 3을 죽인다: 나머지 두 노드의 서버가 계속 발급해 200장이 모두 나가고, 두 노드가 200 = 내역 수 = 사용자 수를
 /// 보고, 죽은 노드의 서버는 TRY_AGAIN으로 답하며 `/ready`가 503이다. INTERNAL은 어디에도 없다.
 async fn sale_survives_a_dead_node(urls: &[String]) {
@@ -235,5 +261,6 @@ async fn a_flash_sale_over_three_galera_nodes_is_exact() {
     assert_eq!(size, 3, "클러스터 크기가 3이 아니다: scripts/galera.sh down && scripts/galera.sh up");
     exact_sale(&urls, false).await;
     exact_sale(&urls, true).await;
+    limited_sale(&urls).await;
     sale_survives_a_dead_node(&urls).await;
 }

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::helpers::{TestDb, assert_invariant, new_coupon, new_coupon_with, new_user, new_users};
+use crate::helpers::{TestDb, assert_invariant, migrate_down_through, new_coupon, new_coupon_with, new_user, new_users};
 use crate::{on_all_backends, on_locking_backends};
 
 fn dec(s: &str) -> Decimal {
@@ -48,8 +48,7 @@ async fn an_existing_ledger_moves_in_place(db: TestDb) {
     let c = &db.conn;
     let coupon = new_coupon(c, None).await;
     let user = new_user(c).await;
-    // 원장 이동(8)과 그 뒤의 쿠폰 버전(9)을 되돌린다.
-    Migrator::down(c, Some(2)).await.expect("원장 이동까지 되돌림");
+    migrate_down_through(c, "m20261221_000008_event_stream").await;
     let at = if c.get_database_backend() == sea_orm::DbBackend::Sqlite { "2026-01-01T00:00:00+00:00" } else { "2026-01-01 00:00:00" };
     let (old1, old2) = (Uuid::new_v4(), Uuid::new_v4());
     for (id, seq, kind) in [(old1, 7, "COUPON_CREATED"), (old2, 9, "COUPON_UPDATED")] {
@@ -149,6 +148,7 @@ async fn a_coupon_round_trips_every_field_exactly(db: TestDb) {
         total_quantity: Some(7),
         valid_from: "2025-03-01T12:34:56.789Z".into(),
         valid_until: "2099-12-31T23:59:59Z".into(),
+        per_user_limit: Some(7),
     };
     let new = NewCoupon::parse(input).expect("유효");
     let id = Uuid::new_v4();
@@ -159,6 +159,7 @@ async fn a_coupon_round_trips_every_field_exactly(db: TestDb) {
     assert_eq!(read.discount_value.to_string(), "12.50");
     assert_eq!(read.min_purchase_amount.map(|d| d.to_string()), Some("99999999.99".into()));
     assert_eq!(read.remaining_quantity(), Some(7));
+    assert_eq!(read.per_user_limit, 7);
     assert!(repo::coupon::find_by_id(&db.conn, Uuid::new_v4()).await.expect("조회").is_none());
 }
 on_all_backends!(a_coupon_round_trips_every_field_exactly);
@@ -323,7 +324,7 @@ async fn a_coupon_outside_its_window_cannot_be_used(db: TestDb) {
     let future = new_coupon_with(&db.conn, Some(5), "2098-01-01T00:00:00Z", "2099-01-01T00:00:00Z").await;
     for (coupon, want) in [(past.id, "COUPON_EXPIRED"), (future.id, "COUPON_NOT_STARTED")] {
         // 기간 밖 쿠폰은 발급되지 않으므로 발급 내역을 직접 넣는다 (기간 중에 받은 쿠폰이 만료된 상황).
-        let uc = domain::UserCoupon::issued(Uuid::new_v4(), owner.id, coupon, domain::now());
+        let uc = domain::UserCoupon::issued(Uuid::new_v4(), owner.id, coupon, 1, domain::now());
         repo::user_coupon::insert(&db.conn, &uc).await.expect("삽입");
         assert_eq!(code(service::user_coupons::use_coupon(&db.conn, Some(&me), uc.id, None, None, None).await), want);
         assert!(!repo::user_coupon::find_by_id(&db.conn, uc.id).await.expect("조회").expect("있음").is_used);

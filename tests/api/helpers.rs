@@ -144,6 +144,15 @@ pub async fn new_coupon(db: &impl ConnectionTrait, total: Option<i32>) -> domain
 }
 
 pub async fn new_coupon_with(db: &impl ConnectionTrait, total: Option<i32>, from: &str, until: &str) -> domain::Coupon {
+    coupon_row(db, total, from, until, 1).await
+}
+
+/// 사용자당 한도가 `per_user_limit`인 쿠폰 (CONTRACT 11절).
+pub async fn new_coupon_limited(db: &impl ConnectionTrait, total: Option<i32>, per_user_limit: i32) -> domain::Coupon {
+    coupon_row(db, total, "2020-01-01T00:00:00Z", "2099-12-31T23:59:59Z", per_user_limit).await
+}
+
+async fn coupon_row(db: &impl ConnectionTrait, total: Option<i32>, from: &str, until: &str, per_user_limit: i32) -> domain::Coupon {
     let input = domain::NewCouponInput {
         name: "테스트 쿠폰".into(),
         discount_type: domain::DiscountType::Fixed,
@@ -153,9 +162,18 @@ pub async fn new_coupon_with(db: &impl ConnectionTrait, total: Option<i32>, from
         total_quantity: total,
         valid_from: from.into(),
         valid_until: until.into(),
+        per_user_limit: Some(per_user_limit),
     };
     let new = domain::NewCoupon::parse(input).expect("유효한 쿠폰");
     couponql::repo::coupon::insert(db, Uuid::new_v4(), &new, domain::now()).await.expect("쿠폰 삽입")
+}
+
+/// 이름이 `name`인 마이그레이션과 그 뒤의 것들을 되돌린다 (옮기기 시험이 그 마이그레이션 직전의 모양에서 시작하게).
+pub async fn migrate_down_through(db: &DatabaseConnection, name: &str) {
+    use migration::MigratorTrait;
+    let all = migration::Migrator::migrations();
+    let from_end = all.iter().rev().position(|m| m.name() == name).unwrap_or_else(|| panic!("마이그레이션 {name}이 없음"));
+    migration::Migrator::down(db, Some(from_end as u32 + 1)).await.unwrap_or_else(|e| panic!("{name}까지 되돌리기: {e}"));
 }
 
 /// 불변식(`testkit::invariant`)을 확인하고 발급 수를 돌려준다. 데이터베이스에서 직접 센다.

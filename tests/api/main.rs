@@ -13,6 +13,7 @@ mod guessing;
 mod hardening;
 mod idempotency;
 mod live;
+mod per_user;
 mod plans;
 mod relay;
 mod shop;

@@ -164,9 +164,10 @@ async fn codes_are_generated_added_and_redeemed_in_the_contract_order(db: TestDb
     assert_eq!(outcome(codes::redeem(c, &issuer, Some(&me(1)), HERE, "no such code!", None).await), "CODE_NOT_FOUND");
     assert_eq!(outcome(codes::redeem(c, &issuer, Some(&me(1)), HERE, "ZZZZZZZZZZZZ", None).await), "CODE_NOT_FOUND");
     assert_eq!(outcome(codes::redeem(c, &issuer, None, HERE, one, None).await), "UNAUTHENTICATED");
-    // 지정 코드: 사람마다 한 번(두 번째는 발급 검사의 ALREADY_ISSUED, 코드 자리는 쓰지 않는다), 모두 합쳐 maxRedemptions까지.
+    // 지정 코드: 사람마다 한 번(두 번째는 CODE_ALREADY_REDEEMED, 코드 자리는 쓰지 않는다), 모두 합쳐 maxRedemptions까지.
+    // 그 코드를 안 쓴 사람이 한도까지 가졌으면 발급 검사의 ALREADY_ISSUED.
     codes::redeem(c, &issuer, Some(&me(1)), HERE, &chosen, None).await.expect("지정 코드");
-    assert_eq!(outcome(codes::redeem(c, &issuer, Some(&me(1)), HERE, &chosen, None).await), "COUPON_ALREADY_ISSUED");
+    assert_eq!(outcome(codes::redeem(c, &issuer, Some(&me(1)), HERE, &chosen, None).await), "CODE_ALREADY_REDEEMED");
     assert_eq!(outcome(codes::redeem(c, &issuer, Some(&me(0)), HERE, &chosen, None).await), "COUPON_ALREADY_ISSUED");
     codes::redeem(c, &issuer, Some(&me(2)), HERE, &chosen, None).await.expect("두 번째 자리");
     assert_eq!(outcome(codes::redeem(c, &issuer, Some(&me(3)), HERE, &chosen, None).await), "CODE_ALREADY_REDEEMED");

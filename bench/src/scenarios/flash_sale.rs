@@ -1,18 +1,40 @@
-//! 선착순: 사용자 N명이 Q장을 두고 다툰다 (burst도 이것: 동시에 N명).
+//! 선착순: 사용자 N명이 Q장을 두고 다툰다 (burst도 이것: 동시에 N명). 사용자당 한도가 L이면 사람마다 L번 요청한다.
 use anyhow::Result;
 
 use crate::Args;
-use crate::env::{Env, check_invariant, make_coupon, make_users, token};
+use crate::env::{Env, check_invariant, make_coupon_limited, make_users, token};
 use crate::load::{drive, issue_body, keyed};
 use crate::report::{Report, cpu_delta, cpu_now, report};
 
+/// 선착순 하나의 모양.
+pub(crate) struct Sale {
+    pub users: usize,
+    pub quantity: i32,
+    pub concurrency: usize,
+    /// 쿠폰의 사용자당 한도이자 사람마다 보내는 요청 수.
+    pub per_user_limit: i32,
+}
+
 pub(crate) async fn flash_sale(args: &Args, env: &Env, name: &str, users: usize, quantity: i32, concurrency: usize) -> Result<Report> {
-    let ids = make_users(&env.db, users).await?;
-    let coupon = make_coupon(&env.db, Some(quantity)).await?;
-    let reqs = ids.iter().map(|u| Ok((token(env, *u)?, keyed(args, issue_body(coupon))))).collect::<Result<Vec<_>>>()?;
+    limited_sale(args, env, name, Sale { users, quantity, concurrency, per_user_limit: 1 }).await
+}
+
+pub(crate) async fn limited_sale(args: &Args, env: &Env, name: &str, sale: Sale) -> Result<Report> {
+    let ids = make_users(&env.db, sale.users).await?;
+    let coupon = make_coupon_limited(&env.db, Some(sale.quantity), sale.per_user_limit).await?;
+    let per_user = sale.per_user_limit.max(1) as usize;
+    // 사람마다 L번을 줄의 여러 곳에 흩어 둔다 (한 사람의 요청이 한데 몰리지 않게): 한 바퀴에 모두 한 번씩.
+    let mut reqs = Vec::with_capacity(ids.len() * per_user);
+    for _ in 0..per_user {
+        for u in &ids {
+            reqs.push((token(env, *u)?, keyed(args, issue_body(coupon))));
+        }
+    }
+    let sent = reqs.len() as u64;
     let before = cpu_now(env);
-    let (wall, hist, codes) = drive(env, reqs, concurrency).await?;
+    let (wall, hist, codes) = drive(env, reqs, sale.concurrency).await?;
     let cpu = cpu_delta(before, cpu_now(env));
-    let issued = check_invariant(&env.db, coupon, Some(quantity.min(users as i32))).await?;
-    Ok(report(env, name, users as u64, wall, hist, codes, cpu, Some(issued)))
+    let want = (sale.quantity as i64).min(sent as i64) as i32;
+    let issued = check_invariant(&env.db, coupon, Some(want)).await?;
+    Ok(report(env, name, sent, wall, hist, codes, cpu, Some(issued)))
 }
