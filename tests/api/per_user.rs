@@ -223,3 +223,27 @@ async fn the_limit_is_set_and_raised_over_graphql(app: TestApp) {
     assert_eq!(v["data"]["updateCoupon"]["perUserLimit"], 5, "{v}");
 }
 e2e_on_all_backends!(the_limit_is_set_and_raised_over_graphql);
+
+/// 키마다 다른 요청이고 같은 키는 다시 보여 준다 (CONTRACT 11절): 한도 2인 쿠폰에 키 셋을 동시에 보내면 둘이 발급되고
+/// 하나는 ALREADY_ISSUED. 같은 키를 다시 보내면 처음 답 그대로 (새 발급도, 한도 오류도 아니다).
+async fn each_key_is_its_own_request_and_a_repeated_key_replays(app: TestApp) {
+    let coupon = new_coupon_limited(&app.db.conn, Some(10), 2).await;
+    let u = new_user(&app.db.conn).await;
+    let t = token(u.id, Role::User);
+    let body = json!({ "query": format!(r#"mutation {{ issueCoupon(couponId: "{}") {{ id }} }}"#, coupon.id) });
+    let keys: Vec<String> = (0..3).map(|_| Uuid::new_v4().to_string()).collect();
+    let first = futures::future::join_all(keys.iter().map(|k| app.keyed_bytes(&t, k, &body))).await;
+    let parsed: Vec<Value> = first.iter().map(|(_, _, b)| serde_json::from_slice(b).unwrap_or(Value::Null)).collect();
+    let ok: Vec<usize> = (0..3).filter(|&i| parsed[i]["data"]["issueCoupon"]["id"].is_string()).collect();
+    assert_eq!(ok.len(), 2, "{parsed:?}");
+    let refused = (0..3).find(|i| !ok.contains(i)).expect("거절된 키");
+    assert_eq!(parsed[refused]["errors"][0]["extensions"]["code"], "COUPON_ALREADY_ISSUED", "{parsed:?}");
+    for &i in &ok {
+        let (status, replayed, bytes) = app.keyed_bytes(&t, &keys[i], &body).await;
+        let again: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        assert_eq!((status, replayed.as_deref()), (200, Some("true")), "{again}");
+        assert_eq!(again["data"]["issueCoupon"]["id"], parsed[i]["data"]["issueCoupon"]["id"]);
+    }
+    assert_eq!(assert_invariant(&app.db.conn, coupon.id).await, 2);
+}
+e2e_on_all_backends!(each_key_is_its_own_request_and_a_repeated_key_replays);

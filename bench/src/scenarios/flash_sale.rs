@@ -23,10 +23,10 @@ pub(crate) async fn limited_sale(args: &Args, env: &Env, name: &str, sale: Sale)
     let ids = make_users(&env.db, sale.users).await?;
     let coupon = make_coupon_limited(&env.db, Some(sale.quantity), sale.per_user_limit).await?;
     let per_user = sale.per_user_limit.max(1) as usize;
-    // 사람마다 L번을 줄의 여러 곳에 흩어 둔다 (한 사람의 요청이 한데 몰리지 않게): 한 바퀴에 모두 한 번씩.
+    // 한 사람의 L번은 줄에 나란히 선다: 동시에 날아가 같은 배치에 한 사람이 여러 번 들어가고, 한도가 실제로 쓰인다.
     let mut reqs = Vec::with_capacity(ids.len() * per_user);
-    for _ in 0..per_user {
-        for u in &ids {
+    for u in &ids {
+        for _ in 0..per_user {
             reqs.push((token(env, *u)?, keyed(args, issue_body(coupon))));
         }
     }
