@@ -62,6 +62,9 @@ pub enum AppError {
     CodeNotFound,
     #[error("이미 사용된 쿠폰 코드입니다")]
     CodeAlreadyRedeemed,
+    /// 제한된 쿠폰(`restricted`)을 대상 고객이 아닌 사용자에게 (CONTRACT 11절).
+    #[error("발급 대상이 아닙니다")]
+    NotEligible,
     /// 1분 안에 모르는 코드를 사용자가 10번, 또는 주소가 100번. `retry_after_secs`(1..60)는 `extensions.retryAfterSeconds`로 나간다.
     #[error("시도 횟수를 초과했습니다. 잠시 후 다시 시도해 주세요")]
     TooManyAttempts { retry_after_secs: u32 },
@@ -98,6 +101,7 @@ impl AppError {
             AppError::CouponArchived => "COUPON_ARCHIVED",
             AppError::CodeNotFound => "CODE_NOT_FOUND",
             AppError::CodeAlreadyRedeemed => "CODE_ALREADY_REDEEMED",
+            AppError::NotEligible => "NOT_ELIGIBLE",
             AppError::TooManyAttempts { .. } => "TOO_MANY_ATTEMPTS",
             AppError::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             AppError::Internal(_) => "INTERNAL",
@@ -131,6 +135,7 @@ impl AppError {
             CouponArchived,
             CodeNotFound,
             CodeAlreadyRedeemed,
+            NotEligible,
             TooManyAttempts { retry_after_secs: 0 },
             TooManySubscriptions,
             Internal(none()),

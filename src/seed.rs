@@ -111,6 +111,7 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<SeedReport> {
             valid_from: c.valid_from.clone(),
             valid_until: c.valid_until.clone(),
             per_user_limit: Some(1),
+            restricted: Some(false),
         })?;
         let issued = demo.user_coupons.iter().filter(|uc| uc.coupon_id == c.id).count() as i32;
         repo::coupon::insert_with_issued(&txn, c.id, &new, issued, c.created_at).await?;

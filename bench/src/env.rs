@@ -123,9 +123,24 @@ pub(crate) async fn make_coupon_limited(db: &DatabaseConnection, total: Option<i
         status: Set("ACTIVE".into()),
         per_user_limit: if per_user_limit == 1 { NotSet } else { Set(per_user_limit) },
         version: NotSet,
+        restricted: NotSet,
     };
     coupon::Entity::insert(row).exec_without_returning(db).await?;
     Ok(id)
+}
+
+/// 쿠폰을 제한하고 `users`를 모두 그 대상 고객으로 넣는다 (이 열과 표가 있는 서버에서만).
+pub(crate) async fn restrict_to(db: &DatabaseConnection, coupon: Uuid, users: &[Uuid]) -> Result<()> {
+    use couponql::entities::{coupon as c, coupon_audience as a};
+    let now = domain::now().fixed_offset();
+    for chunk in users.chunks(500) {
+        let rows =
+            chunk.iter().map(|u| a::ActiveModel { coupon_id: Set(coupon.to_string()), user_id: Set(u.to_string()), added_at: Set(now) });
+        a::Entity::insert_many(rows).exec_without_returning(db).await?;
+    }
+    let row = c::ActiveModel { id: Set(coupon.to_string()), restricted: Set(true), ..Default::default() };
+    c::Entity::update(row).exec(db).await?;
+    Ok(())
 }
 
 pub(crate) fn token(env: &Env, user: Uuid) -> Result<String> {

@@ -53,6 +53,9 @@ enum Scenario {
         /// The coupon's perUserLimit; every user sends this many requests.
         #[arg(long, default_value_t = 1)]
         per_user_limit: i32,
+        /// A restricted coupon whose audience is every user of the sale.
+        #[arg(long)]
+        restricted: bool,
     },
     /// N users, N coupons of one row: everyone succeeds (sustained issuance on one row).
     HotRow {
@@ -184,8 +187,8 @@ async fn main() -> Result<()> {
     );
     let mut reports = Vec::new();
     match args.scenario.clone() {
-        Scenario::FlashSale { users, quantity, concurrency, per_user_limit } => {
-            let sale = scenarios::flash_sale::Sale { users, quantity, concurrency, per_user_limit };
+        Scenario::FlashSale { users, quantity, concurrency, per_user_limit, restricted } => {
+            let sale = scenarios::flash_sale::Sale { users, quantity, concurrency, per_user_limit, restricted };
             reports.push(scenarios::flash_sale::limited_sale(&args, &setup(&args).await?, "flash-sale", sale).await?)
         }
         Scenario::HotRow { users, concurrency } => {

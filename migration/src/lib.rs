@@ -12,6 +12,7 @@ mod m20261220_000007_idempotency_any_size;
 mod m20261221_000008_event_stream;
 mod m20261222_000009_coupon_version;
 mod m20261222_000010_per_user_limit;
+mod m20261222_000011_audiences;
 
 /// 적용 순서대로 나열한 마이그레이션 목록.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261221_000008_event_stream::Migration),
             Box::new(m20261222_000009_coupon_version::Migration),
             Box::new(m20261222_000010_per_user_limit::Migration),
+            Box::new(m20261222_000011_audiences::Migration),
         ]
     }
 }

@@ -187,6 +187,7 @@ mod tests {
             status: crate::domain::CouponStatus::Active,
             version: 0,
             per_user_limit: 1,
+            restricted: false,
         }
     }
 

@@ -75,6 +75,8 @@ pub struct Coupon {
     pub version: i64,
     /// 한 사용자가 이 쿠폰을 모두 몇 장까지 받을 수 있는지 (1..100, CONTRACT 11절). 사용·취소로 돌아오지 않는다.
     pub per_user_limit: i32,
+    /// 참이면 대상 고객(audience)에게만 발급한다 (CONTRACT 11절).
+    pub restricted: bool,
 }
 
 impl Coupon {
@@ -117,6 +119,9 @@ impl Coupon {
         }
         if let Some(v) = change.total_quantity {
             next.total_quantity = v;
+        }
+        if let Some(v) = change.restricted {
+            next.restricted = v;
         }
         if let Some(v) = change.per_user_limit {
             // 이미 받은 사람이 한도를 넘게 되지 않도록 올리기만 한다.
@@ -209,6 +214,8 @@ pub struct NewCouponInput {
     pub valid_until: String,
     /// 없으면(GraphQL 기본값) 1. 명시한 null은 입력 오류.
     pub per_user_limit: Option<i32>,
+    /// 없으면(GraphQL 기본값) false. 명시한 null은 입력 오류.
+    pub restricted: Option<bool>,
 }
 
 /// 검증을 통과한 새 쿠폰.
@@ -223,6 +230,7 @@ pub struct NewCoupon {
     pub valid_from: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,
     pub per_user_limit: i32,
+    pub restricted: bool,
 }
 
 /// 부분 수정의 필드 하나: 없음(그대로), null(비움), 값.
@@ -244,6 +252,7 @@ pub struct CouponChangeInput {
     pub valid_from: Patch<String>,
     pub valid_until: Patch<String>,
     pub per_user_limit: Patch<i32>,
+    pub restricted: Patch<bool>,
 }
 
 /// 형식 검증을 통과한 부분 수정. `None`은 그대로, `Some(None)`은 비움.
@@ -256,6 +265,7 @@ pub struct CouponChange {
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_until: Option<DateTime<Utc>>,
     pub per_user_limit: Option<i32>,
+    pub restricted: Option<bool>,
 }
 
 impl CouponChange {
@@ -286,7 +296,17 @@ impl CouponChange {
         let valid_from = required("validFrom", input.valid_from)?.map(|raw| parse_datetime("validFrom", &raw)).transpose()?;
         let valid_until = required("validUntil", input.valid_until)?.map(|raw| parse_datetime("validUntil", &raw)).transpose()?;
         let per_user_limit = required("perUserLimit", input.per_user_limit)?.map(check_per_user_limit).transpose()?;
-        Ok(CouponChange { name, min_purchase_amount, max_discount_amount, total_quantity, valid_from, valid_until, per_user_limit })
+        let restricted = required("restricted", input.restricted)?;
+        Ok(CouponChange {
+            name,
+            min_purchase_amount,
+            max_discount_amount,
+            total_quantity,
+            valid_from,
+            valid_until,
+            per_user_limit,
+            restricted,
+        })
     }
 
     /// 바꿀 필드가 하나도 없는지.
@@ -359,6 +379,9 @@ impl NewCoupon {
             Some(limit) => check_per_user_limit(limit)?,
             None => return Err(AppError::bad_input("perUserLimit", "perUserLimit: null일 수 없습니다 (기본값 1)")),
         };
+        let Some(restricted) = input.restricted else {
+            return Err(AppError::bad_input("restricted", "restricted: null일 수 없습니다 (기본값 false)"));
+        };
         Ok(NewCoupon {
             name: input.name,
             discount_type: input.discount_type,
@@ -369,6 +392,7 @@ impl NewCoupon {
             valid_from,
             valid_until,
             per_user_limit,
+            restricted,
         })
     }
 }
@@ -404,6 +428,7 @@ mod tests {
             status: CouponStatus::Active,
             version: 0,
             per_user_limit: 1,
+            restricted: false,
         }
     }
 
@@ -460,6 +485,7 @@ mod tests {
             valid_from: "2025-01-01T09:00:00+09:00".into(),
             valid_until: "2099-12-31T23:59:59Z".into(),
             per_user_limit: Some(1),
+            restricted: Some(false),
         }
     }
 

@@ -18,10 +18,12 @@ pub enum EventType {
     CouponReleased,
     CouponUsed,
     CouponCancelled,
+    /// 대상 고객이 바뀌었다 (호출·가져오기 하나에 하나, 회원마다가 아니다).
+    CouponAudienceChanged,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 13] = [
         EventType::CouponCreated,
         EventType::CouponUpdated,
         EventType::CouponPaused,
@@ -34,6 +36,7 @@ impl EventType {
         EventType::CouponReleased,
         EventType::CouponUsed,
         EventType::CouponCancelled,
+        EventType::CouponAudienceChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +53,7 @@ impl EventType {
             EventType::CouponReleased => "COUPON_RELEASED",
             EventType::CouponUsed => "COUPON_USED",
             EventType::CouponCancelled => "COUPON_CANCELLED",
+            EventType::CouponAudienceChanged => "COUPON_AUDIENCE_CHANGED",
         }
     }
 

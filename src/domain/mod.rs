@@ -1,4 +1,5 @@
 //! 순수한 도메인 규칙(I/O 없음): 금액, 쿠폰의 유효기간·재고·할인 계산, 생성 입력 검증.
+pub mod audience;
 pub mod checkout;
 pub mod code;
 pub mod coupon;

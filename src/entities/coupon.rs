@@ -20,6 +20,7 @@ pub struct Model {
     pub status: String,
     pub version: i64,
     pub per_user_limit: i32,
+    pub restricted: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,7 @@
 pub mod code_failure;
 pub mod code_guard;
 pub mod coupon;
+pub mod coupon_audience;
 pub mod coupon_code;
 pub mod event;
 pub mod idempotency_key;

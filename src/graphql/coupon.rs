@@ -79,6 +79,18 @@ impl Coupon {
         self.0.per_user_limit
     }
 
+    /// true: only the coupon's audience members may be issued it.
+    async fn restricted(&self) -> bool {
+        self.0.restricted
+    }
+
+    /// ADMIN only. Members of the audience.
+    #[graphql(guard = "super::guards::AdminOnly")]
+    async fn audience_size(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        let n = service::audiences::size(db(ctx)?, viewer(ctx), self.0.id).await.gql()?;
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+
     /// null: unlimited.
     async fn remaining_quantity(&self) -> Option<i32> {
         self.0.remaining_quantity()

@@ -3,6 +3,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
+use super::audience::AudienceChange;
 use super::code::{CodeBatch, CouponCode};
 use super::context::{db, fresh_key, issuer, parse_uuid, replayed, viewer};
 use super::coupon::{Coupon, DiscountTypeGql};
@@ -40,6 +41,9 @@ pub struct CreateCouponInput {
     /// How many user coupons of this coupon one user may be issued in all (1..100).
     #[graphql(default_with = "Some(1)")]
     per_user_limit: Option<i32>,
+    /// true: only the coupon's audience members may be issued it.
+    #[graphql(default_with = "Some(false)")]
+    restricted: Option<bool>,
 }
 
 /// Changes to a coupon: only the fields present change; an explicit null clears a nullable field.
@@ -59,6 +63,8 @@ pub struct UpdateCouponInput {
     valid_until: MaybeUndefined<DateTime>,
     /// A higher per-user limit (1..100); it can never be lowered, and null is refused.
     per_user_limit: MaybeUndefined<i32>,
+    /// true: only the audience may be issued it; null is refused.
+    restricted: MaybeUndefined<bool>,
 }
 
 /// `MaybeUndefined`(없음·null·값)를 도메인의 `Patch`로. 값은 `raw`로 꺼낸다(스칼라의 형식 오류는 그 필드의 입력 오류).
@@ -80,6 +86,7 @@ impl UpdateCouponInput {
             valid_from: patch(self.valid_from, |d| d.raw("validFrom"))?,
             valid_until: patch(self.valid_until, |d| d.raw("validUntil"))?,
             per_user_limit: patch(self.per_user_limit, Ok)?,
+            restricted: patch(self.restricted, Ok)?,
         })
     }
 }
@@ -196,6 +203,7 @@ impl MutationRoot {
             valid_from: input.valid_from.raw("validFrom").gql()?,
             valid_until: input.valid_until.raw("validUntil").gql()?,
             per_user_limit: input.per_user_limit,
+            restricted: input.restricted,
         };
         Ok(Coupon(service::coupons::create(db(ctx)?, viewer(ctx), input).await.gql()?))
     }
@@ -243,6 +251,32 @@ impl MutationRoot {
         let coupon_id = parse_uuid("couponId", &coupon_id)?;
         let batch = service::codes::generate(db(ctx)?, viewer(ctx), coupon_id, count, prefix.as_deref()).await.gql()?;
         Ok(CodeBatch { coupon_id: ID(batch.coupon_id.to_string()), count: batch.count as i32, sample: batch.sample })
+    }
+
+    /// Adds users to a coupon's audience. At most 1,000 ids per call (entries, repeats included); a repeated id counts once; members already present count as neither added nor unknown.
+    #[graphql(guard = "AdminOnly")]
+    async fn add_audience_members(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The restricted coupon.")] coupon_id: ID,
+        #[graphql(desc = "The users to add: 1,000 at most.")] user_ids: Vec<ID>,
+    ) -> async_graphql::Result<AudienceChange> {
+        let coupon_id = parse_uuid("couponId", &coupon_id)?;
+        let ids: Vec<String> = user_ids.into_iter().map(|id| id.0).collect();
+        Ok(service::audiences::add_members(db(ctx)?, viewer(ctx), coupon_id, &ids).await.gql()?.into())
+    }
+
+    /// Removes users from a coupon's audience; coupons already issued stay. At most 1,000 ids per call.
+    #[graphql(guard = "AdminOnly")]
+    async fn remove_audience_members(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The restricted coupon.")] coupon_id: ID,
+        #[graphql(desc = "The users to remove: 1,000 at most.")] user_ids: Vec<ID>,
+    ) -> async_graphql::Result<AudienceChange> {
+        let coupon_id = parse_uuid("couponId", &coupon_id)?;
+        let ids: Vec<String> = user_ids.into_iter().map(|id| id.0).collect();
+        Ok(service::audiences::remove_members(db(ctx)?, viewer(ctx), coupon_id, &ids).await.gql()?.into())
     }
 
     /// A chosen code (e.g. WELCOME2026): each user may redeem it once, up to maxRedemptions in all.

@@ -8,6 +8,7 @@ use super::{db_error, id_str, parse_id, ts, utc};
 use crate::domain::money::money;
 use crate::domain::{Coupon, CouponStatus, DiscountType, NewCoupon};
 use crate::entities::coupon::{self, Column, Entity as Coupons};
+use crate::entities::coupon_audience;
 use crate::error::{AppError, AppResult};
 
 pub(crate) fn to_domain(m: coupon::Model) -> AppResult<Coupon> {
@@ -30,6 +31,7 @@ pub(crate) fn to_domain(m: coupon::Model) -> AppResult<Coupon> {
         status,
         version: m.version,
         per_user_limit: m.per_user_limit,
+        restricted: m.restricted,
     })
 }
 
@@ -61,20 +63,44 @@ pub struct Keyset {
 /// 최신순 목록. `after` 다음부터 `limit`개. `available_at`이 있으면 그 시각에 발급 가능한 것만,
 /// `include_archived`가 아니면 보관된 것은 뺀다.
 /// 정렬 키가 생성 시각과 id라서 새 쿠폰이 끼어들어도 이미 받은 커서 뒤의 순서는 바뀌지 않는다.
+/// `availableOnly`의 조건: 지금 시각과 보는 사람 (제한된 쿠폰은 그 대상 고객에게만 보인다; 익명에게는 안 보인다).
+#[derive(Clone, Copy, Debug)]
+pub struct Available {
+    pub now: DateTime<Utc>,
+    pub viewer: Option<Uuid>,
+}
+
 pub async fn list(
     db: &impl ConnectionTrait,
-    available_at: Option<DateTime<Utc>>,
+    available: Option<Available>,
     include_archived: bool,
     after: Option<Keyset>,
     limit: u64,
 ) -> AppResult<Vec<Coupon>> {
     let mut q = Coupons::find();
-    if let Some(now) = available_at {
-        q = q.filter(available_condition(now));
+    if let Some(a) = available {
+        q = q.filter(available_condition(a.now)).filter(visible_to(a.viewer));
     } else if !include_archived {
         q = q.filter(Column::Status.ne(CouponStatus::Archived.as_str()));
     }
     super::newest_first(db, q, (Column::CreatedAt, Column::Id), after.map(|k| (k.created_at, id_str(k.id))), limit, to_domain).await
+}
+
+/// 제한 없는 쿠폰, 또는 보는 사람이 회원인 쿠폰. 회원 쿠폰은 (user_id, coupon_id) 색인의 하위 질의 하나로 고른다 (N+1 없이).
+fn visible_to(viewer: Option<Uuid>) -> Condition {
+    let open = Condition::any().add(Column::Restricted.eq(false));
+    match viewer {
+        None => open,
+        Some(user) => open.add(
+            Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(coupon_audience::Column::CouponId)
+                    .from(coupon_audience::Entity)
+                    .and_where(coupon_audience::Column::UserId.eq(id_str(user)))
+                    .to_owned(),
+            ),
+        ),
+    }
 }
 
 /// 발급 중이고 지금 유효기간 안이고 소진되지 않은 쿠폰 (설계서의 "발급 가능 쿠폰 조회").
@@ -118,6 +144,7 @@ pub async fn insert_with_issued(
         status: Set(CouponStatus::Active.as_str().to_owned()),
         version: Set(0),
         per_user_limit: Set(c.per_user_limit),
+        restricted: Set(c.restricted),
     };
     Coupons::insert(am).exec_without_returning(db).await.map_err(db_error)?;
     Ok(Coupon {
@@ -136,6 +163,7 @@ pub async fn insert_with_issued(
         status: CouponStatus::Active,
         version: 0,
         per_user_limit: c.per_user_limit,
+        restricted: c.restricted,
     })
 }
 
@@ -168,6 +196,7 @@ pub async fn update(db: &impl ConnectionTrait, next: &Coupon) -> AppResult<bool>
         .col_expr(Column::ValidUntil, Expr::val(ts(next.valid_until)))
         .col_expr(Column::Status, Expr::val(next.status.as_str()))
         .col_expr(Column::PerUserLimit, Expr::val(next.per_user_limit))
+        .col_expr(Column::Restricted, Expr::val(next.restricted))
         .col_expr(Column::UpdatedAt, Expr::val(ts(next.updated_at)))
         .col_expr(Column::Version, Expr::col(Column::Version).add(1))
         .filter(Column::Id.eq(id_str(next.id)))
@@ -176,6 +205,19 @@ pub async fn update(db: &impl ConnectionTrait, next: &Coupon) -> AppResult<bool>
         .await
         .map_err(db_error)?;
     unchanged_since_read(res, "쿠폰")
+}
+
+/// 행의 다른 값은 그대로 두고 버전만 올린다 (읽은 버전일 때만): 쿠폰 행 밖의 발급 조건(대상 고객)을 바꾸는 쓰기가,
+/// 그 조건을 낡게 읽은 다른 노드의 발급과 부딪히게 한다 (발급의 `increment_issued`가 버전을 본다).
+pub async fn bump_version(db: &impl ConnectionTrait, read: &Coupon) -> AppResult<bool> {
+    let res = Coupons::update_many()
+        .col_expr(Column::Version, Expr::col(Column::Version).add(1))
+        .filter(Column::Id.eq(id_str(read.id)))
+        .filter(Column::Version.eq(read.version))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    unchanged_since_read(res, "쿠폰 버전")
 }
 
 /// 버전을 조건으로 건 쓰기의 결과: 1행이면 그대로였고(true), 0행이면 읽은 뒤 바뀌었다(false).

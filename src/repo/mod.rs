@@ -1,5 +1,6 @@
 //! SQL은 여기에만 둔다: `&impl ConnectionTrait`를 받는 함수들 (풀에도 트랜잭션에도 쓰인다),
 //! SeaORM 모델 ↔ 도메인 타입 변환, 데이터베이스 오류 → 도메인 오류 변환.
+pub mod audience;
 pub mod code;
 pub mod coupon;
 pub mod idempotency;

@@ -35,8 +35,8 @@ pub async fn list(
     }
     let n = page::fetch_size(first, DEFAULT_PAGE)?;
     let after = after.map(page::decode_keyset).transpose()?;
-    let available_at = available_only.then(domain::now);
-    Ok(Page::cut(repo::coupon::list(db, available_at, include_archived, after, n).await?, n))
+    let available = available_only.then(|| repo::coupon::Available { now: domain::now(), viewer: viewer.map(|v| v.user_id) });
+    Ok(Page::cut(repo::coupon::list(db, available, include_archived, after, n).await?, n))
 }
 
 /// 쿠폰 목록의 커서.

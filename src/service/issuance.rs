@@ -6,8 +6,8 @@
 //!   중복 여부를 한 번에 조회하고, 당첨자를 한 번에 넣고, 수량을 한 번 올린다. 한 행의 잠금이
 //!   초당 처리량의 천장이 되는 선착순 상황에서 그 천장을 넘는 방법이다. 여러 프로세스가 떠 있어도
 //!   배치끼리는 행 잠금으로 직렬화되므로 정확성은 그대로다.
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
@@ -151,6 +151,10 @@ async fn judge(db: &DatabaseConnection, user_id: Uuid, coupon: &Coupon, user_exi
     if !user_exists {
         return Err(AppError::UserNotFound);
     }
+    // 대상 고객: 제한된 쿠폰에만 색인 조회 하나 (잠금 안에서 배치로 다시 본다).
+    if coupon.restricted && !repo::audience::is_member(db, coupon.id, user_id).await? {
+        return Err(AppError::NotEligible);
+    }
     coupon.check_issuable()?;
     coupon.check_window(domain::now())?;
     if coupon.is_sold_out() {
@@ -215,6 +219,8 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
     let lone = reqs.len() == 1 && remaining != Some(0) && existing.is_empty() && code_names.is_empty();
     let held =
         if lone && coupon.per_user_limit == 1 { HashMap::new() } else { repo::user_coupon::held_counts(&txn, coupon_id, &users).await? };
+    // 대상 고객: 제한된 쿠폰이면 배치의 사용자 가운데 회원을 한 번에 (잠금 아래라 그사이 빠진 사람은 받지 못한다).
+    let members = if coupon.restricted { repo::audience::members_among(&txn, coupon_id, &users).await? } else { HashSet::new() };
     // 고른 코드는 사용자당 한 번: 이 배치의 (사용자, 코드) 가운데 이미 받은 것.
     let pairs: Vec<(Uuid, &str)> = reqs.iter().filter_map(|r| r.code.as_deref().map(|c| (r.user_id, c))).collect();
     let mut redeemed = repo::user_coupon::redeemed(&txn, &pairs).await?;
@@ -250,6 +256,10 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
                 outcomes.push(Outcome::Failed(e));
                 continue;
             }
+        }
+        if coupon.restricted && !members.contains(&req.user_id) {
+            outcomes.push(Outcome::Failed(AppError::NotEligible));
+            continue;
         }
         if let Some(e) = &closed {
             outcomes.push(Outcome::Failed(e.clone()));

@@ -149,6 +149,7 @@ async fn a_coupon_round_trips_every_field_exactly(db: TestDb) {
         valid_from: "2025-03-01T12:34:56.789Z".into(),
         valid_until: "2099-12-31T23:59:59Z".into(),
         per_user_limit: Some(7),
+        restricted: Some(true),
     };
     let new = NewCoupon::parse(input).expect("유효");
     let id = Uuid::new_v4();
@@ -159,7 +160,7 @@ async fn a_coupon_round_trips_every_field_exactly(db: TestDb) {
     assert_eq!(read.discount_value.to_string(), "12.50");
     assert_eq!(read.min_purchase_amount.map(|d| d.to_string()), Some("99999999.99".into()));
     assert_eq!(read.remaining_quantity(), Some(7));
-    assert_eq!(read.per_user_limit, 7);
+    assert_eq!((read.per_user_limit, read.restricted), (7, true));
     assert!(repo::coupon::find_by_id(&db.conn, Uuid::new_v4()).await.expect("조회").is_none());
 }
 on_all_backends!(a_coupon_round_trips_every_field_exactly);

@@ -144,15 +144,27 @@ pub async fn new_coupon(db: &impl ConnectionTrait, total: Option<i32>) -> domain
 }
 
 pub async fn new_coupon_with(db: &impl ConnectionTrait, total: Option<i32>, from: &str, until: &str) -> domain::Coupon {
-    coupon_row(db, total, from, until, 1).await
+    coupon_row(db, total, from, until, 1, false).await
 }
 
 /// 사용자당 한도가 `per_user_limit`인 쿠폰 (CONTRACT 11절).
 pub async fn new_coupon_limited(db: &impl ConnectionTrait, total: Option<i32>, per_user_limit: i32) -> domain::Coupon {
-    coupon_row(db, total, "2020-01-01T00:00:00Z", "2099-12-31T23:59:59Z", per_user_limit).await
+    coupon_row(db, total, "2020-01-01T00:00:00Z", "2099-12-31T23:59:59Z", per_user_limit, false).await
 }
 
-async fn coupon_row(db: &impl ConnectionTrait, total: Option<i32>, from: &str, until: &str, per_user_limit: i32) -> domain::Coupon {
+/// 대상 고객에게만 발급하는 쿠폰 (CONTRACT 11절).
+pub async fn new_restricted_coupon(db: &impl ConnectionTrait, total: Option<i32>) -> domain::Coupon {
+    coupon_row(db, total, "2020-01-01T00:00:00Z", "2099-12-31T23:59:59Z", 1, true).await
+}
+
+async fn coupon_row(
+    db: &impl ConnectionTrait,
+    total: Option<i32>,
+    from: &str,
+    until: &str,
+    per_user_limit: i32,
+    restricted: bool,
+) -> domain::Coupon {
     let input = domain::NewCouponInput {
         name: "테스트 쿠폰".into(),
         discount_type: domain::DiscountType::Fixed,
@@ -163,6 +175,7 @@ async fn coupon_row(db: &impl ConnectionTrait, total: Option<i32>, from: &str, u
         valid_from: from.into(),
         valid_until: until.into(),
         per_user_limit: Some(per_user_limit),
+        restricted: Some(restricted),
     };
     let new = domain::NewCoupon::parse(input).expect("유효한 쿠폰");
     couponql::repo::coupon::insert(db, Uuid::new_v4(), &new, domain::now()).await.expect("쿠폰 삽입")

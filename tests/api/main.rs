@@ -1,6 +1,7 @@
 //! 통합 테스트 바이너리 하나: 하네스, 그다음 영역별 파일.
 mod helpers;
 
+mod audience;
 mod checkout;
 mod client;
 mod cluster;
