@@ -28,9 +28,40 @@ enum UserCoupons {
     Code,
 }
 
-const OLD_UNIQUE: &str = "uq_user_coupons_user_coupon";
-const SLOT_UNIQUE: &str = "uq_user_coupons_user_coupon_slot";
+/// user_coupons의 유일 키 하나: 이름과 열.
+struct Unique {
+    name: &'static str,
+    cols: &'static [&'static str],
+}
+
+const OLD_UNIQUE: Unique = Unique { name: "uq_user_coupons_user_coupon", cols: &["user_id", "coupon_id"] };
+const SLOT_UNIQUE: Unique = Unique { name: "uq_user_coupons_user_coupon_slot", cols: &["user_id", "coupon_id", "slot"] };
 const CODE_UNIQUE: &str = "uq_user_coupons_code_user";
+
+impl Unique {
+    /// `CREATE TABLE` 안에 sea-query가 쓰는 모양 그대로의 제약 (SQLite는 이 글자를 찾아 바꾼다).
+    fn table_clause(&self) -> String {
+        let cols: Vec<String> = self.cols.iter().map(|c| format!("\"{c}\"")).collect();
+        format!("CONSTRAINT \"{}\" UNIQUE ({})", self.name, cols.join(", "))
+    }
+}
+
+/// `user_coupons`의 유일 키 `from`을 `to`로 바꾼다 (up과 down이 방향만 바꿔 부른다).
+async fn swap_unique(manager: &SchemaManager<'_>, from: &Unique, to: &Unique) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    let (old, new, cols) = (from.name, to.name, to.cols.join(", "));
+    match manager.get_database_backend() {
+        DatabaseBackend::MySql => {
+            db.execute_unprepared(&format!("ALTER TABLE user_coupons DROP INDEX {old}, ADD UNIQUE INDEX {new} ({cols})")).await?;
+        }
+        DatabaseBackend::Postgres => {
+            db.execute_unprepared(&format!("ALTER TABLE user_coupons DROP CONSTRAINT {old}")).await?;
+            db.execute_unprepared(&format!("ALTER TABLE user_coupons ADD CONSTRAINT {new} UNIQUE ({cols})")).await?;
+        }
+        _ => sqlite_swap_unique(manager, &from.table_clause(), &to.table_clause()).await?,
+    }
+    Ok(())
+}
 
 /// SQLite: `user_coupons`를 `from` 제약 대신 `to` 제약으로 다시 만든다 (만든 SQL을 그대로 쓰고 제약 한 줄만 바꾼다).
 async fn sqlite_swap_unique(manager: &SchemaManager<'_>, from: &str, to: &str) -> Result<(), DbErr> {
@@ -61,19 +92,10 @@ async fn sqlite_swap_unique(manager: &SchemaManager<'_>, from: &str, to: &str) -
     Ok(())
 }
 
-fn old_unique_sql() -> String {
-    format!("CONSTRAINT \"{OLD_UNIQUE}\" UNIQUE (\"user_id\", \"coupon_id\")")
-}
-
-fn slot_unique_sql() -> String {
-    format!("CONSTRAINT \"{SLOT_UNIQUE}\" UNIQUE (\"user_id\", \"coupon_id\", \"slot\")")
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
-        let t = Types(backend);
+        let t = Types(manager.get_database_backend());
         manager
             .alter_table(
                 Table::alter()
@@ -93,21 +115,7 @@ impl MigrationTrait for Migration {
         manager
             .alter_table(Table::alter().table(UserCoupons::Table).add_column(t.exact_text(UserCoupons::Code, 32).null()).to_owned())
             .await?;
-        let db = manager.get_connection();
-        match backend {
-            DatabaseBackend::MySql => {
-                db.execute_unprepared(&format!(
-                    "ALTER TABLE user_coupons DROP INDEX {OLD_UNIQUE}, ADD UNIQUE INDEX {SLOT_UNIQUE} (user_id, coupon_id, slot)"
-                ))
-                .await?;
-            }
-            DatabaseBackend::Postgres => {
-                db.execute_unprepared(&format!("ALTER TABLE user_coupons DROP CONSTRAINT {OLD_UNIQUE}")).await?;
-                db.execute_unprepared(&format!("ALTER TABLE user_coupons ADD CONSTRAINT {SLOT_UNIQUE} UNIQUE (user_id, coupon_id, slot)"))
-                    .await?;
-            }
-            _ => sqlite_swap_unique(manager, &old_unique_sql(), &slot_unique_sql()).await?,
-        }
+        swap_unique(manager, &OLD_UNIQUE, &SLOT_UNIQUE).await?;
         manager
             .create_index(
                 Index::create()
@@ -123,22 +131,8 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // 한 사용자가 두 장 이상 가진 쿠폰이 있으면 옛 유일 키를 만들 수 없어 실패한다 (지우지 않는다).
-        let backend = manager.get_database_backend();
         manager.drop_index(Index::drop().name(CODE_UNIQUE).table(UserCoupons::Table).to_owned()).await?;
-        let db = manager.get_connection();
-        match backend {
-            DatabaseBackend::MySql => {
-                db.execute_unprepared(&format!(
-                    "ALTER TABLE user_coupons DROP INDEX {SLOT_UNIQUE}, ADD UNIQUE INDEX {OLD_UNIQUE} (user_id, coupon_id)"
-                ))
-                .await?;
-            }
-            DatabaseBackend::Postgres => {
-                db.execute_unprepared(&format!("ALTER TABLE user_coupons DROP CONSTRAINT {SLOT_UNIQUE}")).await?;
-                db.execute_unprepared(&format!("ALTER TABLE user_coupons ADD CONSTRAINT {OLD_UNIQUE} UNIQUE (user_id, coupon_id)")).await?;
-            }
-            _ => sqlite_swap_unique(manager, &slot_unique_sql(), &old_unique_sql()).await?,
-        }
+        swap_unique(manager, &SLOT_UNIQUE, &OLD_UNIQUE).await?;
         manager.alter_table(Table::alter().table(UserCoupons::Table).drop_column(UserCoupons::Code).to_owned()).await?;
         manager.alter_table(Table::alter().table(UserCoupons::Table).drop_column(UserCoupons::Slot).to_owned()).await?;
         manager.alter_table(Table::alter().table(Coupons::Table).drop_column(Coupons::PerUserLimit).to_owned()).await

@@ -5,13 +5,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::{db_error, id_str, parse_id, ts};
+use super::{IN_LIST, collect_ids, db_error, id_str, ts};
 use crate::entities::coupon_audience::{self, Column, Entity as Audiences};
-use crate::entities::user::{self, Entity as Users};
 use crate::error::AppResult;
-
-/// 한 INSERT·IN 목록의 크기.
-const CHUNK: usize = 500;
 
 /// 이 사용자가 이 쿠폰의 회원인지 (기본 키 조회 하나).
 pub async fn is_member(db: &impl ConnectionTrait, coupon_id: Uuid, user_id: Uuid) -> AppResult<bool> {
@@ -26,48 +22,19 @@ pub async fn is_member(db: &impl ConnectionTrait, coupon_id: Uuid, user_id: Uuid
 
 /// 주어진 사용자 가운데 이 쿠폰의 회원.
 pub async fn members_among(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[Uuid]) -> AppResult<HashSet<Uuid>> {
-    let mut found = HashSet::new();
-    for chunk in users.chunks(CHUNK) {
-        let ids: Vec<String> = chunk.iter().copied().map(id_str).collect();
-        let rows: Vec<String> = Audiences::find()
+    collect_ids(db, users, |ids| {
+        Audiences::find()
             .select_only()
             .column(Column::UserId)
             .filter(Column::CouponId.eq(id_str(coupon_id)))
             .filter(Column::UserId.is_in(ids))
-            .into_tuple()
-            .all(db)
-            .await
-            .map_err(db_error)?;
-        for r in &rows {
-            found.insert(parse_id(r)?);
-        }
-    }
-    Ok(found)
-}
-
-/// 주어진 id 가운데 있는 사용자.
-pub async fn existing_users(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<HashSet<Uuid>> {
-    let mut found = HashSet::new();
-    for chunk in ids.chunks(CHUNK) {
-        let list: Vec<String> = chunk.iter().copied().map(id_str).collect();
-        let rows: Vec<String> = Users::find()
-            .select_only()
-            .column(user::Column::Id)
-            .filter(user::Column::Id.is_in(list))
-            .into_tuple()
-            .all(db)
-            .await
-            .map_err(db_error)?;
-        for r in &rows {
-            found.insert(parse_id(r)?);
-        }
-    }
-    Ok(found)
+    })
+    .await
 }
 
 /// 회원으로 넣는다. 아직 회원이 아닌 있는 사용자만 넘긴다 (쿠폰 행 잠금 아래에서 골랐다).
 pub async fn add(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[Uuid], now: DateTime<Utc>) -> AppResult<()> {
-    for chunk in users.chunks(CHUNK) {
+    for chunk in users.chunks(IN_LIST) {
         let rows = chunk.iter().map(|u| coupon_audience::ActiveModel {
             coupon_id: Set(id_str(coupon_id)),
             user_id: Set(id_str(*u)),
@@ -81,7 +48,7 @@ pub async fn add(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[Uuid], now
 /// 회원에서 뺀다. 뺀 수.
 pub async fn remove(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[Uuid]) -> AppResult<u64> {
     let mut removed = 0;
-    for chunk in users.chunks(CHUNK) {
+    for chunk in users.chunks(IN_LIST) {
         let ids: Vec<String> = chunk.iter().copied().map(id_str).collect();
         let res = Audiences::delete_many()
             .filter(Column::CouponId.eq(id_str(coupon_id)))

@@ -88,6 +88,25 @@ pub(crate) fn parse_id(raw: &str) -> Result<Uuid, AppError> {
     Uuid::parse_str(raw).map_err(|e| AppError::Internal(format!("저장된 id가 UUID가 아님: {raw:?}: {e}")))
 }
 
+/// 한 INSERT·IN 목록에 싣는 행·값 수.
+pub(crate) const IN_LIST: usize = 500;
+
+/// `ids`를 `IN_LIST`개씩 나눠, 주어진 목록에서 id 열 하나를 고르는 `query`를 돌리고 나온 id를 모은다.
+pub(crate) async fn collect_ids<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+    query: impl Fn(Vec<String>) -> Select<E>,
+) -> AppResult<std::collections::HashSet<Uuid>> {
+    let mut found = std::collections::HashSet::new();
+    for chunk in ids.chunks(IN_LIST) {
+        let rows: Vec<String> = query(chunk.iter().copied().map(id_str).collect()).into_tuple().all(db).await.map_err(db_error)?;
+        for r in &rows {
+            found.insert(parse_id(r)?);
+        }
+    }
+    Ok(found)
+}
+
 /// UUID를 저장 형식(하이픈 있는 소문자 36자)으로.
 pub(crate) fn id_str(id: Uuid) -> String {
     id.hyphenated().to_string()

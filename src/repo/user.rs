@@ -1,5 +1,7 @@
 //! users 저장소.
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use std::collections::HashSet;
+
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use super::{db_error, id_str, parse_id, ts, utc};
@@ -48,6 +50,11 @@ pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Vec
     }
     let ids: Vec<String> = ids.iter().copied().map(id_str).collect();
     Users::find().filter(user::Column::Id.is_in(ids)).all(db).await.map_err(db_error)?.into_iter().map(to_domain).collect()
+}
+
+/// 주어진 id 가운데 있는 사용자.
+pub async fn existing(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<HashSet<Uuid>> {
+    super::collect_ids(db, ids, |list| Users::find().select_only().column(user::Column::Id).filter(user::Column::Id.is_in(list))).await
 }
 
 pub async fn exists(db: &impl ConnectionTrait, id: Uuid) -> AppResult<bool> {

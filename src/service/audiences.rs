@@ -43,7 +43,7 @@ pub async fn size(db: &DatabaseConnection, viewer: Option<&Viewer>, coupon_id: U
 async fn change(db: &DatabaseConnection, coupon_id: Uuid, ids: &[Uuid], kind: Kind) -> AppResult<AudienceChange> {
     let (txn, coupon) = super::coupons::lock(db, coupon_id).await?;
     coupon.check_changeable()?;
-    let known = repo::audience::existing_users(&txn, ids).await?;
+    let known = repo::user::existing(&txn, ids).await?;
     let (known, unknown): (Vec<Uuid>, Vec<Uuid>) = ids.iter().partition(|u| known.contains(u));
     let now = domain::now();
     let mut result = AudienceChange { coupon_id, ..AudienceChange::default() };
