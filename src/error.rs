@@ -30,6 +30,12 @@ pub enum AppError {
     CouponAlreadyIssued,
     #[error("쿠폰이 모두 소진되었습니다")]
     CouponSoldOut,
+    /// 이번 발행분이 다 나갔고 다음 발행이 남았다 (CONTRACT 11절). `next_release_at`은 `extensions.nextReleaseAt`으로 나간다.
+    #[error("이번 수량이 모두 소진되었습니다. 다음 오픈을 기다려 주세요")]
+    CouponWaveSoldOut { next_release_at: chrono::DateTime<chrono::Utc> },
+    /// 할인액이 남은 예산에 들어가지 않는다 (CONTRACT 11절).
+    #[error("프로모션 예산이 소진되었습니다")]
+    BudgetExhausted,
     #[error("이미 사용된 쿠폰입니다")]
     CouponAlreadyUsed,
     #[error("사용되지 않은 쿠폰입니다")]
@@ -90,6 +96,8 @@ impl AppError {
             AppError::CouponExpired => "COUPON_EXPIRED",
             AppError::CouponAlreadyIssued => "COUPON_ALREADY_ISSUED",
             AppError::CouponSoldOut => "COUPON_SOLD_OUT",
+            AppError::CouponWaveSoldOut { .. } => "COUPON_WAVE_SOLD_OUT",
+            AppError::BudgetExhausted => "BUDGET_EXHAUSTED",
             AppError::CouponAlreadyUsed => "COUPON_ALREADY_USED",
             AppError::CouponNotUsed => "COUPON_NOT_USED",
             AppError::MinPurchaseNotMet => "MIN_PURCHASE_NOT_MET",
@@ -124,6 +132,8 @@ impl AppError {
             CouponExpired,
             CouponAlreadyIssued,
             CouponSoldOut,
+            CouponWaveSoldOut { next_release_at: chrono::DateTime::<chrono::Utc>::MIN_UTC },
+            BudgetExhausted,
             CouponAlreadyUsed,
             CouponNotUsed,
             MinPurchaseNotMet,

@@ -112,6 +112,8 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<SeedReport> {
             valid_until: c.valid_until.clone(),
             per_user_limit: Some(1),
             restricted: Some(false),
+            waves: None,
+            budget: None,
         })?;
         let issued = demo.user_coupons.iter().filter(|uc| uc.coupon_id == c.id).count() as i32;
         repo::coupon::insert_with_issued(&txn, c.id, &new, issued, c.created_at).await?;

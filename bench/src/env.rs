@@ -124,6 +124,8 @@ pub(crate) async fn make_coupon_limited(db: &DatabaseConnection, total: Option<i
         per_user_limit: if per_user_limit == 1 { NotSet } else { Set(per_user_limit) },
         version: NotSet,
         restricted: NotSet,
+        waves: NotSet,
+        budget: NotSet,
     };
     coupon::Entity::insert(row).exec_without_returning(db).await?;
     Ok(id)

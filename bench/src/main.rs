@@ -99,6 +99,9 @@ enum Scenario {
         users: usize,
         #[arg(long, default_value_t = 100)]
         concurrency: usize,
+        /// Give the coupon a budget that everyone fits in (CONTRACT 11): its checkouts meet on the coupon's row.
+        #[arg(long)]
+        budget: bool,
     },
     /// The shop (CONTRACT 8): generateCouponCodes(codes), the streamed CSV of those codes (time, server peak RSS growth),
     /// and a flash sale by one chosen code against the same sale by coupon id (alternating). Medians of `runs`.
@@ -170,6 +173,14 @@ enum Scenario {
         #[arg(long)]
         nats: bool,
     },
+    /// A release wave opening (CONTRACT 11) watched by `subscribers` couponStock subscriptions (20 per connection): the time
+    /// from the wave's `at` to the last subscriber's message, with no request made. Median of `runs`.
+    Wave {
+        #[arg(long, default_value_t = 10_000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Every scenario with its defaults.
     All,
     /// A small, quick run of every scenario (CI): proves the harness works and the invariant holds.
@@ -200,8 +211,9 @@ async fn main() -> Result<()> {
             reports.push(scenarios::flash_sale::flash_sale(&args, &setup(&args).await?, "burst", clients, quantity, clients).await?)
         }
         Scenario::Scale { rows, runs, seconds } => scenarios::scale::scale(&args, &setup(&args).await?, rows, runs, seconds).await?,
-        Scenario::Checkout { users, concurrency } => {
-            reports.extend(scenarios::checkout::checkout(&setup(&args).await?, users, concurrency).await?)
+        Scenario::Wave { subscribers, runs } => scenarios::wave::wave(&args, subscribers, runs).await?,
+        Scenario::Checkout { users, concurrency, budget } => {
+            reports.extend(scenarios::checkout::checkout(&setup(&args).await?, users, concurrency, budget).await?)
         }
         Scenario::Shop { codes, users, quantity, concurrency, runs } => {
             scenarios::shop::shop(&args, codes, users, quantity, concurrency, runs).await?

@@ -13,6 +13,7 @@ mod m20261221_000008_event_stream;
 mod m20261222_000009_coupon_version;
 mod m20261222_000010_per_user_limit;
 mod m20261222_000011_audiences;
+mod m20261223_000012_waves_budgets;
 
 /// 적용 순서대로 나열한 마이그레이션 목록.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261222_000009_coupon_version::Migration),
             Box::new(m20261222_000010_per_user_limit::Migration),
             Box::new(m20261222_000011_audiences::Migration),
+            Box::new(m20261223_000012_waves_budgets::Migration),
         ]
     }
 }

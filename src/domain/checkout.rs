@@ -138,6 +138,10 @@ pub fn check_use(
     {
         return Err(AppError::MinPurchaseNotMet);
     }
+    // 예산이 있는 쿠폰은 예산에서 뺄 할인액을 알아야 한다 (CONTRACT 11절: 7절의 규칙 다음, 예산 앞).
+    if coupon.budget.is_some() && amount.is_none() {
+        return Err(AppError::bad_input("orderAmount", "orderAmount: 예산이 있는 쿠폰은 주문 금액(또는 이 주문의 보류)이 있어야 합니다"));
+    }
     Ok(UseDecision::Apply(amount.map(|a| Amounts::of(coupon, a))))
 }
 
@@ -188,6 +192,8 @@ mod tests {
             version: 0,
             per_user_limit: 1,
             restricted: false,
+            waves: Vec::new(),
+            budget: None,
         }
     }
 

@@ -1,9 +1,11 @@
 //! 쿠폰 규칙: 유효기간, 재고, 할인 계산, 생성 입력 검증 (CONTRACT 5절을 한 곳에).
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use uuid::Uuid;
 
-use super::money::{check_storable, money, parse_decimal};
+use super::money::{check_budget, check_storable, money, parse_decimal};
+pub use super::time::parse_datetime;
+use super::wave::{self, ReleaseWave, ReleaseWaveInput};
 use crate::error::{AppError, AppResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +79,10 @@ pub struct Coupon {
     pub per_user_limit: i32,
     /// 참이면 대상 고객(audience)에게만 발급한다 (CONTRACT 11절).
     pub restricted: bool,
+    /// 발행 일정, 빠른 것부터. 비었으면 유효기간 시작에 전부 풀린다.
+    pub waves: Vec<ReleaseWave>,
+    /// 현재 사용과 만료 전 보류의 할인 합계의 상한. `None` = 상한 없음.
+    pub budget: Option<Decimal>,
 }
 
 impl Coupon {
@@ -103,7 +109,7 @@ impl Coupon {
 
     /// 부분 수정을 적용한 모습. 잠금 안에서 최신 행에 대고 부른다: 발급 수량과 비교하는 검사가 권위를 갖는다.
     /// 검사 순서: 정률 전용 필드 → 유효기간 순서 → 총수량 ≥ 발급 수량.
-    pub fn apply(&self, change: &CouponChange) -> AppResult<Coupon> {
+    pub fn apply(&self, change: &CouponChange, now: DateTime<Utc>) -> AppResult<Coupon> {
         let mut next = self.clone();
         if let Some(name) = &change.name {
             next.name = name.clone();
@@ -149,6 +155,17 @@ impl Coupon {
                 format!("totalQuantity: 이미 발급된 수량({})보다 작을 수 없습니다", self.issued_quantity),
             ));
         }
+        if let Some(budget) = change.budget {
+            next.budget = budget;
+        }
+        // 새 일정은 일정 전체다. 비우면(null, []) 일정이 없어진다. 일정을 안 보냈어도 총수량·기간이 바뀌면 다시 맞춰 본다.
+        if let Some(waves) = &change.waves {
+            if !waves.is_empty() {
+                wave::check_reschedule(&self.waves, waves, now)?;
+            }
+            next.waves = waves.clone();
+        }
+        wave::check_fits(&next.waves, next.total_quantity, next.valid_from, next.valid_until)?;
         Ok(next)
     }
 
@@ -167,13 +184,60 @@ impl Coupon {
         self.total_quantity.map(|total| (total - self.issued_quantity).max(0))
     }
 
+    /// 마지막 웨이브까지 다 나갔는지 (`CouponStock.soldOut`): 다시 풀릴 것이 없다.
     pub fn is_sold_out(&self) -> bool {
         self.remaining_quantity() == Some(0)
     }
 
-    /// 발급 중(ACTIVE)이고 지금 유효기간 안이고 소진되지 않았는지.
+    /// 지금까지 풀린 수량(누적). 일정이 없으면 총수량, 무제한이면 `None`.
+    pub fn released_quantity(&self, now: DateTime<Utc>) -> Option<i32> {
+        self.total_quantity.map(|total| wave::released(&self.waves, now).unwrap_or(total))
+    }
+
+    /// 다음 웨이브가 열리는 시각.
+    pub fn next_release_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        wave::next_at(&self.waves, now)
+    }
+
+    /// 지금 발급할 수 있는 수량 (풀린 것 − 발급된 것). 무제한이면 `None`.
+    pub fn stock_left(&self, now: DateTime<Utc>) -> Option<i32> {
+        self.released_quantity(now).map(|released| (released - self.issued_quantity).max(0))
+    }
+
+    /// 지금 발급할 재고가 없을 때의 답: 다음 웨이브가 남았으면 WAVE_SOLD_OUT, 아니면 SOLD_OUT (최종).
+    pub fn out_of_stock(&self, now: DateTime<Utc>) -> AppError {
+        match self.next_release_at(now) {
+            Some(next_release_at) if !self.is_sold_out() => AppError::CouponWaveSoldOut { next_release_at },
+            _ => AppError::CouponSoldOut,
+        }
+    }
+
+    /// 풀린 재고가 남았는지.
+    pub fn check_stock(&self, now: DateTime<Utc>) -> AppResult<()> {
+        if self.stock_left(now) == Some(0) { Err(self.out_of_stock(now)) } else { Ok(()) }
+    }
+
+    /// 발급 중(ACTIVE)이고 지금 유효기간 안이고 풀린 재고가 남았는지.
     pub fn is_available(&self, now: DateTime<Utc>) -> bool {
-        self.status == CouponStatus::Active && self.check_window(now).is_ok() && !self.is_sold_out()
+        self.status == CouponStatus::Active && self.check_window(now).is_ok() && self.check_stock(now).is_ok()
+    }
+
+    /// 예산을 `spent`(현재 사용과 만료 전 보류의 할인 합계)보다 낮출 수 없다 (`updateCoupon`).
+    pub fn check_budget_covers(&self, spent: Decimal) -> AppResult<()> {
+        match self.budget {
+            Some(budget) if budget < spent => {
+                Err(AppError::bad_input("budget", format!("budget: 이미 사용·보류된 할인 합계({})보다 낮출 수 없습니다", money(spent))))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// 예산에서 `discount`를 가져갈 수 있는지. `others`: 이 발급 내역을 뺀 현재 사용과 만료 전 보류의 할인 합계.
+    pub fn check_budget(&self, others: Decimal, discount: Decimal) -> AppResult<()> {
+        match self.budget {
+            Some(budget) if others + discount > budget => Err(AppError::BudgetExhausted),
+            _ => Ok(()),
+        }
     }
 
     /// 최소 주문 금액 충족 여부 (기준이 없으면 항상 충족).
@@ -216,6 +280,9 @@ pub struct NewCouponInput {
     pub per_user_limit: Option<i32>,
     /// 없으면(GraphQL 기본값) false. 명시한 null은 입력 오류.
     pub restricted: Option<bool>,
+    /// 없거나 비었으면 일정 없음.
+    pub waves: Option<Vec<ReleaseWaveInput>>,
+    pub budget: Option<String>,
 }
 
 /// 검증을 통과한 새 쿠폰.
@@ -231,6 +298,8 @@ pub struct NewCoupon {
     pub valid_until: DateTime<Utc>,
     pub per_user_limit: i32,
     pub restricted: bool,
+    pub waves: Vec<ReleaseWave>,
+    pub budget: Option<Decimal>,
 }
 
 /// 부분 수정의 필드 하나: 없음(그대로), null(비움), 값.
@@ -253,6 +322,10 @@ pub struct CouponChangeInput {
     pub valid_until: Patch<String>,
     pub per_user_limit: Patch<i32>,
     pub restricted: Patch<bool>,
+    /// 일정 전체. null은 일정을 없앤다.
+    pub waves: Patch<Vec<ReleaseWaveInput>>,
+    /// null은 예산을 없앤다.
+    pub budget: Patch<String>,
 }
 
 /// 형식 검증을 통과한 부분 수정. `None`은 그대로, `Some(None)`은 비움.
@@ -266,6 +339,9 @@ pub struct CouponChange {
     pub valid_until: Option<DateTime<Utc>>,
     pub per_user_limit: Option<i32>,
     pub restricted: Option<bool>,
+    /// 새 일정 전체 (빈 것은 일정 없음).
+    pub waves: Option<Vec<ReleaseWave>>,
+    pub budget: Option<Option<Decimal>>,
 }
 
 impl CouponChange {
@@ -297,6 +373,12 @@ impl CouponChange {
         let valid_until = required("validUntil", input.valid_until)?.map(|raw| parse_datetime("validUntil", &raw)).transpose()?;
         let per_user_limit = required("perUserLimit", input.per_user_limit)?.map(check_per_user_limit).transpose()?;
         let restricted = required("restricted", input.restricted)?;
+        let waves = match input.waves {
+            Patch::Keep => None,
+            Patch::Clear => Some(Vec::new()),
+            Patch::Set(w) => Some(wave::parse(w)?),
+        };
+        let budget = nullable(input.budget, |raw| parse_decimal("budget", &raw).and_then(|v| check_budget("budget", v)))?;
         Ok(CouponChange {
             name,
             min_purchase_amount,
@@ -306,6 +388,8 @@ impl CouponChange {
             valid_until,
             per_user_limit,
             restricted,
+            waves,
+            budget,
         })
     }
 
@@ -340,18 +424,6 @@ fn check_total(total: Option<i32>) -> AppResult<()> {
     }
 }
 
-/// RFC 3339 시각을 UTC로 해석한다. 저장 정밀도(마이크로초)로 잘라서 돌려준 값과 다시 읽은 값이 같게.
-/// 연도는 1000..=9999 (MySQL DATETIME이 담을 수 있는 범위).
-pub fn parse_datetime(field: &str, raw: &str) -> AppResult<DateTime<Utc>> {
-    let t = DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
-        .map_err(|_| AppError::bad_input(field, format!("{field}: RFC 3339 시각이어야 합니다 (예: \"2025-01-01T00:00:00Z\")")))?;
-    if !(1000..=9999).contains(&chrono::Datelike::year(&t)) {
-        return Err(AppError::bad_input(field, format!("{field}: 연도는 1000년부터 9999년까지입니다")));
-    }
-    Ok(t)
-}
-
 impl NewCoupon {
     /// 계약서의 createCoupon 검증. 첫 번째로 어긋난 필드를 지목한다.
     pub fn parse(input: NewCouponInput) -> AppResult<Self> {
@@ -382,6 +454,9 @@ impl NewCoupon {
         let Some(restricted) = input.restricted else {
             return Err(AppError::bad_input("restricted", "restricted: null일 수 없습니다 (기본값 false)"));
         };
+        let waves = wave::parse(input.waves.unwrap_or_default())?;
+        wave::check_fits(&waves, input.total_quantity, valid_from, valid_until)?;
+        let budget = input.budget.as_deref().map(|raw| parse_decimal("budget", raw).and_then(|v| check_budget("budget", v))).transpose()?;
         Ok(NewCoupon {
             name: input.name,
             discount_type: input.discount_type,
@@ -393,6 +468,8 @@ impl NewCoupon {
             valid_until,
             per_user_limit,
             restricted,
+            waves,
+            budget,
         })
     }
 }
@@ -429,6 +506,8 @@ mod tests {
             version: 0,
             per_user_limit: 1,
             restricted: false,
+            waves: Vec::new(),
+            budget: None,
         }
     }
 
@@ -486,6 +565,8 @@ mod tests {
             valid_until: "2099-12-31T23:59:59Z".into(),
             per_user_limit: Some(1),
             restricted: Some(false),
+            waves: None,
+            budget: None,
         }
     }
 
@@ -536,7 +617,7 @@ mod tests {
     }
 
     fn change_field(input: CouponChangeInput, c: &Coupon) -> String {
-        match CouponChange::parse(input).and_then(|ch| c.apply(&ch)) {
+        match CouponChange::parse(input).and_then(|ch| c.apply(&ch, at(2026))) {
             Err(AppError::BadUserInput { field, .. }) => field,
             other => panic!("거부되어야 함: {other:?}"),
         }
@@ -548,7 +629,7 @@ mod tests {
         let ch =
             CouponChange::parse(CouponChangeInput { name: Patch::Set("새 이름".into()), max_discount_amount: Patch::Clear, ..change() })
                 .expect("유효한 수정");
-        let next = c.apply(&ch).expect("적용");
+        let next = c.apply(&ch, at(2026)).expect("적용");
         assert_eq!(next.name, "새 이름");
         assert_eq!(next.max_discount_amount, None);
         assert_eq!(next.min_purchase_amount, Some(dec("10000")));
@@ -573,16 +654,16 @@ mod tests {
             assert_eq!(change_field(CouponChangeInput { per_user_limit: p.clone(), ..change() }, &three), "perUserLimit", "{p:?}");
         }
         let raised = CouponChange::parse(CouponChangeInput { per_user_limit: Patch::Set(5), ..change() }).expect("형식");
-        assert_eq!(three.apply(&raised).expect("올리기").per_user_limit, 5);
+        assert_eq!(three.apply(&raised, at(2026)).expect("올리기").per_user_limit, 5);
         assert_eq!(change_field(CouponChangeInput { valid_from: Patch::Set("2031-01-01T00:00:00Z".into()), ..change() }, &c), "validFrom");
         assert_eq!(
             change_field(CouponChangeInput { valid_until: Patch::Set("2024-01-01T00:00:00Z".into()), ..change() }, &c),
             "validUntil"
         );
         let ok = CouponChange::parse(CouponChangeInput { total_quantity: Patch::Set(7), ..change() }).expect("형식");
-        assert_eq!(c.apply(&ok).expect("발급 수량과 같으면 된다").total_quantity, Some(7));
+        assert_eq!(c.apply(&ok, at(2026)).expect("발급 수량과 같으면 된다").total_quantity, Some(7));
         let unlimited = CouponChange::parse(CouponChangeInput { total_quantity: Patch::Clear, ..change() }).expect("형식");
-        assert_eq!(c.apply(&unlimited).expect("무제한").total_quantity, None);
+        assert_eq!(c.apply(&unlimited, at(2026)).expect("무제한").total_quantity, None);
     }
 
     #[test]

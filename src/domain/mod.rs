@@ -6,14 +6,17 @@ pub mod coupon;
 pub mod event;
 pub mod idempotency;
 pub mod money;
+pub mod time;
 pub mod user;
 pub mod viewer;
+pub mod wave;
 
 pub use checkout::{OrderId, UserCouponStatus};
 pub use coupon::{Coupon, CouponChange, CouponChangeInput, CouponStatus, DiscountType, NewCoupon, NewCouponInput, Patch};
 pub use event::{Event, EventType, NewEvent, Stamped};
 pub use user::{User, UserCoupon};
 pub use viewer::{Role, Viewer};
+pub use wave::{ReleaseWave, ReleaseWaveInput};
 
 use chrono::{DateTime, SubsecRound, Utc};
 

@@ -53,6 +53,23 @@ pub fn check_storable(field: &str, value: Decimal) -> AppResult<Decimal> {
     Ok(money(value))
 }
 
+/// 예산의 상한 (DECIMAL(12,2)): 10^10 미만.
+const BUDGET_LIMIT: i64 = 10_000_000_000;
+
+/// 예산: 0보다 크고, 소수점 아래 2자리까지, 10^10 미만 (CONTRACT 11절).
+pub fn check_budget(field: &str, value: Decimal) -> AppResult<Decimal> {
+    if value <= Decimal::ZERO {
+        return Err(AppError::bad_input(field, format!("{field}: 0보다 커야 합니다")));
+    }
+    if value.normalize().scale() > 2 {
+        return Err(AppError::bad_input(field, format!("{field}: 소수점 아래 2자리까지 입력할 수 있습니다")));
+    }
+    if value >= Decimal::from(BUDGET_LIMIT) {
+        return Err(AppError::bad_input(field, format!("{field}: 10000000000 미만이어야 합니다")));
+    }
+    Ok(money(value))
+}
+
 /// 금액 표기를 소수점 아래 2자리로 맞춘다 (SQLite는 REAL로 돌려주므로 반올림으로 정규화).
 pub fn money(value: Decimal) -> Decimal {
     let mut v = value.round_dp(2);

@@ -21,6 +21,9 @@ pub struct Model {
     pub version: i64,
     pub per_user_limit: i32,
     pub restricted: bool,
+    /// 발행 일정 JSON (`domain::ReleaseWave`의 배열). NULL이면 일정 없음.
+    pub waves: Option<String>,
+    pub budget: Option<Decimal>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

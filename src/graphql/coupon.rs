@@ -96,6 +96,32 @@ impl Coupon {
         self.0.remaining_quantity()
     }
 
+    /// The release schedule, earliest first; empty: everything at validFrom.
+    async fn waves(&self) -> Vec<ReleaseWave> {
+        self.0.waves.iter().map(|w| ReleaseWave { at: DateTime::utc(w.at), quantity: w.quantity }).collect()
+    }
+
+    /// Quantity released by now (cumulative); null: unlimited.
+    async fn released_quantity(&self) -> Option<i32> {
+        self.0.released_quantity(domain::now())
+    }
+
+    /// When the next wave opens; null when none is left.
+    async fn next_release_at(&self) -> Option<DateTime> {
+        self.0.next_release_at(domain::now()).map(DateTime::utc)
+    }
+
+    /// Total discount money this coupon may give (current uses plus unexpired holds); null: no cap.
+    async fn budget(&self) -> Option<Decimal> {
+        self.0.budget.map(Decimal::money)
+    }
+
+    /// ADMIN only. budget minus the discounts of current uses and unexpired holds; null without a budget.
+    #[graphql(guard = "super::guards::AdminOnly")]
+    async fn budget_remaining(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Decimal>> {
+        Ok(service::coupons::budget_remaining(db(ctx)?, viewer(ctx), &self.0).await.gql()?.map(Decimal::money))
+    }
+
     /// Start of the validity window.
     async fn valid_from(&self) -> DateTime {
         DateTime::utc(self.0.valid_from)
@@ -106,7 +132,7 @@ impl Coupon {
         DateTime::utc(self.0.valid_until)
     }
 
-    /// Inside its validity window now and not sold out.
+    /// ACTIVE, inside its validity window now, and released stock left (false between waves once a wave is sold out).
     async fn is_available(&self) -> bool {
         self.0.is_available(domain::now())
     }
@@ -130,6 +156,9 @@ impl Coupon {
             discount_total: Decimal::money(s.holders.discount_total),
             codes_generated: count(s.codes_generated),
             codes_redeemed: count(s.codes_redeemed),
+            // 예산이 없으면 0.00 (CONTRACT 11절).
+            budget_used: Decimal::money(if self.0.budget.is_some() { s.holders.discount_total } else { rust_decimal::Decimal::ZERO }),
+            budget_held: Decimal::money(if self.0.budget.is_some() { s.holders.discount_held } else { rust_decimal::Decimal::ZERO }),
         })
     }
 
@@ -173,4 +202,17 @@ pub struct CouponStats {
     pub codes_generated: i32,
     /// Redemptions of this coupon's codes, generated and chosen.
     pub codes_redeemed: i32,
+    /// Discounts of current uses counted against the budget; "0.00" without a budget.
+    pub budget_used: Decimal,
+    /// Discounts of unexpired holds counted against the budget; "0.00" without a budget.
+    pub budget_held: Decimal,
+}
+
+/// One opening of a coupon's release schedule.
+#[derive(SimpleObject)]
+pub struct ReleaseWave {
+    /// When this wave opens.
+    pub at: DateTime,
+    /// How many coupons it releases (what it does not sell rolls over).
+    pub quantity: i32,
 }

@@ -17,6 +17,9 @@ impl ErrorExtensions for AppError {
             if let AppError::TooManyAttempts { retry_after_secs } = self {
                 e.set("retryAfterSeconds", *retry_after_secs);
             }
+            if let AppError::CouponWaveSoldOut { next_release_at } = self {
+                e.set("nextReleaseAt", next_release_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+            }
         })
     }
 }

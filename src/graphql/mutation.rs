@@ -12,7 +12,7 @@ use super::guards::{AdminOnly, Authenticated};
 use super::scalars::{DateTime, Decimal};
 use super::user_coupon::UserCoupon;
 use crate::domain::checkout::{self, OrderId};
-use crate::domain::{CouponChangeInput, CouponStatus, NewCouponInput, Patch, money};
+use crate::domain::{self, CouponChangeInput, CouponStatus, NewCouponInput, Patch, money};
 use crate::error::AppError;
 use crate::net::ClientAddr;
 use crate::service;
@@ -44,6 +44,24 @@ pub struct CreateCouponInput {
     /// true: only the coupon's audience members may be issued it.
     #[graphql(default_with = "Some(false)")]
     restricted: Option<bool>,
+    /// The release schedule (0..50 waves, at strictly increasing inside [validFrom, validUntil), quantities summing to totalQuantity); empty or absent: everything at validFrom.
+    waves: Option<Vec<ReleaseWaveInput>>,
+    /// Total discount money this coupon may give (current uses plus unexpired holds): > 0, at most 2 decimals, below 10^10; absent: no cap.
+    budget: Option<Decimal>,
+}
+
+/// One opening of a release schedule.
+#[derive(InputObject)]
+pub struct ReleaseWaveInput {
+    /// When this wave opens.
+    at: DateTime,
+    /// How many coupons it releases (at least 1).
+    quantity: i32,
+}
+
+/// GraphQL의 웨이브 입력을 도메인의 가공 전 입력으로 (시각의 형식 오류는 `waves`의 입력 오류).
+fn waves_input(waves: Vec<ReleaseWaveInput>) -> Result<Vec<domain::ReleaseWaveInput>, AppError> {
+    waves.into_iter().map(|w| Ok(domain::ReleaseWaveInput { at: w.at.raw("waves")?, quantity: w.quantity })).collect()
 }
 
 /// Changes to a coupon: only the fields present change; an explicit null clears a nullable field.
@@ -65,6 +83,10 @@ pub struct UpdateCouponInput {
     per_user_limit: MaybeUndefined<i32>,
     /// true: only the audience may be issued it; null is refused.
     restricted: MaybeUndefined<bool>,
+    /// The whole new schedule: waves already opened are sent again unchanged, the others lie in the future; null or []: no schedule.
+    waves: MaybeUndefined<Vec<ReleaseWaveInput>>,
+    /// A new budget, never below what is used and held now; null: no cap.
+    budget: MaybeUndefined<Decimal>,
 }
 
 /// `MaybeUndefined`(없음·null·값)를 도메인의 `Patch`로. 값은 `raw`로 꺼낸다(스칼라의 형식 오류는 그 필드의 입력 오류).
@@ -87,6 +109,8 @@ impl UpdateCouponInput {
             valid_until: patch(self.valid_until, |d| d.raw("validUntil"))?,
             per_user_limit: patch(self.per_user_limit, Ok)?,
             restricted: patch(self.restricted, Ok)?,
+            waves: patch(self.waves, waves_input)?,
+            budget: patch(self.budget, |d| d.raw("budget"))?,
         })
     }
 }
@@ -204,6 +228,8 @@ impl MutationRoot {
             valid_until: input.valid_until.raw("validUntil").gql()?,
             per_user_limit: input.per_user_limit,
             restricted: input.restricted,
+            waves: input.waves.map(waves_input).transpose().gql()?,
+            budget: input.budget.map(|d| d.raw("budget")).transpose().gql()?,
         };
         Ok(Coupon(service::coupons::create(db(ctx)?, viewer(ctx), input).await.gql()?))
     }

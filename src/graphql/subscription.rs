@@ -9,6 +9,7 @@ use futures_util::stream::BoxStream;
 use super::context::parse_uuid;
 use super::coupon::CouponStatusGql;
 use super::errors::GqlResultExt;
+use super::scalars::DateTime;
 use crate::error::AppError;
 use crate::service::stock::{Stock, StockHub};
 
@@ -28,10 +29,14 @@ pub struct CouponStock {
     total_quantity: Option<i32>,
     /// null: unlimited.
     remaining_quantity: Option<i32>,
-    /// Whether none is left to issue.
+    /// Whether none is left to issue, now or in a later wave.
     sold_out: bool,
     /// Where the coupon is in its lifecycle.
     status: CouponStatusGql,
+    /// Quantity released by now (cumulative); null: unlimited.
+    released_quantity: Option<i32>,
+    /// When the next wave opens; null when none is left.
+    next_release_at: Option<DateTime>,
 }
 
 impl From<Stock> for CouponStock {
@@ -43,6 +48,8 @@ impl From<Stock> for CouponStock {
             remaining_quantity: s.remaining_quantity(),
             sold_out: s.sold_out(),
             status: s.status.into(),
+            released_quantity: s.released_quantity,
+            next_release_at: s.next_release_at.map(DateTime::utc),
         }
     }
 }

@@ -2,6 +2,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
@@ -272,6 +273,27 @@ pub async fn page_by_coupon(
     super::newest_first(db, q, (Column::IssuedAt, Column::Id), after.map(|k| (k.created_at, id_str(k.id))), limit, to_domain).await
 }
 
+/// 만료 전 보류: 미사용이고 주문이 있고 보류 시한이 지나지 않은 것 (시한이 지난 보류는 읽을 때 풀린 것이다).
+fn live_hold(now: DateTime<Utc>) -> Condition {
+    Condition::all().add(Column::IsUsed.eq(false)).add(Column::OrderId.is_not_null()).add(Column::ReservedUntil.gt(ts(now)))
+}
+
+/// 예산에서 나간 돈: 쿠폰 하나의 현재 사용과 만료 전 보류의 할인 합계, `except`(지금 바꾸려는 발급 내역)는 빼고.
+/// 만료는 읽는 시각으로 정하므로 청소 작업 없이 만료된 보류의 몫이 돌아온다. 쿠폰 행 잠금 아래에서 부른다
+/// (READ COMMITTED라 잠금 뒤의 읽기가 그 전의 커밋을 모두 본다).
+pub async fn budget_spent(db: &impl ConnectionTrait, coupon_id: Uuid, now: DateTime<Utc>, except: Option<Uuid>) -> AppResult<Decimal> {
+    let mut q = UserCoupons::find()
+        .select_only()
+        .expr_as(Func::sum(Expr::col(Column::DiscountAmount)), "spent")
+        .filter(Column::CouponId.eq(id_str(coupon_id)))
+        .filter(Condition::any().add(Column::IsUsed.eq(true)).add(live_hold(now)));
+    if let Some(id) = except {
+        q = q.filter(Column::Id.ne(id_str(id)));
+    }
+    let spent: Option<Option<Decimal>> = q.into_tuple().one(db).await.map_err(db_error)?;
+    Ok(money(spent.flatten().unwrap_or_default()))
+}
+
 /// 쿠폰 하나의 발급 내역 집계 (CouponStats의 발급 쪽).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HolderStats {
@@ -280,32 +302,36 @@ pub struct HolderStats {
     pub reserved: i64,
     pub order_amount_total: rust_decimal::Decimal,
     pub discount_total: rust_decimal::Decimal,
+    /// 만료 전 보류의 할인 합계.
+    pub discount_held: rust_decimal::Decimal,
 }
 
 /// 질의 한 번으로 센다. 금액 합은 지금 사용 중인 것만 (취소하면 주문 필드가 비워지므로 빠진다).
 pub async fn stats(db: &impl ConnectionTrait, coupon_id: Uuid, now: DateTime<Utc>) -> AppResult<HolderStats> {
-    type Row = (i64, i64, i64, Option<rust_decimal::Decimal>, Option<rust_decimal::Decimal>);
+    type Row = (i64, i64, i64, Option<rust_decimal::Decimal>, Option<rust_decimal::Decimal>, Option<rust_decimal::Decimal>);
     // CASE에 ELSE가 없으면 NULL이라 COUNT·SUM이 건너뛴다: 조건별 집계를 한 번의 훑기로.
     let used = || Expr::case(Column::IsUsed.eq(true), Expr::val(1));
-    let held = Condition::all().add(Column::IsUsed.eq(false)).add(Column::OrderId.is_not_null()).add(Column::ReservedUntil.gt(ts(now)));
+    let held = live_hold;
     let row: Option<Row> = UserCoupons::find()
         .select_only()
         .expr_as(Func::count(Expr::col(Column::Id)), "issued")
         .expr_as(Func::count(used()), "used")
-        .expr_as(Func::count(Expr::case(held, Expr::val(1))), "reserved")
+        .expr_as(Func::count(Expr::case(held(now), Expr::val(1))), "reserved")
         .expr_as(Func::sum(Expr::case(Column::IsUsed.eq(true), Expr::col(Column::OrderAmount))), "order_total")
         .expr_as(Func::sum(Expr::case(Column::IsUsed.eq(true), Expr::col(Column::DiscountAmount))), "discount_total")
+        .expr_as(Func::sum(Expr::case(held(now), Expr::col(Column::DiscountAmount))), "discount_held")
         .filter(Column::CouponId.eq(id_str(coupon_id)))
         .into_tuple()
         .one(db)
         .await
         .map_err(db_error)?;
-    let (issued, used, reserved, order, discount) = row.unwrap_or((0, 0, 0, None, None));
+    let (issued, used, reserved, order, discount, discount_held) = row.unwrap_or((0, 0, 0, None, None, None));
     Ok(HolderStats {
         issued,
         used,
         reserved,
         order_amount_total: money(order.unwrap_or_default()),
         discount_total: money(discount.unwrap_or_default()),
+        discount_held: money(discount_held.unwrap_or_default()),
     })
 }

@@ -86,11 +86,16 @@ pub async fn update(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid, 
 async fn update_once(db: &DatabaseConnection, id: Uuid, change: &CouponChange) -> AppResult<Coupon> {
     let (txn, coupon) = lock(db, id).await?;
     coupon.check_changeable()?;
-    let next = coupon.apply(change)?;
+    let now = domain::now();
+    let next = coupon.apply(change, now)?;
     if change.is_empty() {
         return Ok(coupon);
     }
-    save(txn, next, EventType::CouponUpdated, domain::now()).await
+    // 예산은 이미 사용·보류된 것 밑으로 내릴 수 없다: 보류·사용이 같은 행 잠금 아래에서 가져가므로 여기서 센 합이 권위를 갖는다.
+    if matches!(change.budget, Some(Some(_))) {
+        next.check_budget_covers(repo::user_coupon::budget_spent(&txn, id, now, None).await?)?;
+    }
+    save(txn, next, EventType::CouponUpdated, now).await
 }
 
 /// `pauseCoupon` / `resumeCoupon` / `archiveCoupon`. 이미 그 상태면 바꾸지 않고(이벤트도 없이) 그대로 답한다.
@@ -124,6 +129,18 @@ pub async fn stats(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid) -
     let holders = repo::user_coupon::stats(db, id, domain::now()).await?;
     let (codes_generated, codes_redeemed) = repo::code::counts(db, id).await?;
     Ok(CouponStats { holders, codes_generated, codes_redeemed })
+}
+
+/// `Coupon.budgetRemaining`: 예산 − (현재 사용 + 만료 전 보류의 할인). 예산이 없으면 `None`. 관리자 전용.
+pub async fn budget_remaining(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    coupon: &Coupon,
+) -> AppResult<Option<rust_decimal::Decimal>> {
+    Viewer::require_admin(viewer)?;
+    let Some(budget) = coupon.budget else { return Ok(None) };
+    let spent = repo::user_coupon::budget_spent(db, coupon.id, domain::now(), None).await?;
+    Ok(Some(domain::money::money(budget - spent)))
 }
 
 /// 있어야 하는 쿠폰: 없으면 COUPON_NOT_FOUND (권한은 부른 쪽이 이미 확인했다).

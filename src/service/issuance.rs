@@ -104,7 +104,12 @@ impl Issuer {
                 None => issue_one(&self.db, req, coupon_id).await,
             },
             // 같은 키의 먼저 온 요청이 이미 발급했다면 그 결과가 답이다 (매진·중복·코드 소진보다 먼저).
-            Err(e @ (AppError::CouponSoldOut | AppError::CouponAlreadyIssued | AppError::CodeAlreadyRedeemed)) => match &req.key {
+            Err(
+                e @ (AppError::CouponSoldOut
+                | AppError::CouponWaveSoldOut { .. }
+                | AppError::CouponAlreadyIssued
+                | AppError::CodeAlreadyRedeemed),
+            ) => match &req.key {
                 Some(k) => replay_of(&self.db, k).await?.ok_or(e),
                 None => Err(e),
             },
@@ -146,7 +151,8 @@ async fn precheck(db: &DatabaseConnection, user_id: Uuid, coupon_id: Uuid) -> Ap
     judge(db, user_id, &coupon, user_exists).await
 }
 
-/// 읽어 둔 쿠폰과 사용자 존재로 계약서 순서의 검사: 사용자 존재 → 발급 중 → 유효기간 → (매진이면) 중복·매진.
+/// 읽어 둔 쿠폰과 사용자 존재로 계약서 순서의 검사: 사용자 존재 → 대상 고객 → 발급 중 → 유효기간
+/// → (풀린 재고가 없으면) 사용자당 한도 → 이번 웨이브 매진·매진.
 async fn judge(db: &DatabaseConnection, user_id: Uuid, coupon: &Coupon, user_exists: bool) -> AppResult<()> {
     if !user_exists {
         return Err(AppError::UserNotFound);
@@ -155,19 +161,21 @@ async fn judge(db: &DatabaseConnection, user_id: Uuid, coupon: &Coupon, user_exi
     if coupon.restricted && !repo::audience::is_member(db, coupon.id, user_id).await? {
         return Err(AppError::NotEligible);
     }
+    let now = domain::now();
     coupon.check_issuable()?;
-    coupon.check_window(domain::now())?;
-    if coupon.is_sold_out() {
-        // 매진 빠른 경로: 패자는 잠금 대기열에 서지 않고 바로 답을 받는다.
-        return Err(sold_out_or_held(db, user_id, coupon).await);
+    coupon.check_window(now)?;
+    if let Err(out) = coupon.check_stock(now) {
+        // 매진 빠른 경로: 패자는 잠금 대기열에 서지 않고 바로 답을 받는다. 다음 웨이브가 남았으면 WAVE_SOLD_OUT이고,
+        // 그 웨이브가 열린 뒤의 요청은 이 읽기에서 새 재고를 본다 (읽기는 요청마다 새로 한다).
+        return Err(sold_out_or_held(db, user_id, coupon, out).await);
     }
     Ok(())
 }
 
-/// 매진일 때: 한도까지 받은 사용자에게는 ALREADY_ISSUED가 먼저다.
-async fn sold_out_or_held(db: &impl ConnectionTrait, user_id: Uuid, coupon: &Coupon) -> AppError {
+/// 풀린 재고가 없을 때(`out`): 한도까지 받은 사용자에게는 ALREADY_ISSUED가 먼저다.
+async fn sold_out_or_held(db: &impl ConnectionTrait, user_id: Uuid, coupon: &Coupon, out: AppError) -> AppError {
     match repo::user_coupon::count_held(db, user_id, coupon.id).await {
-        Ok(held) => coupon.next_slot(held).err().unwrap_or(AppError::CouponSoldOut),
+        Ok(held) => coupon.next_slot(held).err().unwrap_or(out),
         Err(e) => e,
     }
 }
@@ -203,7 +211,8 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
     let now = domain::now();
     // 잠금이나 배치를 기다리는 사이에 중지되었거나 유효기간이 끝났을 수 있다. 코드로 온 요청에는 코드 검사가 먼저라 요청마다 답한다.
     let closed = coupon.check_issuable().and_then(|()| coupon.check_window(now)).err();
-    let mut remaining = coupon.remaining_quantity();
+    // 지금 풀린 재고만 (웨이브): 잠금 뒤의 시각으로 정하므로 다음 웨이브의 것은 그 시각 전에 한 장도 나가지 않는다.
+    let mut remaining = coupon.stock_left(now);
     // 코드의 사용 수: 코드를 바꾸는 곳은 모두 이 쿠폰 행 잠금 아래에 있으므로 여기서 읽은 값이 권위를 갖는다.
     let mut code_names: Vec<&str> = reqs.iter().filter_map(|r| r.code.as_deref()).collect();
     code_names.sort_unstable();
@@ -275,7 +284,7 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
             }
         };
         if remaining == Some(0) {
-            outcomes.push(Outcome::Failed(AppError::CouponSoldOut));
+            outcomes.push(Outcome::Failed(coupon.out_of_stock(now)));
             continue;
         }
         remaining = remaining.map(|r| r - 1);
@@ -312,7 +321,8 @@ async fn issue_batch(db: &DatabaseConnection, coupon_id: Uuid, reqs: &[IssueRequ
         }
         let mut events: Vec<NewEvent> = winners.iter().map(|uc| NewEvent::for_user_coupon(EventType::CouponIssued, uc, now)).collect();
         // 마지막 한 장을 가져간 트랜잭션이 매진을 남긴다: 잠금 아래에서 재고가 있던 상태에서 0이 되는 것은 이 트랜잭션 하나뿐이다.
-        if remaining == Some(0) {
+        // 웨이브 하나가 다 나간 것은 매진이 아니다 (다음 웨이브가 온다).
+        if coupon.total_quantity == Some(coupon.issued_quantity + winners.len() as i32) {
             events.push(NewEvent::for_coupon(EventType::CouponSoldOut, coupon_id, now));
         }
         repo::ledger::append(&txn, &events).await?;

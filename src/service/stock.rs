@@ -4,6 +4,9 @@
 //! 추가 서비스 없이 돌아야 한다. 지켜보는 쿠폰이 있을 때만, 그 쿠폰들 전부를 질의 하나로 200 ms마다 읽는다
 //! (구독자 수와 무관하게 프로세스당 초당 5문장). 이 프로세스의 발급은 커밋 직후 `poke`로 폴러를 바로 깨운다.
 //!
+//! 발행 일정: 웨이브가 열리는 것은 요청 없이 시계로 일어나므로, 폴러가 지켜보는 쿠폰들의 다음 웨이브 시각을 알고 있다가
+//! 그 시각에 맞춰 깨어 읽는다 (CONTRACT 11절: 1초 안에).
+//!
 //! 느린 구독자: watch 채널은 마지막 값 하나만 들고 있어서, 늦게 읽는 쪽은 중간 값을 건너뛰고 최신 상태를 받는다
 //! (변경마다 쌓이는 큐가 없다). 구독 하나는 초당 10번까지만 보내고, 마지막 상태는 언제나 보낸다.
 use std::collections::HashMap;
@@ -11,13 +14,14 @@ use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::domain::{Coupon, CouponStatus};
+use crate::domain::{self, Coupon, CouponStatus};
 use crate::error::AppResult;
 use crate::repo;
 
@@ -33,11 +37,21 @@ pub struct Stock {
     pub issued_quantity: i32,
     pub total_quantity: Option<i32>,
     pub status: CouponStatus,
+    /// `now`까지 풀린 수량 (웨이브).
+    pub released_quantity: Option<i32>,
+    pub next_release_at: Option<DateTime<Utc>>,
 }
 
 impl Stock {
-    pub fn of(c: &Coupon) -> Self {
-        Stock { coupon_id: c.id, issued_quantity: c.issued_quantity, total_quantity: c.total_quantity, status: c.status }
+    pub fn of(c: &Coupon, now: DateTime<Utc>) -> Self {
+        Stock {
+            coupon_id: c.id,
+            issued_quantity: c.issued_quantity,
+            total_quantity: c.total_quantity,
+            status: c.status,
+            released_quantity: c.released_quantity(now),
+            next_release_at: c.next_release_at(now),
+        }
     }
 
     pub fn remaining_quantity(&self) -> Option<i32> {
@@ -54,6 +68,8 @@ pub struct StockHub {
     db: DatabaseConnection,
     watched: Mutex<HashMap<Uuid, Watched>>,
     wake: Notify,
+    /// 지켜보는 쿠폰들 가운데 가장 이른 다음 웨이브 (마지막 읽기 기준): 폴러가 그 시각에 깨어난다.
+    next_wave: Mutex<Option<DateTime<Utc>>>,
 }
 
 struct Watched {
@@ -64,7 +80,7 @@ struct Watched {
 impl StockHub {
     /// 허브와 그 폴러를 띄운다.
     pub fn start(db: DatabaseConnection) -> Arc<Self> {
-        let hub = Arc::new(StockHub { db, watched: Mutex::new(HashMap::new()), wake: Notify::new() });
+        let hub = Arc::new(StockHub { db, watched: Mutex::new(HashMap::new()), wake: Notify::new(), next_wave: Mutex::new(None) });
         tokio::spawn(poll(hub.clone()));
         hub
     }
@@ -92,7 +108,7 @@ impl StockHub {
             return Ok(StockWatch { hub: self.clone(), coupon_id, rx });
         }
         let coupon = super::coupons::existing(&self.db, coupon_id).await?;
-        let now = Stock::of(&coupon);
+        let now = Stock::of(&coupon, domain::now());
         let rx = match self.watched().entry(coupon_id) {
             Entry::Occupied(mut e) => {
                 let w = e.get_mut();
@@ -119,14 +135,26 @@ impl StockHub {
             return Ok(());
         }
         let coupons = repo::coupon::find_many(&self.db, &ids).await?;
+        let now = domain::now();
+        *self.next_wave.lock().unwrap_or_else(|p| p.into_inner()) = coupons.iter().filter_map(|c| c.next_release_at(now)).min();
         let watched = self.watched();
         for c in &coupons {
             if let Some(w) = watched.get(&c.id) {
-                let fresh = Stock::of(c);
+                let fresh = Stock::of(c, now);
                 w.tx.send_if_modified(|cur| newer(cur, &fresh));
             }
         }
         Ok(())
+    }
+
+    /// 다음 읽기까지 기다릴 시간: 보통은 한 주기, 그 전에 웨이브가 열리면 그 시각까지.
+    fn until_next_read(&self) -> Duration {
+        let wave = *self.next_wave.lock().unwrap_or_else(|p| p.into_inner());
+        let regular = POLL_EVERY - MIN_GAP;
+        match wave.map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)) {
+            Some(d) if d < regular => d,
+            _ => regular,
+        }
     }
 }
 
@@ -153,7 +181,7 @@ async fn poll(hub: Arc<StockHub>) {
         // 그사이의 `poke`는 Notify의 허가로 남아 있다가 곧바로 다음 읽기를 부른다.
         tokio::time::sleep(MIN_GAP).await;
         tokio::select! {
-            () = tokio::time::sleep(POLL_EVERY - MIN_GAP) => {}
+            () = tokio::time::sleep(hub.until_next_read()) => {}
             () = hub.wake.notified() => {}
         }
     }

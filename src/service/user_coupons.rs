@@ -12,7 +12,7 @@ use crate::domain::idempotency::{IdemKey, check_same_request};
 use crate::domain::{self, Coupon, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
-use crate::service::retry::retrying;
+use crate::service::retry::{changed_since_read, retrying};
 
 /// `userCoupons`: 기본은 뷰어 본인, 남의 것은 관리자만. 쿠폰과 함께 돌려준다.
 pub async fn list(
@@ -125,7 +125,11 @@ async fn reserve_once(
     key: Option<&IdemKey>,
 ) -> AppResult<UserCoupon> {
     let now = domain::now();
-    let decide = async |_: &DatabaseTransaction, uc: &UserCoupon, c: &Coupon| checkout::check_reserve(uc, c, now, order, amount);
+    let decide = async |txn: &DatabaseTransaction, uc: &UserCoupon, c: &Coupon| {
+        let amounts = checkout::check_reserve(uc, c, now, order, amount)?;
+        settle_budget(txn, c, Some((uc.id, amounts.discount_amount)), now).await?;
+        Ok(amounts)
+    };
     let (txn, uc, amounts) = match open(db, viewer, id, key, now, decide).await? {
         Opened::Replayed(uc) => return Ok(uc),
         Opened::Open(txn, uc, amounts) => (txn, uc, amounts),
@@ -155,11 +159,12 @@ pub async fn release(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid,
 
 async fn release_once(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid, order: &OrderId) -> AppResult<UserCoupon> {
     let now = domain::now();
-    let (uc, _) = owned(db, viewer, id).await?;
+    let (uc, coupon) = owned(db, viewer, id).await?;
     if uc.held_by(now) != Some(order.as_str()) {
         return Ok(uc.as_seen(now));
     }
     let txn = db.begin().await.map_err(repo::db_error)?;
+    settle_budget(&txn, &coupon, None, now).await?;
     if !repo::user_coupon::release(&txn, id, order.as_str(), now).await? {
         txn.rollback().await.map_err(repo::db_error)?;
         let (uc, _) = owned(db, viewer, id).await?;
@@ -193,7 +198,13 @@ async fn use_once(
     key: Option<&IdemKey>,
 ) -> AppResult<UserCoupon> {
     let now = domain::now();
-    let decide = async |_: &DatabaseTransaction, uc: &UserCoupon, c: &Coupon| checkout::check_use(uc, c, now, order, amount);
+    let decide = async |txn: &DatabaseTransaction, uc: &UserCoupon, c: &Coupon| {
+        let decision = checkout::check_use(uc, c, now, order, amount)?;
+        if let UseDecision::Apply(amounts) = decision {
+            settle_budget(txn, c, amounts.map(|a| (uc.id, a.discount_amount)), now).await?;
+        }
+        Ok(decision)
+    };
     let (txn, uc, decision) = match open(db, viewer, id, key, now, decide).await? {
         Opened::Replayed(uc) => return Ok(uc),
         Opened::Open(txn, uc, decision) => (txn, uc, decision),
@@ -241,9 +252,13 @@ async fn cancel_once(
     key: Option<&IdemKey>,
 ) -> AppResult<UserCoupon> {
     let now = domain::now();
-    let decide = async |txn: &DatabaseTransaction, uc: &UserCoupon, _: &Coupon| {
+    let decide = async |txn: &DatabaseTransaction, uc: &UserCoupon, c: &Coupon| {
         let last_cancel = last_cancelled_by(txn, uc, order).await?;
-        checkout::check_cancel(uc, order, last_cancel.as_ref().map(|o| o.as_deref()))
+        let decision = checkout::check_cancel(uc, order, last_cancel.as_ref().map(|o| o.as_deref()))?;
+        if decision == CancelDecision::Apply {
+            settle_budget(txn, c, None, now).await?;
+        }
+        Ok(decision)
     };
     let (txn, uc, decision) = match open(db, viewer, id, key, now, decide).await? {
         Opened::Replayed(uc) => return Ok(uc),
@@ -266,6 +281,26 @@ async fn cancel_once(
     repo::ledger::append(&txn, &[event]).await?;
     txn.commit().await.map_err(repo::db_error)?;
     Ok(UserCoupon { is_used: false, used_at: None, ..uc.without_order() })
+}
+
+/// 예산이 있는 쿠폰의 보류·사용·반납(해제·취소)은 쿠폰 행 하나에서 만난다 (CONTRACT 11절 "Budgets"): 행을 잠그고,
+/// 가져갈 때(`take`: 바꾸려는 발급 내역과 그 할인)는 그 발급 내역을 뺀 현재 사용·만료 전 보류의 합에 더해 예산 안에
+/// 드는지 보고, 버전을 올린다. 같은 쿠폰의 예산 변경이 모두 이 잠금 아래에서 직렬화되므로 합이 예산을 넘지 않는다.
+/// 버전을 올리는 쓰기는 Galera에서 다른 노드의 같은 쿠폰 변경과 인증 충돌을 일으켜 (낡은 읽기 대신) 다시 돌게 한다.
+/// 같은 주문의 보류를 쓰거나 다시 보류하면 그 보류의 몫은 빼고 보므로 두 번 가져가지 않는다. 예산이 없으면 아무것도 하지 않는다.
+async fn settle_budget(txn: &DatabaseTransaction, coupon: &Coupon, take: Option<(Uuid, Decimal)>, now: DateTime<Utc>) -> AppResult<()> {
+    if coupon.budget.is_none() {
+        return Ok(());
+    }
+    let locked = repo::coupon::find_for_update(txn, coupon.id).await?.ok_or(AppError::CouponNotFound)?;
+    if let Some((uc_id, discount)) = take {
+        let others = repo::user_coupon::budget_spent(txn, coupon.id, now, Some(uc_id)).await?;
+        locked.check_budget(others, discount)?;
+    }
+    if !repo::coupon::bump_version(txn, &locked).await? {
+        return Err(changed_since_read(&locked));
+    }
+    Ok(())
 }
 
 /// 미사용이고 주문이 주어졌을 때만 원장을 읽는다: 마지막 이벤트가 취소라면 그 주문.
@@ -297,13 +332,21 @@ pub async fn validate(
 ) -> AppResult<Validation> {
     Viewer::require(viewer)?;
     let now = domain::now();
-    let outcome = match owned(db, viewer, id).await {
-        Ok((uc, coupon)) => checkout::check_use(&uc, &coupon, now, order, Some(amount)).map(|d| match d {
-            UseDecision::Apply(a) => a.map(|a| a.discount_amount).unwrap_or_default(),
-            UseDecision::AlreadyDone => uc.discount_amount.unwrap_or_default(),
-        }),
-        Err(e) => Err(e),
-    };
+    let outcome = async {
+        let (uc, coupon) = owned(db, viewer, id).await?;
+        match checkout::check_use(&uc, &coupon, now, order, Some(amount))? {
+            UseDecision::Apply(a) => {
+                let discount = a.map(|a| a.discount_amount).unwrap_or_default();
+                // 예산: 지금 남은 것에 들어가는지 (잠그지 않는 읽기, 쓰는 것 없음).
+                if coupon.budget.is_some() {
+                    coupon.check_budget(repo::user_coupon::budget_spent(db, coupon.id, now, Some(uc.id)).await?, discount)?;
+                }
+                Ok(discount)
+            }
+            UseDecision::AlreadyDone => Ok(uc.discount_amount.unwrap_or_default()),
+        }
+    }
+    .await;
     match outcome {
         Ok(discount) => Ok(Validation { error: None, discount_amount: discount }),
         Err(e @ (AppError::Internal(_) | AppError::TryAgain | AppError::Aborted | AppError::Unauthenticated)) => Err(e),

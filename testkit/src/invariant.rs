@@ -70,3 +70,42 @@ pub async fn check(db: &impl ConnectionTrait, coupon: Uuid, exactly: Option<i64>
     }
     Ok(c.issued)
 }
+
+/// 예산의 불변식 (CONTRACT 11절): 현재 사용과 `now`에 만료 전인 보류의 할인 합계 ≤ budget. 합계를 돌려준다.
+/// 예산이 없는 쿠폰이면 오류 (이 검사를 부른 쪽이 잘못 골랐다).
+pub async fn check_budget(
+    db: &impl ConnectionTrait,
+    coupon: Uuid,
+    now: sea_orm::prelude::ChronoDateTimeUtc,
+) -> Result<sea_orm::prelude::Decimal> {
+    use sea_orm::prelude::Decimal;
+    let backend = db.get_database_backend();
+    // 자리표시자는 나오는 순서대로: 시각, 쿠폰.
+    let (p_at, p_coupon) = if backend == DbBackend::Postgres { ("$1", "$2") } else { ("?", "?") };
+    let sql = format!(
+        "SELECT c.budget, (SELECT SUM(u.discount_amount) FROM user_coupons u WHERE u.coupon_id = c.id \
+         AND (u.is_used = {t} OR (u.order_id IS NOT NULL AND u.reserved_until > {p_at}))) FROM coupons c WHERE c.id = {p_coupon}",
+        t = if backend == DbBackend::Postgres { "true" } else { "1" }
+    );
+    // 앱이 쓰는 것과 같은 모양으로 (UTC 오프셋이 붙은 시각): SQLite에서는 문자열 비교가 된다.
+    let at: sea_orm::Value = now.fixed_offset().into();
+    let stmt = Statement::from_sql_and_values(backend, sql, [at, coupon.hyphenated().to_string().into()]);
+    let Some(row) = db.query_one_raw(stmt).await? else {
+        bail!("쿠폰 {coupon}이 없음");
+    };
+    // SQLite는 DECIMAL을 REAL로 돌려준다.
+    let dec = |i: usize| -> Result<Option<Decimal>> {
+        match row.try_get_by_index::<Option<Decimal>>(i) {
+            Ok(v) => Ok(v),
+            Err(_) => Ok(row.try_get_by_index::<Option<f64>>(i)?.and_then(|f| Decimal::try_from(f).ok()).map(|d| d.round_dp(2))),
+        }
+    };
+    let Some(budget) = dec(0)? else {
+        bail!("쿠폰 {coupon}에 예산이 없음");
+    };
+    let spent = dec(1)?.unwrap_or_default();
+    if spent > budget {
+        bail!("INVARIANT BROKEN: discounts of uses and holds {spent} > budget {budget} ({coupon})");
+    }
+    Ok(spent)
+}

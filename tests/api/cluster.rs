@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use testkit::Server;
 
-use crate::helpers::{binary, new_coupon, new_coupon_limited, new_user, new_users, start_binary, token};
+use crate::helpers::{binary, new_budget_coupon, new_coupon, new_coupon_limited, new_user, new_users, start_binary, token};
 
 /// 선착순 하나의 크기: 사용자 1,000명, 동시에 60개, 세 서버에 돌아가며.
 const USERS: usize = 1000;
@@ -196,6 +196,45 @@ async fn limited_sale(urls: &[String]) {
     assert!(t.keys().all(|c| matches!(c.as_str(), "OK" | "COUPON_SOLD_OUT" | "COUPON_ALREADY_ISSUED" | "TRY_AGAIN")), "{t:?}");
 }
 
+/// 예산 (CONTRACT 11절): 1,000원 쿠폰, 예산 100,000원을 가진 300명이 세 서버(세 노드)로 나눠 동시에 쓴다. 정확히 100명이
+/// 쓰고, 모든 노드에서 사용의 할인 합계가 예산과 같으며(넘지 않음), 나머지는 BUDGET_EXHAUSTED다.
+async fn budget_sale(urls: &[String]) {
+    const BUDGET_USERS: usize = 300;
+    let (servers, conns) = servers_on_fresh_db(urls).await;
+    let bases: Vec<String> = servers.iter().map(|s| s.base().to_owned()).collect();
+    let coupon = new_budget_coupon(&conns[0], "1000", "100000").await;
+    let issuer = couponql::service::issuance::Issuer::new(conns[0].clone(), couponql::service::issuance::IssueMode::Coalesced);
+    let mut holders = Vec::new();
+    for u in new_users(&conns[0], BUDGET_USERS).await {
+        holders.push((u.id, issuer.issue(u.id, coupon.id).await.expect("발급").id));
+    }
+    for (n, conn) in conns.iter().enumerate() {
+        exactly_on(conn, coupon.id, BUDGET_USERS as i64, n + 1).await;
+    }
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let answers: Vec<(usize, String)> = futures::stream::iter(holders.iter().enumerate())
+        .map(|(i, (user, uc))| {
+            let (http, base) = (http.clone(), bases[i % bases.len()].clone());
+            let body = json!({ "query": format!(r#"mutation {{ useCoupon(userCouponId: "{uc}", orderAmount: "50000", orderId: "O-{i}") {{ id }} }}"#) });
+            async move { (i % 3, ask(&http, &base, *user, &body).await) }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    let t = tally(&answers);
+    println!("cluster budget: {t:?} in {:?}", started.elapsed());
+    println!("  transactions retried inside the servers: {}", retries(&bases).await);
+    for (n, conn) in conns.iter().enumerate() {
+        let spent = testkit::invariant::check_budget(conn, coupon.id, couponql::domain::now())
+            .await
+            .unwrap_or_else(|e| panic!("노드 {}: {e:#}", n + 1));
+        assert_eq!(spent.to_string(), "100000.00", "노드 {}의 할인 합계", n + 1);
+    }
+    assert_eq!(t.get("OK"), Some(&100), "{t:?}");
+    assert!(t.keys().all(|c| matches!(c.as_str(), "OK" | "BUDGET_EXHAUSTED" | "TRY_AGAIN")), "{t:?}");
+}
+
 /// 판매 도중 노드 3을 죽인다: 나머지 두 노드의 서버가 계속 발급해 200장이 모두 나가고, 두 노드가 200 = 내역 수 = 사용자 수를
 /// 보고, 죽은 노드의 서버는 TRY_AGAIN으로 답하며 `/ready`가 503이다. INTERNAL은 어디에도 없다.
 async fn sale_survives_a_dead_node(urls: &[String]) {
@@ -262,5 +301,6 @@ async fn a_flash_sale_over_three_galera_nodes_is_exact() {
     exact_sale(&urls, false).await;
     exact_sale(&urls, true).await;
     limited_sale(&urls).await;
+    budget_sale(&urls).await;
     sale_survives_a_dead_node(&urls).await;
 }

@@ -150,6 +150,11 @@ async fn a_coupon_round_trips_every_field_exactly(db: TestDb) {
         valid_until: "2099-12-31T23:59:59Z".into(),
         per_user_limit: Some(7),
         restricted: Some(true),
+        waves: Some(vec![
+            couponql::domain::ReleaseWaveInput { at: "2030-01-01T09:00:00.123456+09:00".into(), quantity: 3 },
+            couponql::domain::ReleaseWaveInput { at: "2031-06-01T00:00:00Z".into(), quantity: 4 },
+        ]),
+        budget: Some("9999999999.99".into()),
     };
     let new = NewCoupon::parse(input).expect("유효");
     let id = Uuid::new_v4();
@@ -161,6 +166,12 @@ async fn a_coupon_round_trips_every_field_exactly(db: TestDb) {
     assert_eq!(read.min_purchase_amount.map(|d| d.to_string()), Some("99999999.99".into()));
     assert_eq!(read.remaining_quantity(), Some(7));
     assert_eq!((read.per_user_limit, read.restricted), (7, true));
+    // 예산은 DECIMAL(12,2)의 끝까지, 일정은 마이크로초까지 그대로.
+    assert_eq!(read.budget.map(|d| d.to_string()), Some("9999999999.99".into()));
+    assert_eq!(
+        read.waves.iter().map(|w| (w.at.to_rfc3339(), w.quantity)).collect::<Vec<_>>(),
+        vec![("2030-01-01T00:00:00.123456+00:00".to_owned(), 3), ("2031-06-01T00:00:00+00:00".to_owned(), 4)]
+    );
     assert!(repo::coupon::find_by_id(&db.conn, Uuid::new_v4()).await.expect("조회").is_none());
 }
 on_all_backends!(a_coupon_round_trips_every_field_exactly);

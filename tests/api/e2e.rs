@@ -49,6 +49,9 @@ fn coupon_input(name: &str, from: &str, until: &str, total: Option<i64>) -> crea
         // 생성된 클라이언트는 None을 null로 보내고, 명시한 null은 입력 오류다 (CONTRACT 11절): 기본값을 그대로 보낸다.
         per_user_limit: Some(1),
         restricted: Some(false),
+        // null은 "일정 없음", "예산 없음"이다.
+        waves: None,
+        budget: None,
     }
 }
 

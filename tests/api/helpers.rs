@@ -176,9 +176,30 @@ async fn coupon_row(
         valid_until: until.into(),
         per_user_limit: Some(per_user_limit),
         restricted: Some(restricted),
+        waves: None,
+        budget: None,
     };
     let new = domain::NewCoupon::parse(input).expect("유효한 쿠폰");
     couponql::repo::coupon::insert(db, Uuid::new_v4(), &new, domain::now()).await.expect("쿠폰 삽입")
+}
+
+/// 정액 `discount`원, 예산 `budget`원, 무제한 수량의 쿠폰.
+pub async fn new_budget_coupon(db: &DatabaseConnection, discount: &str, budget: &str) -> domain::Coupon {
+    let input = domain::NewCouponInput {
+        name: "예산 쿠폰".into(),
+        discount_type: domain::DiscountType::Fixed,
+        discount_value: discount.into(),
+        min_purchase_amount: None,
+        max_discount_amount: None,
+        total_quantity: None,
+        valid_from: "2020-01-01T00:00:00Z".into(),
+        valid_until: "2099-01-01T00:00:00Z".into(),
+        per_user_limit: Some(1),
+        restricted: Some(false),
+        waves: None,
+        budget: Some(budget.into()),
+    };
+    couponql::service::coupons::create(db, Some(&Viewer { user_id: Uuid::new_v4(), role: Role::Admin }), input).await.expect("예산 쿠폰")
 }
 
 /// 이름이 `name`인 마이그레이션과 그 뒤의 것들을 되돌린다 (옮기기 시험이 그 마이그레이션 직전의 모양에서 시작하게).

@@ -2,6 +2,7 @@
 mod helpers;
 
 mod audience;
+mod budget;
 mod checkout;
 mod client;
 mod cluster;
@@ -19,4 +20,5 @@ mod plans;
 mod relay;
 mod shop;
 mod stream;
+mod waves;
 mod ws_limits;

@@ -31,9 +31,13 @@ async fn held_by(env: &Env, coupon: Uuid) -> Result<HashMap<Uuid, Uuid>> {
 }
 
 /// 결제 흐름: 사용자마다 보류 → 사용 → 취소 → (새 주문으로) 사용, 모두 키를 달고. 단계마다 한 줄.
-pub(crate) async fn checkout(env: &Env, users: usize, concurrency: usize) -> Result<Vec<Report>> {
+/// `budget`: 쿠폰에 모두가 들어갈 만큼의 예산을 단다 (CONTRACT 11절: 같은 쿠폰의 결제가 쿠폰 행 하나에서 만난다).
+pub(crate) async fn checkout(env: &Env, users: usize, concurrency: usize, budget: bool) -> Result<Vec<Report>> {
     let ids = make_users(&env.db, users).await?;
     let coupon = make_coupon(&env.db, None).await?;
+    if budget {
+        set_budget(env, coupon).await?;
+    }
     let toks = ids.iter().map(|u| token(env, *u)).collect::<Result<Vec<String>>>()?;
     // 발급은 재지 않는 준비: 서버의 공개 API로 (벤치보다 오래된 서버도 제 원장 모양으로 쓴다).
     let issue = "mutation($c: ID!) { issueCoupon(couponId: $c) { id } }";
@@ -70,7 +74,21 @@ pub(crate) async fn checkout(env: &Env, users: usize, concurrency: usize) -> Res
         if codes.get("OK").copied().unwrap_or(0) != users as u64 {
             bail!("{name}: not every step succeeded: {codes:?}");
         }
-        out.push(report(env, name, users as u64, wall, hist, codes, cpu, None));
+        let name = if budget { format!("{name} (budget)") } else { name.to_owned() };
+        out.push(report(env, &name, users as u64, wall, hist, codes, cpu, None));
     }
     Ok(out)
+}
+
+/// 예산을 단다: 할인(10%, 최대 3,000원) × 사용자 수보다 넉넉히, 어느 단계도 예산에 걸리지 않게 (처리량만 잰다).
+async fn set_budget(env: &Env, coupon: Uuid) -> Result<()> {
+    use couponql::entities::coupon::{Column, Entity};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    Entity::update_many()
+        .col_expr(Column::Budget, Expr::val(Some(sea_orm::prelude::Decimal::from(1_000_000_000))))
+        .filter(Column::Id.eq(coupon.hyphenated().to_string()))
+        .exec(&env.db)
+        .await?;
+    Ok(())
 }

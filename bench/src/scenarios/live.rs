@@ -57,6 +57,18 @@ pub(crate) async fn subscriber_connection(
     ready: tokio::sync::mpsc::Sender<()>,
     sold_out: tokio::sync::mpsc::Sender<Instant>,
 ) -> Result<()> {
+    watch_until(ws_url, coupon, subs, ready, sold_out, |stock| stock["soldOut"] == true).await
+}
+
+/// 웹소켓 연결 하나에 구독 `subs`개. 구독마다 첫 메시지에 `ready`, `done`이 참인 첫 재고에 그 시각을 `seen`으로 알린다.
+pub(crate) async fn watch_until(
+    ws_url: String,
+    coupon: Uuid,
+    subs: usize,
+    ready: tokio::sync::mpsc::Sender<()>,
+    seen: tokio::sync::mpsc::Sender<Instant>,
+    done_when: fn(&Value) -> bool,
+) -> Result<()> {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -64,7 +76,7 @@ pub(crate) async fn subscriber_connection(
     req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
     ws.send(Message::Text(json!({ "type": "connection_init", "payload": {} }).to_string().into())).await?;
-    let query = "subscription($c: ID!) { couponStock(couponId: $c) { issuedQuantity soldOut } }";
+    let query = "subscription($c: ID!) { couponStock(couponId: $c) { issuedQuantity soldOut releasedQuantity } }";
     let mut firsts = std::collections::HashSet::new();
     let mut done = std::collections::HashSet::new();
     while let Some(m) = ws.next().await {
@@ -83,8 +95,8 @@ pub(crate) async fn subscriber_connection(
                 if firsts.insert(id.clone()) {
                     ready.send(()).await.ok();
                 }
-                if v["payload"]["data"]["couponStock"]["soldOut"] == true && done.insert(id) {
-                    sold_out.send(Instant::now()).await.ok();
+                if done_when(&v["payload"]["data"]["couponStock"]) && done.insert(id) {
+                    seen.send(Instant::now()).await.ok();
                     if done.len() == subs {
                         return Ok(());
                     }

@@ -10,3 +10,4 @@ pub(crate) mod scale;
 pub(crate) mod shop;
 pub(crate) mod single;
 pub(crate) mod suite;
+pub(crate) mod wave;

@@ -84,7 +84,7 @@ async fn run(args: &Args, s: &Sizes, reports: &mut Vec<Report>) -> Result<()> {
     reports.extend(read(&setup(args).await?, s.read.0, s.read.1).await?);
     let (clients, quantity) = s.burst;
     reports.push(flash_sale(args, &setup(args).await?, "burst", clients, quantity, clients).await?);
-    reports.extend(checkout(&setup(args).await?, s.checkout.0, s.checkout.1).await?);
+    reports.extend(checkout(&setup(args).await?, s.checkout.0, s.checkout.1, false).await?);
     if let Some((rows, runs, seconds)) = s.scale {
         scale(args, &setup(args).await?, rows, runs, seconds).await?;
     }
