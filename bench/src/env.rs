@@ -126,6 +126,7 @@ pub(crate) async fn make_coupon_limited(db: &DatabaseConnection, total: Option<i
         restricted: NotSet,
         waves: NotSet,
         budget: NotSet,
+        budget_spent: NotSet,
     };
     coupon::Entity::insert(row).exec_without_returning(db).await?;
     Ok(id)

@@ -194,6 +194,7 @@ mod tests {
             restricted: false,
             waves: Vec::new(),
             budget: None,
+            budget_spent: Decimal::ZERO,
         }
     }
 

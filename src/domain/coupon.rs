@@ -83,6 +83,9 @@ pub struct Coupon {
     pub waves: Vec<ReleaseWave>,
     /// 현재 사용과 만료 전 보류의 할인 합계의 상한. `None` = 상한 없음.
     pub budget: Option<Decimal>,
+    /// 예산에서 나간 돈: 현재 사용과 아직 돌려받지 않은 보류(만료되었어도)의 몫(`UserCoupon::budget_share`) 합계.
+    /// 예산이 있는 동안만 맞춰 둔다 (예산을 새로 달 때 다시 센다).
+    pub budget_spent: Decimal,
 }
 
 impl Coupon {
@@ -232,10 +235,10 @@ impl Coupon {
         }
     }
 
-    /// 예산에서 `discount`를 가져갈 수 있는지. `others`: 이 발급 내역을 뺀 현재 사용과 만료 전 보류의 할인 합계.
-    pub fn check_budget(&self, others: Decimal, discount: Decimal) -> AppResult<()> {
+    /// 예산에서 나간 돈이 `spent`가 되어도 되는지 (예산이 없으면 언제나).
+    pub fn check_budget(&self, spent: Decimal) -> AppResult<()> {
         match self.budget {
-            Some(budget) if others + discount > budget => Err(AppError::BudgetExhausted),
+            Some(budget) if spent > budget => Err(AppError::BudgetExhausted),
             _ => Ok(()),
         }
     }
@@ -508,6 +511,7 @@ mod tests {
             restricted: false,
             waves: Vec::new(),
             budget: None,
+            budget_spent: Decimal::ZERO,
         }
     }
 

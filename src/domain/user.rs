@@ -33,6 +33,11 @@ pub struct UserCoupon {
 }
 
 impl UserCoupon {
+    /// 예산에서 이 발급 내역이 차지하는 몫: 사용했거나 주문이 붙어 있으면(보류, 만료되어 아직 돌려받지 않은 것 포함) 그 할인.
+    pub fn budget_share(&self) -> Decimal {
+        if self.is_used || self.order_id.is_some() { self.discount_amount.unwrap_or_default() } else { Decimal::ZERO }
+    }
+
     /// 막 발급된 내역.
     pub fn issued(id: Uuid, user_id: Uuid, coupon_id: Uuid, slot: i32, issued_at: DateTime<Utc>) -> Self {
         UserCoupon {

@@ -24,6 +24,7 @@ pub struct Model {
     /// 발행 일정 JSON (`domain::ReleaseWave`의 배열). NULL이면 일정 없음.
     pub waves: Option<String>,
     pub budget: Option<Decimal>,
+    pub budget_spent: Decimal,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -34,6 +34,7 @@ pub(crate) fn to_domain(m: coupon::Model) -> AppResult<Coupon> {
         restricted: m.restricted,
         waves: wave::from_stored(m.waves.as_deref())?,
         budget: m.budget.map(money),
+        budget_spent: money(m.budget_spent),
     })
 }
 
@@ -165,6 +166,7 @@ pub async fn insert_with_issued(
         restricted: Set(c.restricted),
         waves: Set(wave::to_stored(&c.waves)),
         budget: Set(c.budget),
+        budget_spent: Set(rust_decimal::Decimal::ZERO),
     };
     Coupons::insert(am).exec_without_returning(db).await.map_err(db_error)?;
     Ok(Coupon {
@@ -186,6 +188,7 @@ pub async fn insert_with_issued(
         restricted: c.restricted,
         waves: c.waves.clone(),
         budget: c.budget.map(money),
+        budget_spent: money(rust_decimal::Decimal::ZERO),
     })
 }
 
@@ -221,6 +224,7 @@ pub async fn update(db: &impl ConnectionTrait, next: &Coupon) -> AppResult<bool>
         .col_expr(Column::Restricted, Expr::val(next.restricted))
         .col_expr(Column::Waves, Expr::val(wave::to_stored(&next.waves)))
         .col_expr(Column::Budget, Expr::val(next.budget))
+        .col_expr(Column::BudgetSpent, Expr::val(next.budget_spent))
         .col_expr(Column::UpdatedAt, Expr::val(ts(next.updated_at)))
         .col_expr(Column::Version, Expr::col(Column::Version).add(1))
         .filter(Column::Id.eq(id_str(next.id)))
@@ -242,6 +246,20 @@ pub async fn bump_version(db: &impl ConnectionTrait, read: &Coupon) -> AppResult
         .await
         .map_err(db_error)?;
     unchanged_since_read(res, "쿠폰 버전")
+}
+
+/// 예산에서 나간 돈을 `spent`로 쓰고 버전을 올린다 (읽은 버전일 때만, 아니면 false). 잠금 아래에서 `read`를 읽은
+/// 트랜잭션 안에서만 부른다: 같은 쿠폰의 보류·사용·반납이 이 행 하나에서 차례로 더하고 뺀다.
+pub async fn spend_budget(db: &impl ConnectionTrait, read: &Coupon, spent: rust_decimal::Decimal) -> AppResult<bool> {
+    let res = Coupons::update_many()
+        .col_expr(Column::BudgetSpent, Expr::val(spent))
+        .col_expr(Column::Version, Expr::col(Column::Version).add(1))
+        .filter(Column::Id.eq(id_str(read.id)))
+        .filter(Column::Version.eq(read.version))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    unchanged_since_read(res, "예산")
 }
 
 /// 버전을 조건으로 건 쓰기의 결과: 1행이면 그대로였고(true), 0행이면 읽은 뒤 바뀌었다(false).

@@ -294,6 +294,38 @@ pub async fn budget_spent(db: &impl ConnectionTrait, coupon_id: Uuid, now: DateT
     Ok(money(spent.flatten().unwrap_or_default()))
 }
 
+/// 만료된 보류의 몫을 예산에 돌려준다: 쿠폰 하나의 시한이 지난 보류(`except` 빼고)의 할인 합계를 세고, 그 보류들을
+/// 풀린 모양(주문 필드를 비움)으로 바꾼다. 만료된 보류는 읽을 때 이미 풀린 것이므로 보이는 것은 바뀌지 않는다.
+/// 쿠폰 행 잠금 아래에서만 부른다 (예산 있는 쿠폰의 보류를 바꾸는 곳은 모두 그 잠금을 잡는다).
+pub async fn reclaim_expired_holds(
+    db: &impl ConnectionTrait,
+    coupon_id: Uuid,
+    now: DateTime<Utc>,
+    except: Option<Uuid>,
+) -> AppResult<Decimal> {
+    let expired = || {
+        let c = Condition::all()
+            .add(Column::CouponId.eq(id_str(coupon_id)))
+            .add(Column::IsUsed.eq(false))
+            .add(Column::OrderId.is_not_null())
+            .add(Column::ReservedUntil.lte(ts(now)));
+        match except {
+            Some(id) => c.add(Column::Id.ne(id_str(id))),
+            None => c,
+        }
+    };
+    let sum: Option<Option<Decimal>> = UserCoupons::find()
+        .select_only()
+        .expr_as(Func::sum(Expr::col(Column::DiscountAmount)), "expired")
+        .filter(expired())
+        .into_tuple()
+        .one(db)
+        .await
+        .map_err(db_error)?;
+    set_order(UserCoupons::update_many(), None, None, None).filter(expired()).exec(db).await.map_err(db_error)?;
+    Ok(money(sum.flatten().unwrap_or_default()))
+}
+
 /// 쿠폰 하나의 발급 내역 집계 (CouponStats의 발급 쪽).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HolderStats {

@@ -87,13 +87,21 @@ async fn update_once(db: &DatabaseConnection, id: Uuid, change: &CouponChange) -
     let (txn, coupon) = lock(db, id).await?;
     coupon.check_changeable()?;
     let now = domain::now();
-    let next = coupon.apply(change, now)?;
+    let mut next = coupon.apply(change, now)?;
     if change.is_empty() {
         return Ok(coupon);
     }
     // 예산은 이미 사용·보류된 것 밑으로 내릴 수 없다: 보류·사용이 같은 행 잠금 아래에서 가져가므로 여기서 센 합이 권위를 갖는다.
+    // 예산을 새로 달면, 예산 없이 지낸 동안의 사용·보류로 나간 돈을 다시 센다 (만료된 보류는 먼저 돌려받아 센 합이 곧 몫의 합).
     if matches!(change.budget, Some(Some(_))) {
-        next.check_budget_covers(repo::user_coupon::budget_spent(&txn, id, now, None).await?)?;
+        if coupon.budget.is_none() {
+            repo::user_coupon::reclaim_expired_holds(&txn, id, now, None).await?;
+        }
+        let spent = repo::user_coupon::budget_spent(&txn, id, now, None).await?;
+        next.check_budget_covers(spent)?;
+        if coupon.budget.is_none() {
+            next.budget_spent = spent;
+        }
     }
     save(txn, next, EventType::CouponUpdated, now).await
 }

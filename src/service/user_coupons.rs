@@ -127,7 +127,7 @@ async fn reserve_once(
     let now = domain::now();
     let decide = async |txn: &DatabaseTransaction, uc: &UserCoupon, c: &Coupon| {
         let amounts = checkout::check_reserve(uc, c, now, order, amount)?;
-        settle_budget(txn, c, Some((uc.id, amounts.discount_amount)), now).await?;
+        settle_budget(txn, c, uc.id, amounts.discount_amount, now).await?;
         Ok(amounts)
     };
     let (txn, uc, amounts) = match open(db, viewer, id, key, now, decide).await? {
@@ -164,7 +164,7 @@ async fn release_once(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid
         return Ok(uc.as_seen(now));
     }
     let txn = db.begin().await.map_err(repo::db_error)?;
-    settle_budget(&txn, &coupon, None, now).await?;
+    settle_budget(&txn, &coupon, id, Decimal::ZERO, now).await?;
     if !repo::user_coupon::release(&txn, id, order.as_str(), now).await? {
         txn.rollback().await.map_err(repo::db_error)?;
         let (uc, _) = owned(db, viewer, id).await?;
@@ -201,7 +201,7 @@ async fn use_once(
     let decide = async |txn: &DatabaseTransaction, uc: &UserCoupon, c: &Coupon| {
         let decision = checkout::check_use(uc, c, now, order, amount)?;
         if let UseDecision::Apply(amounts) = decision {
-            settle_budget(txn, c, amounts.map(|a| (uc.id, a.discount_amount)), now).await?;
+            settle_budget(txn, c, uc.id, amounts.map(|a| a.discount_amount).unwrap_or_default(), now).await?;
         }
         Ok(decision)
     };
@@ -256,7 +256,7 @@ async fn cancel_once(
         let last_cancel = last_cancelled_by(txn, uc, order).await?;
         let decision = checkout::check_cancel(uc, order, last_cancel.as_ref().map(|o| o.as_deref()))?;
         if decision == CancelDecision::Apply {
-            settle_budget(txn, c, None, now).await?;
+            settle_budget(txn, c, uc.id, Decimal::ZERO, now).await?;
         }
         Ok(decision)
     };
@@ -284,20 +284,26 @@ async fn cancel_once(
 }
 
 /// 예산이 있는 쿠폰의 보류·사용·반납(해제·취소)은 쿠폰 행 하나에서 만난다 (CONTRACT 11절 "Budgets"): 행을 잠그고,
-/// 가져갈 때(`take`: 바꾸려는 발급 내역과 그 할인)는 그 발급 내역을 뺀 현재 사용·만료 전 보류의 합에 더해 예산 안에
-/// 드는지 보고, 버전을 올린다. 같은 쿠폰의 예산 변경이 모두 이 잠금 아래에서 직렬화되므로 합이 예산을 넘지 않는다.
-/// 버전을 올리는 쓰기는 Galera에서 다른 노드의 같은 쿠폰 변경과 인증 충돌을 일으켜 (낡은 읽기 대신) 다시 돌게 한다.
-/// 같은 주문의 보류를 쓰거나 다시 보류하면 그 보류의 몫은 빼고 보므로 두 번 가져가지 않는다. 예산이 없으면 아무것도 하지 않는다.
-async fn settle_budget(txn: &DatabaseTransaction, coupon: &Coupon, take: Option<(Uuid, Decimal)>, now: DateTime<Utc>) -> AppResult<()> {
+/// 그 아래에서 발급 내역을 다시 읽어 지금의 몫(`UserCoupon::budget_share`)을 `share`로 바꾼 만큼 `budget_spent`를 더하거나
+/// 뺀다. 늘어나는데 예산을 넘으면, 먼저 만료된 보류의 몫을 돌려받고(청소 작업 없이, 필요할 때) 그래도 넘으면 BUDGET_EXHAUSTED.
+/// 같은 쿠폰의 예산 변경은 모두 이 잠금 아래에서 차례로 일어나므로 합이 예산을 넘지 않는다. 같은 주문의 보류를 쓰거나 다시
+/// 보류하면 그 보류의 몫이 바뀔 뿐 두 번 가져가지 않는다. 쓰기는 읽은 버전을 조건으로 걸고 버전을 올린다: Galera에서 다른
+/// 노드의 같은 쿠폰 변경과 인증 충돌을 일으켜 (낡은 읽기 대신) 다시 돌게 한다. 예산이 없으면 아무것도 하지 않는다.
+async fn settle_budget(txn: &DatabaseTransaction, coupon: &Coupon, uc_id: Uuid, share: Decimal, now: DateTime<Utc>) -> AppResult<()> {
     if coupon.budget.is_none() {
         return Ok(());
     }
     let locked = repo::coupon::find_for_update(txn, coupon.id).await?.ok_or(AppError::CouponNotFound)?;
-    if let Some((uc_id, discount)) = take {
-        let others = repo::user_coupon::budget_spent(txn, coupon.id, now, Some(uc_id)).await?;
-        locked.check_budget(others, discount)?;
+    if locked.budget.is_none() {
+        return Ok(());
     }
-    if !repo::coupon::bump_version(txn, &locked).await? {
+    let before = repo::user_coupon::find_by_id(txn, uc_id).await?.ok_or(AppError::UserCouponNotFound)?.budget_share();
+    let mut spent = locked.budget_spent - before + share;
+    if share > before && locked.check_budget(spent).is_err() {
+        spent -= repo::user_coupon::reclaim_expired_holds(txn, coupon.id, now, Some(uc_id)).await?;
+        locked.check_budget(spent)?;
+    }
+    if !repo::coupon::spend_budget(txn, &locked, spent).await? {
         return Err(changed_since_read(&locked));
     }
     Ok(())
@@ -339,7 +345,7 @@ pub async fn validate(
                 let discount = a.map(|a| a.discount_amount).unwrap_or_default();
                 // 예산: 지금 남은 것에 들어가는지 (잠그지 않는 읽기, 쓰는 것 없음).
                 if coupon.budget.is_some() {
-                    coupon.check_budget(repo::user_coupon::budget_spent(db, coupon.id, now, Some(uc.id)).await?, discount)?;
+                    coupon.check_budget(repo::user_coupon::budget_spent(db, coupon.id, now, Some(uc.id)).await? + discount)?;
                 }
                 Ok(discount)
             }

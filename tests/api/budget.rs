@@ -177,6 +177,14 @@ async fn holds_take_uses_move_and_releases_expiry_and_cancels_give_back(db: Test
     }
     assert_eq!(coupons::update(c, Some(&a), coupon.id, set(Patch::Clear)).await.expect("없애기").budget, None);
     svc::reserve(c, Some(&v1), u1, &order("A"), dec("9000"), TTL, None).await.expect("예산 없는 쿠폰");
+    // 예산을 다시 달면 예산 없이 지낸 동안의 보류도 센다: A(1000)와 B(1000)가 보류 중이라 1999는 안 되고 2000은 되며,
+    // 그다음 보류는 들어가지 못한다.
+    assert_eq!(outcome(coupons::update(c, Some(&a), coupon.id, set(Patch::Set("1999".into()))).await), "BAD_USER_INPUT");
+    coupons::update(c, Some(&a), coupon.id, set(Patch::Set("2000".into()))).await.expect("다시 달기");
+    assert_eq!(outcome(svc::reserve(c, Some(&v3), u3, &order("C"), dec("9000"), TTL, None).await), "BUDGET_EXHAUSTED");
+    svc::release(c, Some(&v1), u1, &order("A")).await.expect("해제");
+    svc::reserve(c, Some(&v3), u3, &order("C"), dec("9000"), TTL, None).await.expect("해제된 몫으로");
+    assert_eq!(spent(c, coupon.id).await, dec("2000.00"));
 }
 on_all_backends!(holds_take_uses_move_and_releases_expiry_and_cancels_give_back);
 
