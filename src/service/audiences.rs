@@ -53,7 +53,7 @@ async fn change(db: &DatabaseConnection, coupon_id: Uuid, ids: &[Uuid], kind: Ki
     let now = domain::now();
     let mut result = AudienceChange { coupon_id, ..AudienceChange::default() };
     match kind {
-        Kind::Add => result.added = add_fresh(&txn, coupon_id, known, now).await?,
+        Kind::Add => result.added = repo::audience::add_missing(&txn, coupon_id, &known, now).await?,
         Kind::Remove => result.removed = repo::audience::remove(&txn, coupon_id, &known).await?,
     }
     if result.changed() {
@@ -66,15 +66,6 @@ async fn change(db: &DatabaseConnection, coupon_id: Uuid, ids: &[Uuid], kind: Ki
     result.audience_size = repo::audience::size(&txn, coupon_id).await?;
     txn.commit().await.map_err(repo::db_error)?;
     Ok(result.with_unknown(unknown))
-}
-
-/// 있는 사용자들(`known`) 가운데 아직 회원이 아닌 사람을 넣고 넣은 수를 돌려준다. 쿠폰 행 잠금 아래에서만 부른다:
-/// 그 잠금이 같은 쿠폰의 다른 넣기를 줄 세우므로, 고른 뒤 넣기까지 끼어드는 회원이 없다.
-async fn add_fresh(txn: &DatabaseTransaction, coupon_id: Uuid, known: Vec<Uuid>, now: DateTime<Utc>) -> AppResult<u64> {
-    let members = repo::audience::members_among(txn, coupon_id, &known).await?;
-    let fresh: Vec<Uuid> = known.into_iter().filter(|u| !members.contains(u)).collect();
-    repo::audience::add(txn, coupon_id, &fresh, now).await?;
-    Ok(fresh.len() as u64)
 }
 
 /// CSV 가져오기가 끝나지 못한 까닭. 어느 경우든 트랜잭션은 커밋되지 않았다 (아무것도 넣지 않았다).
@@ -165,14 +156,12 @@ async fn import_batch(txn: &DatabaseTransaction, result: &mut AudienceChange, ba
     let mut seen = HashSet::with_capacity(batch.len());
     let ids: Vec<Uuid> = batch.iter().copied().filter(|u| seen.insert(*u)).collect();
     let existing = repo::user::existing(txn, &ids).await?;
-    let mut known = Vec::with_capacity(ids.len());
-    for id in ids {
-        if existing.contains(&id) {
-            known.push(id);
-        } else {
-            result.note_unknown(id);
+    for id in &ids {
+        if !existing.contains(id) {
+            result.note_unknown(*id);
         }
     }
-    result.added += add_fresh(txn, result.coupon_id, known, now).await?;
+    // 없는 사용자는 넣는 문장이 스스로 거른다: 있는 사용자만 다시 고르지 않고 조각을 그대로 넘긴다.
+    result.added += repo::audience::add_missing(txn, result.coupon_id, &ids, now).await?;
     Ok(())
 }
