@@ -168,10 +168,12 @@ impl AppError {
             (Surface::KeyRefusal, Forbidden) => 200,
             (Surface::KeyRefusal, BadUserInput { .. }) => 400,
             (Surface::KeyRefusal, _) => 503,
-            // GraphQL 밖의 자원 (CSV): 익명 401, 권한 403, 없는 쿠폰 404, 데이터베이스가 바쁨 503.
+            // GraphQL 밖의 자원 (CSV): 익명 401, 권한 403, 없는 쿠폰 404, 보관된 쿠폰 409, 잘못된 줄 400, 데이터베이스가 바쁨 503.
             (Surface::Resource, Unauthenticated) => 401,
             (Surface::Resource, Forbidden) => 403,
+            (Surface::Resource, BadUserInput { .. }) => 400,
             (Surface::Resource, CouponNotFound) => 404,
+            (Surface::Resource, CouponArchived) => 409,
             (Surface::Resource, TryAgain | Aborted) => 503,
             (Surface::Resource, _) => 500,
         })
@@ -222,6 +224,8 @@ mod tests {
         assert_eq!(AppError::Forbidden.http_status(Surface::Resource), Some(403));
         assert_eq!(AppError::Unauthenticated.http_status(Surface::Resource), Some(401));
         assert_eq!(AppError::CouponNotFound.http_status(Surface::Resource), Some(404));
+        assert_eq!(AppError::CouponArchived.http_status(Surface::Resource), Some(409));
+        assert_eq!(AppError::bad_input("line", "m").http_status(Surface::Resource), Some(400));
         assert_eq!(AppError::TryAgain.http_status(Surface::Resource), Some(503));
         assert_eq!(AppError::Internal(String::new()).http_status(Surface::Resource), Some(500));
     }

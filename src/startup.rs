@@ -90,8 +90,11 @@ impl Application {
         let router = server::shed_when_crowded(router, open.clone(), self.max_connections);
         // 종료 신호 하나를 본 서버와 지표 서버가 함께 듣는다.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let state = self.state.clone();
         tokio::spawn(async move {
             shutdown.await;
+            // 진행 중인 CSV 가져오기가 커밋하지 않고 먼저 끝나도록: 서버는 그 요청을 마저 기다리지 않는다.
+            state.begin_stopping();
             let _ = stop_tx.send(true);
         });
         let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

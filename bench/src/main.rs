@@ -181,6 +181,15 @@ enum Scenario {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Bulk audience import (CONTRACT 11): POST a streamed CSV of `ids` lines to /admin/coupons/{id}/audience.csv, then the same
+    /// file again (adds nothing); elapsed time and the server's peak RSS growth. Users are inserted into the database directly;
+    /// `unknown_percent` of the lines name no user.
+    AudienceImport {
+        #[arg(long, default_value_t = 1_000_000)]
+        ids: usize,
+        #[arg(long, default_value_t = 10)]
+        unknown_percent: usize,
+    },
     /// Every scenario with its defaults.
     All,
     /// A small, quick run of every scenario (CI): proves the harness works and the invariant holds.
@@ -227,6 +236,9 @@ async fn main() -> Result<()> {
         Scenario::Day { users, coupons, concurrency, visits, nodes, nats } => {
             let size = scenarios::day::DaySize { users, coupons, concurrency, visits, nats };
             scenarios::day::day(&args, &size, &nodes).await?
+        }
+        Scenario::AudienceImport { ids, unknown_percent } => {
+            scenarios::audience_import::audience_import(&setup(&args).await?, ids, unknown_percent).await?
         }
         Scenario::All => scenarios::suite::all(&args, &mut reports).await?,
         Scenario::Smoke => scenarios::suite::smoke(&args, &mut reports).await?,

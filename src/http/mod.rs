@@ -1,5 +1,5 @@
 //! HTTP 표면(CONTRACT 2절): 라우터와 CORS, /health, /ready, /metrics. 경로마다 파일 하나:
-//! `graphql`(GraphQL over HTTP), `keys`(Idempotency-Key), `ws`(GraphQL over WebSocket), `admin`(CSV 내보내기),
+//! `graphql`(GraphQL over HTTP), `keys`(Idempotency-Key), `ws`(GraphQL over WebSocket), `admin`(CSV 내보내기·가져오기),
 //! `graphiql`(내장 GraphiQL). 답의 모양은 `reply`, 상태는 `state`. 잘못된 요청은 모두 계약서의 코드로 답하고
 //! 아무것도 실행하지 않는다.
 mod admin;
@@ -16,11 +16,11 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Router, middleware};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use limits::{BODY_LIMIT, BODY_TIMEOUT, MAX_IN_FLIGHT};
+pub use limits::{BODY_LIMIT, BODY_TIMEOUT, IMPORT_BODY_LIMIT, MAX_IN_FLIGHT};
 pub use reply::MediaType;
 pub use state::AppState;
 
@@ -31,6 +31,8 @@ pub fn router(state: AppState, cors: Option<&[String]>, metrics_here: bool) -> R
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/graphiql/{file}", get(graphiql::graphiql_asset))
         .route("/admin/coupons/{id}/codes.csv", get(admin::codes_csv))
+        // 이 경로만 64 MiB (안쪽 레이어가 바깥의 `BODY_LIMIT`을 덮는다). 빠르기 검사는 `admin::paced`.
+        .route("/admin/coupons/{id}/audience.csv", post(admin::audience_csv).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready));
     if metrics_here {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use axum::http::{HeaderMap, header};
 use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::limits::MAX_IN_FLIGHT;
@@ -37,6 +38,8 @@ struct Inner {
     trusted: TrustedProxies,
     /// 웹소켓 경로가 쓰는 것들 (스키마, 토큰 키, 지표, 소켓 수와 한도).
     sockets: Sockets,
+    /// 종료 신호: 오래 걸리는 요청(CSV 가져오기)이 보고 커밋하지 않고 멈춘다. 종료가 그 요청을 기다리지 않게.
+    stopping: CancellationToken,
 }
 
 impl AppState {
@@ -44,8 +47,19 @@ impl AppState {
     pub fn new(schema: AppSchema, db: DatabaseConnection, jwt: JwtKeys, metrics: Metrics, trusted: TrustedProxies, keys: KeyBook) -> Self {
         let gate = tokio::sync::Semaphore::new(MAX_IN_FLIGHT);
         let sockets = Sockets::new(schema.clone(), jwt.clone(), metrics.clone());
-        let inner =
-            Inner { schema, db, jwt, gate, metrics, tasks: TaskTracker::new(), keys, documents: Default::default(), trusted, sockets };
+        let inner = Inner {
+            schema,
+            db,
+            jwt,
+            gate,
+            metrics,
+            tasks: TaskTracker::new(),
+            keys,
+            documents: Default::default(),
+            trusted,
+            sockets,
+            stopping: CancellationToken::new(),
+        };
         Self { inner: Arc::new(inner) }
     }
 
@@ -93,6 +107,15 @@ impl AppState {
         };
         let token = value.to_str().ok().and_then(crate::auth::bearer_token).ok_or(AppError::Unauthenticated)?;
         self.inner.jwt.verify(token).map(Some)
+    }
+
+    /// 종료가 시작됐다고 알린다 (`startup`이 종료 신호를 받으면).
+    pub fn begin_stopping(&self) {
+        self.inner.stopping.cancel();
+    }
+
+    pub(crate) fn stopping(&self) -> &CancellationToken {
+        &self.inner.stopping
     }
 
     /// 진행 중인 실행이 모두 끝나기를 기다린다 (종료 때).

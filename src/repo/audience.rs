@@ -2,12 +2,14 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::{IN_LIST, collect_ids, db_error, id_str, ts};
-use crate::entities::coupon_audience::{self, Column, Entity as Audiences};
-use crate::error::AppResult;
+use crate::entities::coupon_audience::{Column, Entity as Audiences};
+use crate::entities::user::{self, Entity as Users};
+use crate::error::{AppError, AppResult};
 
 /// 이 사용자가 이 쿠폰의 회원인지 (기본 키 조회 하나).
 pub async fn is_member(db: &impl ConnectionTrait, coupon_id: Uuid, user_id: Uuid) -> AppResult<bool> {
@@ -32,17 +34,37 @@ pub async fn members_among(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[
     .await
 }
 
-/// 회원으로 넣는다. 아직 회원이 아닌 있는 사용자만 넘긴다 (쿠폰 행 잠금 아래에서 골랐다).
-pub async fn add(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[Uuid], now: DateTime<Utc>) -> AppResult<()> {
+/// 주어진 id 가운데 있는 사용자이면서 아직 회원이 아닌 사람을 넣고 넣은 수를 돌려준다. 조각마다 문장 하나:
+/// `INSERT … SELECT id FROM users WHERE id IN (…) AND NOT EXISTS (회원)`. 충돌을 무시하는 INSERT가 아니라 충돌할 행을
+/// 고르지 않는 INSERT이므로, 넣은 수(rows_affected)가 모든 백엔드에서 같은 뜻이다 (MySQL의 FOUND_ROWS와 상관없다).
+/// 쿠폰 행 잠금 아래에서만 부른다: 고른 뒤 넣기 전에 끼어드는 회원이 없다.
+pub async fn add_missing(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[Uuid], now: DateTime<Utc>) -> AppResult<u64> {
+    let mut added = 0;
     for chunk in users.chunks(IN_LIST) {
-        let rows = chunk.iter().map(|u| coupon_audience::ActiveModel {
-            coupon_id: Set(id_str(coupon_id)),
-            user_id: Set(id_str(*u)),
-            added_at: Set(ts(now)),
-        });
-        Audiences::insert_many(rows).exec_without_returning(db).await.map_err(db_error)?;
+        let ids: Vec<String> = chunk.iter().copied().map(id_str).collect();
+        let member = Query::select()
+            .expr(Expr::val(1))
+            .from(Audiences)
+            .and_where(Expr::col((Audiences, Column::CouponId)).eq(id_str(coupon_id)))
+            .and_where(Expr::col((Audiences, Column::UserId)).equals((Users, user::Column::Id)))
+            .to_owned();
+        let pick = Query::select()
+            .expr(Expr::val(id_str(coupon_id)))
+            .column((Users, user::Column::Id))
+            .expr(Expr::val(ts(now)))
+            .from(Users)
+            .and_where(Expr::col((Users, user::Column::Id)).is_in(ids))
+            .and_where(Expr::exists(member).not())
+            .to_owned();
+        let insert = Query::insert()
+            .into_table(Audiences)
+            .columns([Column::CouponId, Column::UserId, Column::AddedAt])
+            .select_from(pick)
+            .map_err(|e| AppError::Internal(format!("회원 넣기 문장: {e}")))?
+            .to_owned();
+        added += db.execute(&insert).await.map_err(db_error)?.rows_affected();
     }
-    Ok(())
+    Ok(added)
 }
 
 /// 회원에서 뺀다. 뺀 수.

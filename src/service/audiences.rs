@@ -1,11 +1,16 @@
 //! 대상 고객 바꾸기 (CONTRACT 11절 "Audiences"), 관리자만. 쿠폰 행을 잠그고 바꾼다: 같은 쿠폰의 발급은 잠금 아래에서
 //! 회원을 다시 보므로 뺀 뒤에는 발급되지 않고, COUPON_AUDIENCE_CHANGED가 그 쿠폰의 커밋 순서에 선다 (9절).
-use sea_orm::DatabaseConnection;
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::domain::audience::{self, AudienceChange};
+use crate::domain::audience::{self, AudienceChange, BadLine, CsvIds};
 use crate::domain::{self, EventType, NewEvent, Viewer};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::repo;
 use crate::service::retry::{changed_since_read, retrying};
 
@@ -48,12 +53,7 @@ async fn change(db: &DatabaseConnection, coupon_id: Uuid, ids: &[Uuid], kind: Ki
     let now = domain::now();
     let mut result = AudienceChange { coupon_id, ..AudienceChange::default() };
     match kind {
-        Kind::Add => {
-            let members = repo::audience::members_among(&txn, coupon_id, &known).await?;
-            let fresh: Vec<Uuid> = known.into_iter().filter(|u| !members.contains(u)).collect();
-            repo::audience::add(&txn, coupon_id, &fresh, now).await?;
-            result.added = fresh.len() as u64;
-        }
+        Kind::Add => result.added = repo::audience::add_missing(&txn, coupon_id, &known, now).await?,
         Kind::Remove => result.removed = repo::audience::remove(&txn, coupon_id, &known).await?,
     }
     if result.changed() {
@@ -66,4 +66,102 @@ async fn change(db: &DatabaseConnection, coupon_id: Uuid, ids: &[Uuid], kind: Ki
     result.audience_size = repo::audience::size(&txn, coupon_id).await?;
     txn.commit().await.map_err(repo::db_error)?;
     Ok(result.with_unknown(unknown))
+}
+
+/// CSV 가져오기가 끝나지 못한 까닭. 어느 경우든 트랜잭션은 커밋되지 않았다 (아무것도 넣지 않았다).
+#[derive(Debug)]
+pub enum ImportError<E> {
+    /// 권한, 없는 쿠폰, 보관된 쿠폰, 데이터베이스.
+    App(AppError),
+    /// UUID가 아닌 줄.
+    BadLine(BadLine),
+    /// 본문을 읽다가 (크기, 빠르기, 끊김): 읽는 쪽(HTTP)의 오류를 그대로 돌려준다.
+    Body(E),
+    /// 서버가 멈추는 중이다.
+    Stopped,
+}
+
+impl<E> From<AppError> for ImportError<E> {
+    fn from(e: AppError) -> Self {
+        ImportError::App(e)
+    }
+}
+
+/// `POST /admin/coupons/{id}/audience.csv` (CONTRACT 11절): 본문을 흘려 받으며 `IN_LIST`개씩 넣는다, 트랜잭션 하나로.
+/// 쿠폰 행을 처음부터 잠가서 `addAudienceMembers`와 같은 순서에 서고, 본문 전체를 모으지 않으므로 메모리는 조각 몇 개뿐이다.
+/// 같은 파일을 두 번 가져와도 이미 회원인 사람은 넣지 않는다. `stop`이 켜지면 (서버 종료) 커밋하지 않고 버린다:
+/// 트랜잭션을 떨어뜨리면 되돌려진다. 본문은 다시 읽을 수 없으므로 버려진 트랜잭션을 다시 돌리지 않는다 (TRY_AGAIN).
+pub async fn import<S, B, E>(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    coupon_id: Uuid,
+    body: S,
+    stop: &CancellationToken,
+) -> Result<AudienceChange, ImportError<E>>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+{
+    Viewer::require_admin(viewer)?;
+    let (txn, coupon) = super::coupons::lock(db, coupon_id).await?;
+    coupon.check_changeable()?;
+    let now = domain::now();
+    let mut result = AudienceChange { coupon_id, ..AudienceChange::default() };
+    let mut lines = CsvIds::default();
+    let mut pending: Vec<Uuid> = Vec::new();
+    let mut body = std::pin::pin!(body);
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = stop.cancelled() => return Err(ImportError::Stopped),
+            next = body.next() => next,
+        };
+        match next {
+            None => break,
+            Some(Err(e)) => return Err(ImportError::Body(e)),
+            Some(Ok(chunk)) => lines.feed(chunk.as_ref(), &mut pending).map_err(ImportError::BadLine)?,
+        }
+        let full = pending.len() / repo::IN_LIST * repo::IN_LIST;
+        for batch in pending[..full].chunks(repo::IN_LIST) {
+            import_batch(&txn, &mut result, batch, now).await.map_err(no_retry)?;
+        }
+        pending.drain(..full);
+    }
+    lines.finish(&mut pending).map_err(ImportError::BadLine)?;
+    for batch in pending.chunks(repo::IN_LIST) {
+        import_batch(&txn, &mut result, batch, now).await.map_err(no_retry)?;
+    }
+    if result.changed() {
+        if !repo::coupon::bump_version(&txn, &coupon).await.map_err(no_retry)? {
+            return Err(ImportError::App(no_retry(changed_since_read(&coupon))));
+        }
+        repo::ledger::append(&txn, &[NewEvent::for_coupon(EventType::CouponAudienceChanged, coupon_id, now)]).await.map_err(no_retry)?;
+    }
+    result.audience_size = repo::audience::size(&txn, coupon_id).await.map_err(no_retry)?;
+    // 마지막 조각을 처리하는 사이에 종료가 왔어도 커밋하지 않는다.
+    if stop.is_cancelled() {
+        return Err(ImportError::Stopped);
+    }
+    txn.commit().await.map_err(repo::db_error).map_err(no_retry)?;
+    Ok(result)
+}
+
+/// 가져오기는 다시 돌릴 수 없다: 버려진 트랜잭션도 TRY_AGAIN으로 답한다.
+fn no_retry(e: AppError) -> AppError {
+    if matches!(e, AppError::Aborted) { AppError::TryAgain } else { e }
+}
+
+/// 조각 하나: 조각 안의 되풀이는 한 번으로, 없는 사용자는 세기만, 회원이 아닌 사람만 넣는다.
+async fn import_batch(txn: &DatabaseTransaction, result: &mut AudienceChange, batch: &[Uuid], now: DateTime<Utc>) -> AppResult<()> {
+    let mut seen = HashSet::with_capacity(batch.len());
+    let ids: Vec<Uuid> = batch.iter().copied().filter(|u| seen.insert(*u)).collect();
+    let existing = repo::user::existing(txn, &ids).await?;
+    for id in &ids {
+        if !existing.contains(id) {
+            result.note_unknown(*id);
+        }
+    }
+    // 없는 사용자는 넣는 문장이 스스로 거른다: 있는 사용자만 다시 고르지 않고 조각을 그대로 넘긴다.
+    result.added += repo::audience::add_missing(txn, result.coupon_id, &ids, now).await?;
+    Ok(())
 }

@@ -21,7 +21,7 @@ fn ids(users: &[Uuid]) -> Vec<String> {
     users.iter().map(Uuid::to_string).collect()
 }
 
-async fn events_of(db: &TestDb, coupon: Uuid) -> Vec<String> {
+pub(crate) async fn events_of(db: &TestDb, coupon: Uuid) -> Vec<String> {
     couponql::service::ledger::stamp_all(&db.conn).await.expect("도장");
     let page = coupons::events(&db.conn, Some(&admin()), Some(coupon), Some(100), None).await.expect("원장");
     page.items.into_iter().map(|e| e.event.kind).collect()

@@ -280,6 +280,21 @@ pub async fn start_app(
     base
 }
 
+/// `start`와 같되 멈출 수 있게: 보내면 종료 신호 (SIGTERM이 `serve`에 주는 것과 같은 미래), 핸들은 종료가 끝나면 끝난다.
+pub async fn start_stoppable(conn: DatabaseConnection) -> (String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let settings = Settings::local(TEST_SECRET);
+    let app = Application::build_with_db(&settings, conn).await.expect("앱");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        let stopped = app.run_until_stopped(async {
+            let _ = rx.await;
+        });
+        stopped.await.expect("종료");
+    });
+    (base, tx, handle)
+}
+
 /// 백엔드마다 테스트를 만든다: `이름::변형`마다 준비 함수(`fresh_db`, `spawn_app`)가 준 값과
 /// 추가 인자로 같은 이름의 async fn을 부른다. 준비 함수가 None이면(건너뜀) 아무것도 하지 않는다.
 #[macro_export]

@@ -2,6 +2,7 @@
 mod helpers;
 
 mod audience;
+mod audience_csv;
 mod budget;
 mod checkout;
 mod client;
