@@ -248,18 +248,26 @@ pub async fn bump_version(db: &impl ConnectionTrait, read: &Coupon) -> AppResult
     unchanged_since_read(res, "쿠폰 버전")
 }
 
-/// 예산에서 나간 돈을 `spent`로 쓰고 버전을 올린다 (읽은 버전일 때만, 아니면 false). 잠금 아래에서 `read`를 읽은
-/// 트랜잭션 안에서만 부른다: 같은 쿠폰의 보류·사용·반납이 이 행 하나에서 차례로 더하고 뺀다.
-pub async fn spend_budget(db: &impl ConnectionTrait, read: &Coupon, spent: rust_decimal::Decimal) -> AppResult<bool> {
-    let res = Coupons::update_many()
-        .col_expr(Column::BudgetSpent, Expr::val(spent))
+/// 예산에서 나간 돈을 `back`만큼 돌려받고 `delta`만큼 옮긴다, 예산 안에 들 때만 (늘어날 때), 문장 하나로: 판단과 쓰기가
+/// 같은 행 버전 위에서 일어나므로 먼저 읽을 것이 없고, 행 잠금은 이 문장부터 커밋까지만 잡힌다. 예산이 없거나 들지 않으면
+/// 아무것도 쓰지 않고 false. 버전도 올린다 (쿠폰 행의 모든 쓰기처럼).
+pub async fn move_budget(
+    db: &impl ConnectionTrait,
+    coupon_id: Uuid,
+    back: rust_decimal::Decimal,
+    delta: rust_decimal::Decimal,
+) -> AppResult<bool> {
+    let next = Expr::col(Column::BudgetSpent).sub(back).add(delta);
+    let mut q = Coupons::update_many()
+        .col_expr(Column::BudgetSpent, next.clone())
         .col_expr(Column::Version, Expr::col(Column::Version).add(1))
-        .filter(Column::Id.eq(id_str(read.id)))
-        .filter(Column::Version.eq(read.version))
-        .exec(db)
-        .await
-        .map_err(db_error)?;
-    unchanged_since_read(res, "예산")
+        .filter(Column::Id.eq(id_str(coupon_id)))
+        .filter(Column::Budget.is_not_null());
+    if delta > back {
+        q = q.filter(next.lte(Expr::col(Column::Budget)));
+    }
+    let res = q.exec(db).await.map_err(db_error)?;
+    Ok(res.rows_affected == 1)
 }
 
 /// 버전을 조건으로 건 쓰기의 결과: 1행이면 그대로였고(true), 0행이면 읽은 뒤 바뀌었다(false).

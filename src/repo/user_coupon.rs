@@ -38,6 +38,11 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option
     UserCoupons::find_by_id(id_str(id)).one(db).await.map_err(db_error)?.map(to_domain).transpose()
 }
 
+/// `SELECT … FOR UPDATE`: 트랜잭션 안에서, 이 발급 내역을 바꾸기 전에 지금 값을 잠그고 읽는다.
+pub async fn find_for_update(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<UserCoupon>> {
+    UserCoupons::find_by_id(id_str(id)).lock_exclusive().one(db).await.map_err(db_error)?.map(to_domain).transpose()
+}
+
 /// 이 사용자가 이 쿠폰을 몇 장 받았는지 (사용·취소한 것도 센다: 한도는 받은 수에 건다).
 pub async fn count_held(db: &impl ConnectionTrait, user_id: Uuid, coupon_id: Uuid) -> AppResult<i32> {
     let n = UserCoupons::find()

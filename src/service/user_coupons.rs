@@ -12,7 +12,7 @@ use crate::domain::idempotency::{IdemKey, check_same_request};
 use crate::domain::{self, Coupon, EventType, NewEvent, UserCoupon, Viewer};
 use crate::error::{AppError, AppResult};
 use crate::repo;
-use crate::service::retry::{changed_since_read, retrying};
+use crate::service::retry::retrying;
 
 /// `userCoupons`: 기본은 뷰어 본인, 남의 것은 관리자만. 쿠폰과 함께 돌려준다.
 pub async fn list(
@@ -127,12 +127,11 @@ async fn reserve_once(
     let now = domain::now();
     let decide = async |txn: &DatabaseTransaction, uc: &UserCoupon, c: &Coupon| {
         let amounts = checkout::check_reserve(uc, c, now, order, amount)?;
-        settle_budget(txn, c, uc.id, amounts.discount_amount, now).await?;
-        Ok(amounts)
+        Ok((amounts, budget_share_before(txn, c, uc.id).await?))
     };
-    let (txn, uc, amounts) = match open(db, viewer, id, key, now, decide).await? {
+    let (txn, uc, (amounts, before)) = match open(db, viewer, id, key, now, decide).await? {
         Opened::Replayed(uc) => return Ok(uc),
-        Opened::Open(txn, uc, amounts) => (txn, uc, amounts),
+        Opened::Open(txn, uc, decided) => (txn, uc, decided),
     };
     let until = now + ttl;
     if !repo::user_coupon::reserve(&txn, id, order.as_str(), until, amounts, now).await? {
@@ -142,6 +141,7 @@ async fn reserve_once(
         checkout::check_reserve(&uc, &coupon, now, order, amount)?;
         return Err(AppError::TryAgain);
     }
+    settle_budget(&txn, uc.coupon_id, id, before, amounts.discount_amount, now).await?;
     let held = UserCoupon {
         order_id: Some(order.as_str().to_owned()),
         reserved_until: Some(until),
@@ -164,12 +164,13 @@ async fn release_once(db: &DatabaseConnection, viewer: Option<&Viewer>, id: Uuid
         return Ok(uc.as_seen(now));
     }
     let txn = db.begin().await.map_err(repo::db_error)?;
-    settle_budget(&txn, &coupon, id, Decimal::ZERO, now).await?;
+    let before = budget_share_before(&txn, &coupon, id).await?;
     if !repo::user_coupon::release(&txn, id, order.as_str(), now).await? {
         txn.rollback().await.map_err(repo::db_error)?;
         let (uc, _) = owned(db, viewer, id).await?;
         return Ok(uc.as_seen(now));
     }
+    settle_budget(&txn, coupon.id, id, before, Decimal::ZERO, now).await?;
     let event = NewEvent::for_user_coupon(EventType::CouponReleased, &uc, now);
     repo::ledger::append(&txn, &[event]).await?;
     txn.commit().await.map_err(repo::db_error)?;
@@ -200,14 +201,12 @@ async fn use_once(
     let now = domain::now();
     let decide = async |txn: &DatabaseTransaction, uc: &UserCoupon, c: &Coupon| {
         let decision = checkout::check_use(uc, c, now, order, amount)?;
-        if let UseDecision::Apply(amounts) = decision {
-            settle_budget(txn, c, uc.id, amounts.map(|a| a.discount_amount).unwrap_or_default(), now).await?;
-        }
-        Ok(decision)
+        let before = if matches!(decision, UseDecision::Apply(_)) { budget_share_before(txn, c, uc.id).await? } else { None };
+        Ok((decision, before))
     };
-    let (txn, uc, decision) = match open(db, viewer, id, key, now, decide).await? {
+    let (txn, uc, (decision, before)) = match open(db, viewer, id, key, now, decide).await? {
         Opened::Replayed(uc) => return Ok(uc),
-        Opened::Open(txn, uc, decision) => (txn, uc, decision),
+        Opened::Open(txn, uc, decided) => (txn, uc, decided),
     };
     let UseDecision::Apply(amounts) = decision else {
         return commit_unchanged(txn, uc, now).await;
@@ -221,6 +220,7 @@ async fn use_once(
             UseDecision::Apply(_) => Err(AppError::TryAgain),
         };
     }
+    settle_budget(&txn, uc.coupon_id, id, before, amounts.map(|a| a.discount_amount).unwrap_or_default(), now).await?;
     let used = UserCoupon {
         is_used: true,
         used_at: Some(now),
@@ -255,14 +255,12 @@ async fn cancel_once(
     let decide = async |txn: &DatabaseTransaction, uc: &UserCoupon, c: &Coupon| {
         let last_cancel = last_cancelled_by(txn, uc, order).await?;
         let decision = checkout::check_cancel(uc, order, last_cancel.as_ref().map(|o| o.as_deref()))?;
-        if decision == CancelDecision::Apply {
-            settle_budget(txn, c, uc.id, Decimal::ZERO, now).await?;
-        }
-        Ok(decision)
+        let before = if decision == CancelDecision::Apply { budget_share_before(txn, c, uc.id).await? } else { None };
+        Ok((decision, before))
     };
-    let (txn, uc, decision) = match open(db, viewer, id, key, now, decide).await? {
+    let (txn, uc, (decision, before)) = match open(db, viewer, id, key, now, decide).await? {
         Opened::Replayed(uc) => return Ok(uc),
-        Opened::Open(txn, uc, decision) => (txn, uc, decision),
+        Opened::Open(txn, uc, decided) => (txn, uc, decided),
     };
     if decision == CancelDecision::AlreadyDone {
         return commit_unchanged(txn, uc, now).await;
@@ -276,6 +274,7 @@ async fn cancel_once(
             CancelDecision::Apply => Err(AppError::TryAgain),
         };
     }
+    settle_budget(&txn, uc.coupon_id, id, before, Decimal::ZERO, now).await?;
     // 이벤트는 되돌린 주문을 남긴다 (다음 취소 재시도가 알아보도록).
     let event = NewEvent::for_user_coupon(EventType::CouponCancelled, &uc, now);
     repo::ledger::append(&txn, &[event]).await?;
@@ -283,30 +282,42 @@ async fn cancel_once(
     Ok(UserCoupon { is_used: false, used_at: None, ..uc.without_order() })
 }
 
-/// 예산이 있는 쿠폰의 보류·사용·반납(해제·취소)은 쿠폰 행 하나에서 만난다 (CONTRACT 11절 "Budgets"): 행을 잠그고,
-/// 그 아래에서 발급 내역을 다시 읽어 지금의 몫(`UserCoupon::budget_share`)을 `share`로 바꾼 만큼 `budget_spent`를 더하거나
-/// 뺀다. 늘어나는데 예산을 넘으면, 먼저 만료된 보류의 몫을 돌려받고(청소 작업 없이, 필요할 때) 그래도 넘으면 BUDGET_EXHAUSTED.
-/// 같은 쿠폰의 예산 변경은 모두 이 잠금 아래에서 차례로 일어나므로 합이 예산을 넘지 않는다. 같은 주문의 보류를 쓰거나 다시
-/// 보류하면 그 보류의 몫이 바뀔 뿐 두 번 가져가지 않는다. 쓰기는 읽은 버전을 조건으로 걸고 버전을 올린다: Galera에서 다른
-/// 노드의 같은 쿠폰 변경과 인증 충돌을 일으켜 (낡은 읽기 대신) 다시 돌게 한다. 예산이 없으면 아무것도 하지 않는다.
-async fn settle_budget(txn: &DatabaseTransaction, coupon: &Coupon, uc_id: Uuid, share: Decimal, now: DateTime<Utc>) -> AppResult<()> {
+/// 예산이 있는 쿠폰이면 발급 내역 행을 잠그고 지금 차지한 몫(`UserCoupon::budget_share`)을 읽는다. 예산이 없으면 `None`.
+/// 잠근 행은 이 트랜잭션이 바꾸므로, 커밋 전에 몫이 바뀌는 일이 없다 (같은 주문의 동시 재시도도 여기서 줄을 선다).
+async fn budget_share_before(txn: &DatabaseTransaction, coupon: &Coupon, uc_id: Uuid) -> AppResult<Option<Decimal>> {
     if coupon.budget.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(repo::user_coupon::find_for_update(txn, uc_id).await?.ok_or(AppError::UserCouponNotFound)?.budget_share()))
+}
+
+/// 예산이 있는 쿠폰의 보류·사용·반납(해제·취소)은 쿠폰 행의 `budget_spent` 하나에서 만난다 (CONTRACT 11절 "Budgets"):
+/// 발급 내역을 바꾼 뒤 커밋 직전에, 몫이 `before`에서 `share`로 바뀐 만큼을 조건부 UPDATE 하나로 옮긴다 (늘어날 때는 예산
+/// 안에 들 때만). 들지 않으면 쿠폰 행을 잠그고 만료된 보류의 몫을 돌려받아(청소 작업 없이, 필요할 때만) 한 번 더 보고,
+/// 그래도 들지 않으면 BUDGET_EXHAUSTED (7절의 규칙을 모두 통과한 다음의 답). 같은 쿠폰의 변경은 그 행에서 차례로 일어나므로
+/// 합이 예산을 넘지 않는다. 같은 주문의 보류를 쓰거나 다시 보류하면 그 보류의 몫이 바뀔 뿐 두 번 가져가지 않는다.
+async fn settle_budget(
+    txn: &DatabaseTransaction,
+    coupon_id: Uuid,
+    uc_id: Uuid,
+    before: Option<Decimal>,
+    share: Decimal,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let Some(before) = before else { return Ok(()) };
+    let delta = share - before;
+    if repo::coupon::move_budget(txn, coupon_id, Decimal::ZERO, delta).await? {
         return Ok(());
     }
-    let locked = repo::coupon::find_for_update(txn, coupon.id).await?.ok_or(AppError::CouponNotFound)?;
+    let locked = repo::coupon::find_for_update(txn, coupon_id).await?.ok_or(AppError::CouponNotFound)?;
     if locked.budget.is_none() {
         return Ok(());
     }
-    let before = repo::user_coupon::find_by_id(txn, uc_id).await?.ok_or(AppError::UserCouponNotFound)?.budget_share();
-    let mut spent = locked.budget_spent - before + share;
-    if share > before && locked.check_budget(spent).is_err() {
-        spent -= repo::user_coupon::reclaim_expired_holds(txn, coupon.id, now, Some(uc_id)).await?;
-        locked.check_budget(spent)?;
+    let back = repo::user_coupon::reclaim_expired_holds(txn, coupon_id, now, Some(uc_id)).await?;
+    if back > Decimal::ZERO && repo::coupon::move_budget(txn, coupon_id, back, delta).await? {
+        return Ok(());
     }
-    if !repo::coupon::spend_budget(txn, &locked, spent).await? {
-        return Err(changed_since_read(&locked));
-    }
-    Ok(())
+    Err(AppError::BudgetExhausted)
 }
 
 /// 미사용이고 주문이 주어졌을 때만 원장을 읽는다: 마지막 이벤트가 취소라면 그 주문.
