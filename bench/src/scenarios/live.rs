@@ -60,6 +60,9 @@ pub(crate) async fn subscriber_connection(
     watch_until(ws_url, coupon, subs, ready, sold_out, |stock| stock["soldOut"] == true).await
 }
 
+/// 다음 연결의 차례 (보내는 주소를 고른다).
+static NEXT_SOURCE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// 웹소켓 연결 하나에 구독 `subs`개. 구독마다 첫 메시지에 `ready`, `done`이 참인 첫 재고에 그 시각을 `seen`으로 알린다.
 pub(crate) async fn watch_until(
     ws_url: String,
@@ -74,7 +77,16 @@ pub(crate) async fn watch_until(
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = ws_url.into_client_request()?;
     req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    // 서버는 주소 하나에 소켓 100개까지다 (CONTRACT 2절): 연결마다 다른 루프백 주소(127.0.x.y)에서 90개씩 나눠 연다.
+    let host = req.uri().host().unwrap_or("127.0.0.1").to_owned();
+    let port = req.uri().port_u16().unwrap_or(80);
+    let server: std::net::SocketAddr = format!("{host}:{port}").parse()?;
+    let n = NEXT_SOURCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) / 90;
+    let source = std::net::Ipv4Addr::new(127, 0, (n / 250 % 250) as u8, (1 + n % 250) as u8);
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(std::net::SocketAddr::new(source.into(), 0))?;
+    let stream = socket.connect(server).await?;
+    let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await?;
     ws.send(Message::Text(json!({ "type": "connection_init", "payload": {} }).to_string().into())).await?;
     let query = "subscription($c: ID!) { couponStock(couponId: $c) { issuedQuantity soldOut releasedQuantity } }";
     let mut firsts = std::collections::HashSet::new();
