@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use uuid::Uuid;
 
-use super::money::{check_budget, check_storable, money, parse_decimal};
+use super::money::{check_storable, money, parse_budget, parse_decimal};
 pub use super::time::parse_datetime;
 use super::wave::{self, ReleaseWave, ReleaseWaveInput};
 use crate::error::{AppError, AppResult};
@@ -381,7 +381,7 @@ impl CouponChange {
             Patch::Clear => Some(Vec::new()),
             Patch::Set(w) => Some(wave::parse(w)?),
         };
-        let budget = nullable(input.budget, |raw| parse_decimal("budget", &raw).and_then(|v| check_budget("budget", v)))?;
+        let budget = nullable(input.budget, |raw| parse_budget("budget", &raw))?;
         Ok(CouponChange {
             name,
             min_purchase_amount,
@@ -459,7 +459,7 @@ impl NewCoupon {
         };
         let waves = wave::parse(input.waves.unwrap_or_default())?;
         wave::check_fits(&waves, input.total_quantity, valid_from, valid_until)?;
-        let budget = input.budget.as_deref().map(|raw| parse_decimal("budget", raw).and_then(|v| check_budget("budget", v))).transpose()?;
+        let budget = input.budget.as_deref().map(|raw| parse_budget("budget", raw)).transpose()?;
         Ok(NewCoupon {
             name: input.name,
             discount_type: input.discount_type,

@@ -56,8 +56,9 @@ pub fn check_storable(field: &str, value: Decimal) -> AppResult<Decimal> {
 /// 예산의 상한 (DECIMAL(12,2)): 10^10 미만.
 const BUDGET_LIMIT: i64 = 10_000_000_000;
 
-/// 예산: 0보다 크고, 소수점 아래 2자리까지, 10^10 미만 (CONTRACT 11절).
-pub fn check_budget(field: &str, value: Decimal) -> AppResult<Decimal> {
+/// 예산: 평범한 십진 문자열이고, 0보다 크고, 소수점 아래 2자리까지, 10^10 미만 (CONTRACT 11절).
+pub fn parse_budget(field: &str, raw: &str) -> AppResult<Decimal> {
+    let value = parse_decimal(field, raw)?;
     if value <= Decimal::ZERO {
         return Err(AppError::bad_input(field, format!("{field}: 0보다 커야 합니다")));
     }
