@@ -78,6 +78,11 @@ pub enum AppError {
     #[error("구독은 연결 하나에 20개까지입니다")]
     TooManySubscriptions,
     /// 그 밖의 모든 것. 상세는 로그 전용.
+    #[error("함께 사용할 수 없는 쿠폰입니다")]
+    StackingNotAllowed { user_coupon_ids: Vec<uuid::Uuid> },
+    /// 묶음(CONTRACT 12절)의 한 쿠폰이 낸 오류: 코드와 메시지는 그 오류의 것이고, `extensions.userCouponId`가 그 쿠폰을 가리킨다.
+    #[error("{error}")]
+    InSet { user_coupon_id: uuid::Uuid, error: Box<AppError> },
     #[error("일시적인 오류가 발생했습니다")]
     Internal(String),
 }
@@ -112,6 +117,8 @@ impl AppError {
             AppError::NotEligible => "NOT_ELIGIBLE",
             AppError::TooManyAttempts { .. } => "TOO_MANY_ATTEMPTS",
             AppError::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
+            AppError::StackingNotAllowed { .. } => "STACKING_NOT_ALLOWED",
+            AppError::InSet { error, .. } => error.code(),
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -148,6 +155,7 @@ impl AppError {
             NotEligible,
             TooManyAttempts { retry_after_secs: 0 },
             TooManySubscriptions,
+            StackingNotAllowed { user_coupon_ids: Vec::new() },
             Internal(none()),
         ]
         .into_iter()
@@ -158,6 +166,9 @@ impl AppError {
     /// `None`: 이 오류는 상태를 정하지 않는다 (GraphQL 응답의 상태 그대로).
     pub fn http_status(&self, at: Surface) -> Option<u16> {
         use AppError::*;
+        if let InSet { error, .. } = self {
+            return error.http_status(at);
+        }
         Some(match (at, self) {
             // 멱등 키: 같은 키가 진행 중이면 409, 다른 요청에 쓴 키면 422 (실행 전이든 실행한 답이든).
             (Surface::KeyRefusal, TryAgain) | (Surface::KeyedAnswer, TryAgain | Aborted) => 409,
@@ -180,6 +191,14 @@ impl AppError {
     }
 
     /// 입력 오류를 만드는 지름길.
+    /// 묶음의 이 쿠폰이 낸 오류로 (이미 다른 쿠폰을 가리키는 오류와 재시도할 오류는 그대로).
+    pub fn in_set(self, user_coupon_id: uuid::Uuid) -> Self {
+        match self {
+            e @ (AppError::InSet { .. } | AppError::TryAgain | AppError::Aborted | AppError::Internal(_)) => e,
+            e => AppError::InSet { user_coupon_id, error: Box::new(e) },
+        }
+    }
+
     pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
         AppError::BadUserInput { field: field.to_owned(), message: message.into() }
     }

@@ -114,6 +114,7 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<SeedReport> {
             restricted: Some(false),
             waves: None,
             budget: None,
+            stacking: Some(crate::domain::Stacking::Exclusive),
         })?;
         let issued = demo.user_coupons.iter().filter(|uc| uc.coupon_id == c.id).count() as i32;
         repo::coupon::insert_with_issued(&txn, c.id, &new, issued, c.created_at).await?;

@@ -127,6 +127,7 @@ pub(crate) async fn make_coupon_limited(db: &DatabaseConnection, total: Option<i
         waves: NotSet,
         budget: NotSet,
         budget_spent: NotSet,
+        stacking: NotSet,
     };
     coupon::Entity::insert(row).exec_without_returning(db).await?;
     Ok(id)

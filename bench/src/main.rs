@@ -102,6 +102,18 @@ enum Scenario {
         /// Give the coupon a budget that everyone fits in (CONTRACT 11): its checkouts meet on the coupon's row.
         #[arg(long)]
         budget: bool,
+        /// Check out sets of this many STACKABLE coupons (CONTRACT 12) instead of one coupon: reserveCoupons → useOrderCoupons
+        /// → cancelOrderCoupons → reserveCoupons (a new order). Rates are in coupons per second.
+        #[arg(long)]
+        set: Option<usize>,
+    },
+    /// bestCoupons (CONTRACT 12) for users holding `coupons` coupons each: client p50/p99 and the server's share within 1, 2.5 and
+    /// 5 ms, at 1 and at 10 in flight.
+    Best {
+        #[arg(long, default_value_t = 50)]
+        coupons: usize,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
     },
     /// The shop (CONTRACT 8): generateCouponCodes(codes), the streamed CSV of those codes (time, server peak RSS growth),
     /// and a flash sale by one chosen code against the same sale by coupon id (alternating). Medians of `runs`.
@@ -221,9 +233,13 @@ async fn main() -> Result<()> {
         }
         Scenario::Scale { rows, runs, seconds } => scenarios::scale::scale(&args, &setup(&args).await?, rows, runs, seconds).await?,
         Scenario::Wave { subscribers, runs } => scenarios::wave::wave(&args, subscribers, runs).await?,
-        Scenario::Checkout { users, concurrency, budget } => {
+        Scenario::Checkout { users, concurrency, budget, set: None } => {
             reports.extend(scenarios::checkout::checkout(&setup(&args).await?, users, concurrency, budget).await?)
         }
+        Scenario::Checkout { users, concurrency, set: Some(size), .. } => {
+            reports.extend(scenarios::checkout::checkout_sets(&setup(&args).await?, users, concurrency, size).await?)
+        }
+        Scenario::Best { coupons, seconds } => reports.extend(scenarios::best::best(&setup(&args).await?, coupons, seconds).await?),
         Scenario::Shop { codes, users, quantity, concurrency, runs } => {
             scenarios::shop::shop(&args, codes, users, quantity, concurrency, runs).await?
         }

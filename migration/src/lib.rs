@@ -14,6 +14,7 @@ mod m20261222_000009_coupon_version;
 mod m20261222_000010_per_user_limit;
 mod m20261222_000011_audiences;
 mod m20261223_000012_waves_budgets;
+mod m20261224_000013_stacking;
 
 /// 적용 순서대로 나열한 마이그레이션 목록.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261222_000010_per_user_limit::Migration),
             Box::new(m20261222_000011_audiences::Migration),
             Box::new(m20261223_000012_waves_budgets::Migration),
+            Box::new(m20261224_000013_stacking::Migration),
         ]
     }
 }

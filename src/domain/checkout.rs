@@ -69,7 +69,34 @@ impl UserCoupon {
 
     /// 주문 필드(주문, 보류 시각, 금액)를 비운 모습: 보류가 풀렸거나 사용이 취소되었을 때.
     pub fn without_order(self) -> Self {
-        UserCoupon { order_id: None, reserved_until: None, order_amount: None, discount_amount: None, ..self }
+        UserCoupon {
+            order_id: None,
+            reserved_until: None,
+            order_amount: None,
+            discount_amount: None,
+            set_position: None,
+            held_at: None,
+            ..self
+        }
+    }
+}
+
+/// 주문에 붙는 자리: 묶음 안의 순서(따로 보류·사용하면 None)와 붙은 시각 (CONTRACT 12절의 답 순서).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub set_position: Option<i32>,
+    pub held_at: DateTime<Utc>,
+}
+
+impl UserCoupon {
+    /// 7절의 쿠폰 하나짜리 보류·사용이 붙이는 자리: 이 주문이 이미 보류한 것이면 그 자리 그대로, 아니면 묶음 밖의 새 자리.
+    pub fn single_place(&self, order: Option<&OrderId>, now: DateTime<Utc>) -> Place {
+        match (order, self.held_by(now)) {
+            (Some(o), Some(holder)) if o.as_str() == holder => {
+                Place { set_position: self.set_position, held_at: self.held_at.unwrap_or(now) }
+            }
+            _ => Place { set_position: None, held_at: now },
+        }
     }
 }
 
@@ -195,6 +222,7 @@ mod tests {
             waves: Vec::new(),
             budget: None,
             budget_spent: Decimal::ZERO,
+            stacking: crate::domain::Stacking::Exclusive,
         }
     }
 
@@ -212,6 +240,8 @@ mod tests {
             discount_amount: None,
             slot: 1,
             code: None,
+            set_position: None,
+            held_at: None,
         }
     }
 

@@ -34,6 +34,28 @@ impl DiscountType {
     }
 }
 
+/// 한 주문에서 다른 쿠폰과 함께 쓸 수 있는지 (CONTRACT 12절).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stacking {
+    /// 주문에 혼자.
+    Exclusive,
+    /// 다른 STACKABLE 쿠폰과 한 주문에 5장까지.
+    Stackable,
+}
+
+impl Stacking {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stacking::Exclusive => "EXCLUSIVE",
+            Stacking::Stackable => "STACKABLE",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Stacking::Exclusive, Stacking::Stackable].into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
 /// 발급 상태 (CONTRACT 8절): ACTIVE ⇄ PAUSED, 둘 다 → ARCHIVED(최종).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CouponStatus {
@@ -86,6 +108,8 @@ pub struct Coupon {
     /// 예산에서 나간 돈: 현재 사용과 아직 돌려받지 않은 보류(만료되었어도)의 몫(`UserCoupon::budget_share`) 합계.
     /// 예산이 있는 동안만 맞춰 둔다 (예산을 새로 달 때 다시 센다).
     pub budget_spent: Decimal,
+    /// 한 주문에서 함께 쓸 수 있는지 (CONTRACT 12절).
+    pub stacking: Stacking,
 }
 
 impl Coupon {
@@ -131,6 +155,9 @@ impl Coupon {
         }
         if let Some(v) = change.restricted {
             next.restricted = v;
+        }
+        if let Some(v) = change.stacking {
+            next.stacking = v;
         }
         if let Some(v) = change.per_user_limit {
             // 이미 받은 사람이 한도를 넘게 되지 않도록 올리기만 한다.
@@ -286,6 +313,8 @@ pub struct NewCouponInput {
     /// 없거나 비었으면 일정 없음.
     pub waves: Option<Vec<ReleaseWaveInput>>,
     pub budget: Option<String>,
+    /// 없으면(GraphQL 기본값) EXCLUSIVE. 명시한 null은 입력 오류.
+    pub stacking: Option<Stacking>,
 }
 
 /// 검증을 통과한 새 쿠폰.
@@ -303,6 +332,7 @@ pub struct NewCoupon {
     pub restricted: bool,
     pub waves: Vec<ReleaseWave>,
     pub budget: Option<Decimal>,
+    pub stacking: Stacking,
 }
 
 /// 부분 수정의 필드 하나: 없음(그대로), null(비움), 값.
@@ -329,6 +359,7 @@ pub struct CouponChangeInput {
     pub waves: Patch<Vec<ReleaseWaveInput>>,
     /// null은 예산을 없앤다.
     pub budget: Patch<String>,
+    pub stacking: Patch<Stacking>,
 }
 
 /// 형식 검증을 통과한 부분 수정. `None`은 그대로, `Some(None)`은 비움.
@@ -345,6 +376,7 @@ pub struct CouponChange {
     /// 새 일정 전체 (빈 것은 일정 없음).
     pub waves: Option<Vec<ReleaseWave>>,
     pub budget: Option<Option<Decimal>>,
+    pub stacking: Option<Stacking>,
 }
 
 impl CouponChange {
@@ -382,6 +414,7 @@ impl CouponChange {
             Patch::Set(w) => Some(wave::parse(w)?),
         };
         let budget = nullable(input.budget, |raw| parse_budget("budget", &raw))?;
+        let stacking = required("stacking", input.stacking)?;
         Ok(CouponChange {
             name,
             min_purchase_amount,
@@ -393,6 +426,7 @@ impl CouponChange {
             restricted,
             waves,
             budget,
+            stacking,
         })
     }
 
@@ -460,6 +494,9 @@ impl NewCoupon {
         let waves = wave::parse(input.waves.unwrap_or_default())?;
         wave::check_fits(&waves, input.total_quantity, valid_from, valid_until)?;
         let budget = input.budget.as_deref().map(|raw| parse_budget("budget", raw)).transpose()?;
+        let Some(stacking) = input.stacking else {
+            return Err(AppError::bad_input("stacking", "stacking: null일 수 없습니다 (기본값 EXCLUSIVE)"));
+        };
         Ok(NewCoupon {
             name: input.name,
             discount_type: input.discount_type,
@@ -473,6 +510,7 @@ impl NewCoupon {
             restricted,
             waves,
             budget,
+            stacking,
         })
     }
 }
@@ -512,6 +550,7 @@ mod tests {
             waves: Vec::new(),
             budget: None,
             budget_spent: Decimal::ZERO,
+            stacking: Stacking::Exclusive,
         }
     }
 
@@ -571,6 +610,7 @@ mod tests {
             restricted: Some(false),
             waves: None,
             budget: None,
+            stacking: Some(Stacking::Exclusive),
         }
     }
 

@@ -13,7 +13,16 @@ pub const RETENTION: chrono::Duration = chrono::Duration::hours(24);
 pub const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
 
 /// 변경과 같은 트랜잭션에 키를 기록하는 변경들 (CONTRACT 7절).
-pub const IN_TRANSACTION: [&str; 5] = ["issueCoupon", "useCoupon", "cancelCoupon", "reserveCoupon", "redeemCouponCode"];
+pub const IN_TRANSACTION: [&str; 8] = [
+    "issueCoupon",
+    "useCoupon",
+    "cancelCoupon",
+    "reserveCoupon",
+    "redeemCouponCode",
+    "reserveCoupons",
+    "useOrderCoupons",
+    "cancelOrderCoupons",
+];
 
 /// 사용자 하나의 키 하나와 그 요청의 지문.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,13 +6,14 @@ pub mod coupon;
 pub mod event;
 pub mod idempotency;
 pub mod money;
+pub mod stacking;
 pub mod time;
 pub mod user;
 pub mod viewer;
 pub mod wave;
 
 pub use checkout::{OrderId, UserCouponStatus};
-pub use coupon::{Coupon, CouponChange, CouponChangeInput, CouponStatus, DiscountType, NewCoupon, NewCouponInput, Patch};
+pub use coupon::{Coupon, CouponChange, CouponChangeInput, CouponStatus, DiscountType, NewCoupon, NewCouponInput, Patch, Stacking};
 pub use event::{Event, EventType, NewEvent, Stamped};
 pub use user::{User, UserCoupon};
 pub use viewer::{Role, Viewer};

@@ -30,6 +30,10 @@ pub struct UserCoupon {
     pub slot: i32,
     /// 코드로 받았으면 그 코드 (정규화된 것). 고른 코드는 사용자당 한 번: `(code, user_id)`가 유일하다.
     pub code: Option<String>,
+    /// `reserveCoupons`로 만든 묶음 안의 순서 (0부터, CONTRACT 12절). 따로 보류·사용한 것은 None.
+    pub set_position: Option<i32>,
+    /// 지금의 주문에 붙은(보류·사용) 시각: 따로 보류한 쿠폰은 묶음 뒤에 이 순서로 온다.
+    pub held_at: Option<DateTime<Utc>>,
 }
 
 impl UserCoupon {
@@ -53,6 +57,8 @@ impl UserCoupon {
             discount_amount: None,
             slot,
             code: None,
+            set_position: None,
+            held_at: None,
         }
     }
 }

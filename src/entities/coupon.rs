@@ -25,6 +25,7 @@ pub struct Model {
     pub waves: Option<String>,
     pub budget: Option<Decimal>,
     pub budget_spent: Decimal,
+    pub stacking: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

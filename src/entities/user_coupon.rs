@@ -17,6 +17,8 @@ pub struct Model {
     pub discount_amount: Option<Decimal>,
     pub slot: i32,
     pub code: Option<String>,
+    pub set_position: Option<i32>,
+    pub held_at: Option<DateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -50,6 +50,11 @@ pub(crate) async fn replayed(ctx: &async_graphql::Context<'_>) -> Option<async_g
     Some(crate::service::user_coupons::replayed(db, viewer(ctx), *id).await.gql())
 }
 
+/// 이미 커밋된 키의 재시도인지 (묶음 변경은 그 주문의 지금 모습으로 답한다).
+pub(crate) fn is_replay(ctx: &async_graphql::Context<'_>) -> bool {
+    matches!(ctx.data_opt::<KeyState>(), Some(KeyState::Replay(_)))
+}
+
 /// 뷰어 (없으면 익명).
 pub(crate) fn viewer<'a>(ctx: &async_graphql::Context<'a>) -> Option<&'a Viewer> {
     ctx.data_opt::<Viewer>()

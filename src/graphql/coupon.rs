@@ -17,6 +17,16 @@ pub enum DiscountTypeGql {
     Percentage,
 }
 
+/// Whether a coupon combines with others on one order.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "StackingPolicy", remote = "crate::domain::Stacking")]
+pub enum StackingPolicyGql {
+    /// Alone on its order.
+    Exclusive,
+    /// Combines with other STACKABLE coupons, at most 5 on one order.
+    Stackable,
+}
+
 /// Where a coupon is in its lifecycle: ACTIVE and PAUSED switch back and forth; ARCHIVED is final.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(name = "CouponStatus", remote = "crate::domain::CouponStatus")]
@@ -82,6 +92,11 @@ impl Coupon {
     /// true: only the coupon's audience members may be issued it.
     async fn restricted(&self) -> bool {
         self.0.restricted
+    }
+
+    /// Whether it combines with other coupons on one order.
+    async fn stacking(&self) -> StackingPolicyGql {
+        self.0.stacking.into()
     }
 
     /// ADMIN only. Members of the audience.

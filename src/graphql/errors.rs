@@ -11,16 +11,27 @@ impl ErrorExtensions for AppError {
         }
         async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
             e.set("code", self.code());
-            if let AppError::BadUserInput { field, .. } = self {
-                e.set("field", field.as_str());
-            }
-            if let AppError::TooManyAttempts { retry_after_secs } = self {
-                e.set("retryAfterSeconds", *retry_after_secs);
-            }
-            if let AppError::CouponWaveSoldOut { next_release_at } = self {
-                e.set("nextReleaseAt", next_release_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
-            }
+            set_details(self, e);
         })
+    }
+}
+
+/// 코드 말고 오류마다 더 알려 주는 것. 묶음의 한 쿠폰이 낸 오류는 그 오류의 것에 더해 그 쿠폰을.
+fn set_details(err: &AppError, e: &mut async_graphql::ErrorExtensionValues) {
+    match err {
+        AppError::BadUserInput { field, .. } => e.set("field", field.as_str()),
+        AppError::TooManyAttempts { retry_after_secs } => e.set("retryAfterSeconds", *retry_after_secs),
+        AppError::CouponWaveSoldOut { next_release_at } => {
+            e.set("nextReleaseAt", next_release_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        }
+        AppError::StackingNotAllowed { user_coupon_ids } => {
+            e.set("userCouponIds", user_coupon_ids.iter().map(|id| async_graphql::Value::String(id.to_string())).collect::<Vec<_>>())
+        }
+        AppError::InSet { user_coupon_id, error } => {
+            set_details(error, e);
+            e.set("userCouponId", user_coupon_id.to_string());
+        }
+        _ => {}
     }
 }
 

@@ -16,6 +16,7 @@ mod loaders;
 mod mutation;
 mod nulls;
 mod operation;
+mod order;
 mod query;
 mod scalars;
 mod schema;

@@ -5,10 +5,11 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
 use super::audience::AudienceChange;
 use super::code::{CodeBatch, CouponCode};
-use super::context::{db, fresh_key, issuer, parse_uuid, replayed, viewer};
-use super::coupon::{Coupon, DiscountTypeGql};
+use super::context::{db, fresh_key, is_replay, issuer, parse_uuid, replayed, viewer};
+use super::coupon::{Coupon, DiscountTypeGql, StackingPolicyGql};
 use super::errors::GqlResultExt;
 use super::guards::{AdminOnly, Authenticated};
+use super::order::OrderCoupons;
 use super::scalars::{DateTime, Decimal};
 use super::user_coupon::UserCoupon;
 use crate::domain::checkout::{self, OrderId};
@@ -16,6 +17,7 @@ use crate::domain::{self, CouponChangeInput, CouponStatus, NewCouponInput, Patch
 use crate::error::AppError;
 use crate::net::ClientAddr;
 use crate::service;
+use crate::service::order_sets::SetChange;
 
 pub struct MutationRoot;
 
@@ -48,6 +50,9 @@ pub struct CreateCouponInput {
     waves: Option<Vec<ReleaseWaveInput>>,
     /// Total discount money this coupon may give (current uses plus unexpired holds): > 0, at most 2 decimals, below 10^10; absent: no cap.
     budget: Option<Decimal>,
+    /// Whether it combines with other coupons on one order.
+    #[graphql(default_with = "Some(StackingPolicyGql::Exclusive)")]
+    stacking: Option<StackingPolicyGql>,
 }
 
 /// One opening of a release schedule.
@@ -87,6 +92,8 @@ pub struct UpdateCouponInput {
     waves: MaybeUndefined<Vec<ReleaseWaveInput>>,
     /// A new budget, never below what is used and held now; null: no cap.
     budget: MaybeUndefined<Decimal>,
+    /// Whether it combines with other coupons on one order; null is refused.
+    stacking: MaybeUndefined<StackingPolicyGql>,
 }
 
 /// `MaybeUndefined`(없음·null·값)를 도메인의 `Patch`로. 값은 `raw`로 꺼낸다(스칼라의 형식 오류는 그 필드의 입력 오류).
@@ -111,6 +118,7 @@ impl UpdateCouponInput {
             restricted: patch(self.restricted, Ok)?,
             waves: patch(self.waves, waves_input)?,
             budget: patch(self.budget, |d| d.raw("budget"))?,
+            stacking: patch(self.stacking, |s| Ok(s.into()))?,
         })
     }
 }
@@ -210,6 +218,75 @@ impl MutationRoot {
         Ok(UserCoupon::alone(uc))
     }
 
+    /// Holds all of these user coupons for one order, or none of them. ttlSeconds: 60..3600.
+    #[graphql(guard = "Authenticated")]
+    async fn reserve_coupons(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The viewer's user coupons, in the order the set keeps (1..100, no repeats).")] user_coupon_ids: Vec<ID>,
+        #[graphql(desc = "The order: 1..64 characters of A-Z a-z 0-9 . _ : -")] order_id: String,
+        #[graphql(desc = "The order amount: at least 0, below 10^8. Each coupon's discount is on this whole amount.")]
+        order_amount: Decimal,
+        #[graphql(default = 900, desc = "How long the holds last, in seconds: 60..3600.")] ttl_seconds: i32,
+    ) -> async_graphql::Result<OrderCoupons> {
+        let ids = user_coupon_ids.iter().map(|id| parse_uuid("userCouponIds", id)).collect::<async_graphql::Result<Vec<_>>>()?;
+        let order = OrderId::parse(&order_id).gql()?;
+        let amount = order_amount.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)).gql()?;
+        let ttl = checkout::hold_ttl(ttl_seconds).gql()?;
+        let (db, viewer) = (db(ctx)?, viewer(ctx));
+        if is_replay(ctx) {
+            return OrderCoupons::replayed(db, viewer, &order, SetChange::Reserve).await;
+        }
+        let set = service::order_sets::reserve_set(db, viewer, &ids, &order, amount, ttl, fresh_key(ctx)).await.gql()?;
+        Ok(OrderCoupons(set))
+    }
+
+    /// Uses every coupon this order holds, or none.
+    #[graphql(guard = "Authenticated")]
+    async fn use_order_coupons(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order whose holds are used.")] order_id: String,
+        #[graphql(desc = "The order amount: at least 0, below 10^8. null: the amount recorded with the holds.")] order_amount: Option<
+            Decimal,
+        >,
+    ) -> async_graphql::Result<OrderCoupons> {
+        let order = OrderId::parse(&order_id).gql()?;
+        let amount =
+            order_amount.map(|a| a.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw))).transpose().gql()?;
+        let (db, viewer) = (db(ctx)?, viewer(ctx));
+        if is_replay(ctx) {
+            return OrderCoupons::replayed(db, viewer, &order, SetChange::Use).await;
+        }
+        Ok(OrderCoupons(service::order_sets::use_set(db, viewer, &order, amount, fresh_key(ctx)).await.gql()?))
+    }
+
+    /// Gives back every coupon this order used (the order was cancelled).
+    #[graphql(guard = "Authenticated")]
+    async fn cancel_order_coupons(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The cancelled order.")] order_id: String,
+    ) -> async_graphql::Result<OrderCoupons> {
+        let order = OrderId::parse(&order_id).gql()?;
+        let (db, viewer) = (db(ctx)?, viewer(ctx));
+        if is_replay(ctx) {
+            return OrderCoupons::replayed(db, viewer, &order, SetChange::Cancel).await;
+        }
+        Ok(OrderCoupons(service::order_sets::end_set(db, viewer, &order, SetChange::Cancel, fresh_key(ctx)).await.gql()?))
+    }
+
+    /// Ends every hold of this order.
+    #[graphql(guard = "Authenticated")]
+    async fn release_order_coupons(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order whose holds end.")] order_id: String,
+    ) -> async_graphql::Result<OrderCoupons> {
+        let order = OrderId::parse(&order_id).gql()?;
+        Ok(OrderCoupons(service::order_sets::end_set(db(ctx)?, viewer(ctx), &order, SetChange::Release, None).await.gql()?))
+    }
+
     /// Creates a coupon.
     #[graphql(guard = "AdminOnly")]
     async fn create_coupon(
@@ -230,6 +307,7 @@ impl MutationRoot {
             restricted: input.restricted,
             waves: input.waves.map(waves_input).transpose().gql()?,
             budget: input.budget.map(|d| d.raw("budget")).transpose().gql()?,
+            stacking: input.stacking.map(Into::into),
         };
         Ok(Coupon(service::coupons::create(db(ctx)?, viewer(ctx), input).await.gql()?))
     }

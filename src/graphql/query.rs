@@ -9,6 +9,7 @@ use super::coupon::Coupon;
 use super::errors::GqlResultExt;
 use super::event::CouponEvent;
 use super::guards::{AdminOnly, Authenticated};
+use super::order::OrderCoupons;
 use super::scalars::Decimal;
 use super::user::User;
 use super::user_coupon::UserCoupon;
@@ -141,6 +142,19 @@ impl QueryRoot {
         let ids = ids.iter().map(|id| parse_uuid("ids", id)).collect::<Result<Vec<_>, _>>()?;
         let found = service::users::get_many(db(ctx)?, viewer(ctx), &ids).await.gql()?;
         User::list(ctx, found).await
+    }
+
+    /// What is held for or used by this order (viewer's own; ADMIN: anyone's, with userId).
+    #[graphql(guard = "Authenticated")]
+    async fn order_coupons(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order.")] order_id: String,
+        #[graphql(desc = "Whose order (another user: ADMIN only); null: the viewer.")] user_id: Option<ID>,
+    ) -> async_graphql::Result<Option<OrderCoupons>> {
+        let order = OrderId::parse(&order_id).gql()?;
+        let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
+        Ok(service::order_sets::of_order(db(ctx)?, viewer(ctx), &order, user_id).await.gql()?.map(OrderCoupons))
     }
 
     /// A dry run of useCoupon: what it would answer now. Writes nothing.

@@ -5,6 +5,7 @@ use super::checkout::ApplicableCoupon;
 use super::context::db;
 use super::errors::GqlResultExt;
 use super::loaders::{Loaders, UserCouponsKey};
+use super::order::CouponSet;
 use super::scalars::Decimal;
 use super::user_coupon::UserCoupon;
 use crate::domain::{self, money};
@@ -61,7 +62,7 @@ impl User {
     pub fn coupons_wanted(ctx: &Context<'_>) -> Option<bool> {
         let look = ctx.look_ahead();
         // applicableCoupons는 미사용 목록(unusedOnly = true)을 쓴다.
-        let applicable = look.field("applicableCoupons").exists().then_some(true);
+        let applicable = (look.field("applicableCoupons").exists() || look.field("bestCoupons").exists()).then_some(true);
         let flags: std::collections::HashSet<bool> = look
             .field("coupons")
             .selection_fields()
@@ -125,6 +126,18 @@ impl User {
             .into_iter()
             .map(|(uc, c, d)| ApplicableCoupon { user_coupon: UserCoupon(uc, Some(c)), discount_amount: d })
             .collect())
+    }
+
+    /// The allowed set of this user's applicable coupons (section 7) with the largest total discount; ties: fewer coupons, then soonest validUntil.
+    async fn best_coupons(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order amount: at least 0, below 10^8.")] order_amount: Decimal,
+    ) -> async_graphql::Result<CouponSet> {
+        let amount = order_amount.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)).gql()?;
+        let list = self.coupon_list(ctx, true).await?;
+        let (chosen, total) = service::order_sets::best(list, amount, domain::now());
+        Ok(CouponSet { coupons: chosen.into_iter().map(|(uc, c, _)| (uc, c)).collect(), discount_amount: total })
     }
 }
 

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{db_error, id_str, parse_id, ts, utc};
 use crate::domain::money::money;
-use crate::domain::{Coupon, CouponStatus, DiscountType, NewCoupon, wave};
+use crate::domain::{Coupon, CouponStatus, DiscountType, NewCoupon, Stacking, wave};
 use crate::entities::coupon::{self, Column, Entity as Coupons};
 use crate::entities::coupon_audience;
 use crate::error::{AppError, AppResult};
@@ -35,6 +35,7 @@ pub(crate) fn to_domain(m: coupon::Model) -> AppResult<Coupon> {
         waves: wave::from_stored(m.waves.as_deref())?,
         budget: m.budget.map(money),
         budget_spent: money(m.budget_spent),
+        stacking: Stacking::parse(&m.stacking).ok_or_else(|| AppError::Internal(format!("쿠폰 {}의 stacking 값: {}", m.id, m.stacking)))?,
     })
 }
 
@@ -167,6 +168,7 @@ pub async fn insert_with_issued(
         waves: Set(wave::to_stored(&c.waves)),
         budget: Set(c.budget),
         budget_spent: Set(rust_decimal::Decimal::ZERO),
+        stacking: Set(c.stacking.as_str().to_owned()),
     };
     Coupons::insert(am).exec_without_returning(db).await.map_err(db_error)?;
     Ok(Coupon {
@@ -189,6 +191,7 @@ pub async fn insert_with_issued(
         waves: c.waves.clone(),
         budget: c.budget.map(money),
         budget_spent: money(rust_decimal::Decimal::ZERO),
+        stacking: c.stacking,
     })
 }
 
@@ -222,6 +225,7 @@ pub async fn update(db: &impl ConnectionTrait, next: &Coupon) -> AppResult<bool>
         .col_expr(Column::Status, Expr::val(next.status.as_str()))
         .col_expr(Column::PerUserLimit, Expr::val(next.per_user_limit))
         .col_expr(Column::Restricted, Expr::val(next.restricted))
+        .col_expr(Column::Stacking, Expr::val(next.stacking.as_str()))
         .col_expr(Column::Waves, Expr::val(wave::to_stored(&next.waves)))
         .col_expr(Column::Budget, Expr::val(next.budget))
         .col_expr(Column::BudgetSpent, Expr::val(next.budget_spent))

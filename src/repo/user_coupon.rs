@@ -10,7 +10,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{DbFailure, classify, db_error, id_str, parse_id, ts, utc};
-use crate::domain::checkout::Amounts;
+use crate::domain::checkout::{Amounts, Place};
 use crate::domain::money::money;
 use crate::domain::{Coupon, UserCoupon};
 use crate::entities::coupon;
@@ -31,6 +31,8 @@ pub(crate) fn to_domain(m: user_coupon::Model) -> AppResult<UserCoupon> {
         discount_amount: m.discount_amount.map(money),
         slot: m.slot,
         code: m.code,
+        set_position: m.set_position,
+        held_at: m.held_at.map(utc),
     })
 }
 
@@ -73,6 +75,8 @@ fn to_active(uc: &UserCoupon) -> user_coupon::ActiveModel {
         discount_amount: Set(uc.discount_amount),
         slot: Set(uc.slot),
         code: Set(uc.code.clone()),
+        set_position: Set(uc.set_position),
+        held_at: Set(uc.held_at.map(ts)),
     }
 }
 
@@ -162,18 +166,48 @@ pub async fn list_by_users(db: &impl ConnectionTrait, user_ids: &[Uuid], unused_
     if unused_only {
         q = q.filter(Column::IsUsed.eq(false));
     }
-    q.find_also_related(coupon::Entity)
-        .order_by_desc(Column::IssuedAt)
-        .order_by_desc(Column::Id)
-        .all(db)
-        .await
-        .map_err(db_error)?
-        .into_iter()
+    with_coupons(
+        q.find_also_related(coupon::Entity).order_by_desc(Column::IssuedAt).order_by_desc(Column::Id).all(db).await.map_err(db_error)?,
+    )
+}
+
+/// JOIN으로 읽은 (발급 내역, 쿠폰) 행들을 도메인 값으로. 쿠폰이 없는 행은 데이터가 어긋난 것이다.
+fn with_coupons(rows: Vec<(user_coupon::Model, Option<coupon::Model>)>) -> AppResult<Vec<(UserCoupon, Coupon)>> {
+    rows.into_iter()
         .map(|(uc, c)| {
             let c = c.ok_or_else(|| AppError::Internal(format!("발급 내역 {}의 쿠폰이 없음", uc.id)))?;
             Ok((to_domain(uc)?, super::coupon::to_domain(c)?))
         })
         .collect()
+}
+
+/// 한 사용자의 발급 내역을 모두 id 순으로 잠그고 읽는다 (`… WHERE user_id = ? ORDER BY id FOR UPDATE`, READ COMMITTED라
+/// 갭 잠금 없이 행만). 묶음의 변경은 이것으로 그 사용자 안에서 차례로 일어난다: 같은 주문을 두 요청이 동시에 바꾸거나,
+/// 겹치는 두 묶음이 서로 기다리며 멈추는 일이 없다. 다른 사용자의 행과 쿠폰 행은 잠그지 않는다.
+pub async fn lock_user(db: &impl ConnectionTrait, user_id: Uuid) -> AppResult<Vec<UserCoupon>> {
+    UserCoupons::find()
+        .filter(Column::UserId.eq(id_str(user_id)))
+        .order_by_asc(Column::Id)
+        .lock_exclusive()
+        .all(db)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(to_domain)
+        .collect()
+}
+
+/// 이 사용자의 이 주문에 붙은 발급 내역과 그 쿠폰 (JOIN 한 번). 순서는 호출한 쪽이 정한다 (`domain::stacking`).
+pub async fn of_order(db: &impl ConnectionTrait, user_id: Uuid, order: &str) -> AppResult<Vec<(UserCoupon, Coupon)>> {
+    with_coupons(
+        UserCoupons::find()
+            .filter(Column::UserId.eq(id_str(user_id)))
+            .filter(Column::OrderId.eq(order))
+            .find_also_related(coupon::Entity)
+            .all(db)
+            .await
+            .map_err(db_error)?,
+    )
 }
 
 /// 보류가 비어 있거나(없음·만료) `same_order`의 것인 행만 고르는 조건. 사용·보류의 경쟁은 이 조건을 단
@@ -194,10 +228,22 @@ fn set_order(
     until: Option<DateTime<Utc>>,
     amounts: Option<Amounts>,
 ) -> sea_orm::UpdateMany<UserCoupons> {
-    q.col_expr(Column::OrderId, Expr::val(order.map(str::to_owned)))
+    let q = q
+        .col_expr(Column::OrderId, Expr::val(order.map(str::to_owned)))
         .col_expr(Column::ReservedUntil, Expr::val(until.map(ts)))
         .col_expr(Column::OrderAmount, Expr::val(amounts.map(|a| a.order_amount)))
-        .col_expr(Column::DiscountAmount, Expr::val(amounts.map(|a| a.discount_amount)))
+        .col_expr(Column::DiscountAmount, Expr::val(amounts.map(|a| a.discount_amount)));
+    if order.is_none() {
+        // 주문에서 떨어지면 묶음의 자리도 없다.
+        return q
+            .col_expr(Column::SetPosition, Expr::val(Option::<i32>::None))
+            .col_expr(Column::HeldAt, Expr::val(Option::<chrono::DateTime<chrono::FixedOffset>>::None));
+    }
+    q
+}
+
+fn set_place(q: sea_orm::UpdateMany<UserCoupons>, place: Place) -> sea_orm::UpdateMany<UserCoupons> {
+    q.col_expr(Column::SetPosition, Expr::val(place.set_position)).col_expr(Column::HeldAt, Expr::val(Some(ts(place.held_at))))
 }
 
 /// 보류(또는 같은 주문의 보류 갱신). 미사용이고 보류가 비었거나 같은 주문의 것일 때만.
@@ -207,9 +253,10 @@ pub async fn reserve(
     order: &str,
     until: DateTime<Utc>,
     amounts: Amounts,
+    place: Place,
     now: DateTime<Utc>,
 ) -> AppResult<bool> {
-    let res = set_order(UserCoupons::update_many(), Some(order), Some(until), Some(amounts))
+    let res = set_place(set_order(UserCoupons::update_many(), Some(order), Some(until), Some(amounts)), place)
         .filter(Column::Id.eq(id_str(id)))
         .filter(Column::IsUsed.eq(false))
         .filter(hold_is_free(now, Some(order)))
@@ -240,8 +287,13 @@ pub async fn mark_used(
     now: DateTime<Utc>,
     order: Option<&str>,
     amounts: Option<Amounts>,
+    place: Place,
 ) -> AppResult<bool> {
-    let res = set_order(UserCoupons::update_many(), order, None, amounts)
+    let mut q = set_order(UserCoupons::update_many(), order, None, amounts);
+    if order.is_some() {
+        q = set_place(q, place);
+    }
+    let res = q
         .col_expr(Column::IsUsed, Expr::val(true))
         .col_expr(Column::UsedAt, Expr::val(Some(ts(now))))
         .filter(Column::Id.eq(id_str(id)))

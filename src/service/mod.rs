@@ -6,6 +6,7 @@ pub mod coupons;
 pub mod idempotency;
 pub mod issuance;
 pub mod ledger;
+pub mod order_sets;
 pub mod page;
 pub mod relay;
 pub mod retry;

@@ -134,7 +134,7 @@ async fn reserve_once(
         Opened::Open(txn, uc, decided) => (txn, uc, decided),
     };
     let until = now + ttl;
-    if !repo::user_coupon::reserve(&txn, id, order.as_str(), until, amounts, now).await? {
+    if !repo::user_coupon::reserve(&txn, id, order.as_str(), until, amounts, uc.single_place(Some(order), now), now).await? {
         // 읽은 뒤에 다른 주문이 보류했거나 사용했다: 지금 상태로 다시 판정한다. 그새 다시 풀렸으면 다시 시도하게 한다.
         txn.rollback().await.map_err(repo::db_error)?;
         let (uc, coupon) = owned(db, viewer, id).await?;
@@ -211,7 +211,7 @@ async fn use_once(
     let UseDecision::Apply(amounts) = decision else {
         return commit_unchanged(txn, uc, now).await;
     };
-    if !repo::user_coupon::mark_used(&txn, id, now, order.map(OrderId::as_str), amounts).await? {
+    if !repo::user_coupon::mark_used(&txn, id, now, order.map(OrderId::as_str), amounts, uc.single_place(order, now)).await? {
         txn.rollback().await.map_err(repo::db_error)?;
         let (uc, coupon) = owned(db, viewer, id).await?;
         return match checkout::check_use(&uc, &coupon, now, order, amount)? {
@@ -296,7 +296,7 @@ async fn budget_share_before(txn: &DatabaseTransaction, coupon: &Coupon, uc_id: 
 /// 안에 들 때만). 들지 않으면 쿠폰 행을 잠그고 만료된 보류의 몫을 돌려받아(청소 작업 없이, 필요할 때만) 한 번 더 보고,
 /// 그래도 들지 않으면 BUDGET_EXHAUSTED (7절의 규칙을 모두 통과한 다음의 답). 같은 쿠폰의 변경은 그 행에서 차례로 일어나므로
 /// 합이 예산을 넘지 않는다. 같은 주문의 보류를 쓰거나 다시 보류하면 그 보류의 몫이 바뀔 뿐 두 번 가져가지 않는다.
-async fn settle_budget(
+pub(super) async fn settle_budget(
     txn: &DatabaseTransaction,
     coupon_id: Uuid,
     uc_id: Uuid,

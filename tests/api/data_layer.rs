@@ -155,6 +155,7 @@ async fn a_coupon_round_trips_every_field_exactly(db: TestDb) {
             couponql::domain::ReleaseWaveInput { at: "2031-06-01T00:00:00Z".into(), quantity: 4 },
         ]),
         budget: Some("9999999999.99".into()),
+        stacking: Some(couponql::domain::Stacking::Stackable),
     };
     let new = NewCoupon::parse(input).expect("유효");
     let id = Uuid::new_v4();
@@ -165,7 +166,7 @@ async fn a_coupon_round_trips_every_field_exactly(db: TestDb) {
     assert_eq!(read.discount_value.to_string(), "12.50");
     assert_eq!(read.min_purchase_amount.map(|d| d.to_string()), Some("99999999.99".into()));
     assert_eq!(read.remaining_quantity(), Some(7));
-    assert_eq!((read.per_user_limit, read.restricted), (7, true));
+    assert_eq!((read.per_user_limit, read.restricted, read.stacking), (7, true, couponql::domain::Stacking::Stackable));
     // 예산은 DECIMAL(12,2)의 끝까지, 일정은 마이크로초까지 그대로.
     assert_eq!(read.budget.map(|d| d.to_string()), Some("9999999999.99".into()));
     assert_eq!(

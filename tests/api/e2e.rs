@@ -52,6 +52,7 @@ fn coupon_input(name: &str, from: &str, until: &str, total: Option<i64>) -> crea
         // null은 "일정 없음", "예산 없음"이다.
         waves: None,
         budget: None,
+        stacking: Some(create_coupon::StackingPolicy::EXCLUSIVE),
     }
 }
 

@@ -157,6 +157,25 @@ pub async fn new_restricted_coupon(db: &impl ConnectionTrait, total: Option<i32>
     coupon_row(db, total, "2020-01-01T00:00:00Z", "2099-12-31T23:59:59Z", 1, true).await
 }
 
+/// 테스트 쿠폰 입력의 기본값: 정액 1000원, 최소 금액 없음, 무제한, 2020~2099년, 한도 1, 제한·일정·예산 없음, EXCLUSIVE.
+pub fn coupon_input() -> domain::NewCouponInput {
+    domain::NewCouponInput {
+        name: "테스트 쿠폰".into(),
+        discount_type: domain::DiscountType::Fixed,
+        discount_value: "1000".into(),
+        min_purchase_amount: None,
+        max_discount_amount: None,
+        total_quantity: None,
+        valid_from: "2020-01-01T00:00:00Z".into(),
+        valid_until: "2099-12-31T23:59:59Z".into(),
+        per_user_limit: Some(1),
+        restricted: Some(false),
+        waves: None,
+        budget: None,
+        stacking: Some(domain::Stacking::Exclusive),
+    }
+}
+
 async fn coupon_row(
     db: &impl ConnectionTrait,
     total: Option<i32>,
@@ -166,18 +185,13 @@ async fn coupon_row(
     restricted: bool,
 ) -> domain::Coupon {
     let input = domain::NewCouponInput {
-        name: "테스트 쿠폰".into(),
-        discount_type: domain::DiscountType::Fixed,
-        discount_value: "1000".into(),
         min_purchase_amount: Some("5000".into()),
-        max_discount_amount: None,
         total_quantity: total,
         valid_from: from.into(),
         valid_until: until.into(),
         per_user_limit: Some(per_user_limit),
         restricted: Some(restricted),
-        waves: None,
-        budget: None,
+        ..coupon_input()
     };
     let new = domain::NewCoupon::parse(input).expect("유효한 쿠폰");
     couponql::repo::coupon::insert(db, Uuid::new_v4(), &new, domain::now()).await.expect("쿠폰 삽입")
@@ -185,20 +199,10 @@ async fn coupon_row(
 
 /// 정액 `discount`원, 예산 `budget`원, 무제한 수량의 쿠폰.
 pub async fn new_budget_coupon(db: &DatabaseConnection, discount: &str, budget: &str) -> domain::Coupon {
-    let input = domain::NewCouponInput {
-        name: "예산 쿠폰".into(),
-        discount_type: domain::DiscountType::Fixed,
-        discount_value: discount.into(),
-        min_purchase_amount: None,
-        max_discount_amount: None,
-        total_quantity: None,
-        valid_from: "2020-01-01T00:00:00Z".into(),
-        valid_until: "2099-01-01T00:00:00Z".into(),
-        per_user_limit: Some(1),
-        restricted: Some(false),
-        waves: None,
-        budget: Some(budget.into()),
-    };
+    let input =
+        domain::NewCouponInput {
+            name: "예산 쿠폰".into(), discount_value: discount.into(), budget: Some(budget.into()), ..coupon_input()
+        };
     couponql::service::coupons::create(db, Some(&Viewer { user_id: Uuid::new_v4(), role: Role::Admin }), input).await.expect("예산 쿠폰")
 }
 

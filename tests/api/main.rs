@@ -19,6 +19,7 @@ mod live;
 mod per_user;
 mod plans;
 mod relay;
+mod sets;
 mod shop;
 mod stream;
 mod waves;

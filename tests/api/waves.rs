@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use couponql::domain::{self, DiscountType, NewCouponInput, ReleaseWaveInput, Role, Viewer};
+use couponql::domain::{self, NewCouponInput, ReleaseWaveInput, Role, Viewer};
 use couponql::error::AppError;
 use couponql::service::coupons;
 use couponql::service::issuance::{IssueMode, Issuer};
@@ -31,17 +31,11 @@ async fn wave_coupon(db: &sea_orm::DatabaseConnection, waves: &[(i64, i32)]) -> 
     let ats: Vec<DateTime<Utc>> = waves.iter().map(|(ms, _)| now + chrono::Duration::milliseconds(*ms)).collect();
     let input = NewCouponInput {
         name: "웨이브".into(),
-        discount_type: DiscountType::Fixed,
-        discount_value: "1000".into(),
-        min_purchase_amount: None,
-        max_discount_amount: None,
         total_quantity: Some(waves.iter().map(|(_, q)| q).sum()),
         valid_from: rfc(now - chrono::Duration::hours(1)),
         valid_until: rfc(now + chrono::Duration::days(1)),
-        per_user_limit: Some(1),
-        restricted: Some(false),
         waves: Some(ats.iter().zip(waves).map(|(at, (_, q))| ReleaseWaveInput { at: rfc(*at), quantity: *q }).collect()),
-        budget: None,
+        ..crate::helpers::coupon_input()
     };
     (coupons::create(db, Some(&admin()), input).await.expect("웨이브 쿠폰"), ats)
 }

@@ -1,5 +1,6 @@
 //! 시나리오마다 파일 하나. `main`이 인자에 따라 부른다.
 pub(crate) mod audience_import;
+pub(crate) mod best;
 pub(crate) mod checkout;
 pub(crate) mod cluster;
 pub(crate) mod day;
