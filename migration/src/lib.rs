@@ -15,6 +15,7 @@ mod m20261222_000010_per_user_limit;
 mod m20261222_000011_audiences;
 mod m20261223_000012_waves_budgets;
 mod m20261224_000013_stacking;
+mod m20261224_000014_audience_lean;
 
 /// 적용 순서대로 나열한 마이그레이션 목록.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261222_000011_audiences::Migration),
             Box::new(m20261223_000012_waves_budgets::Migration),
             Box::new(m20261224_000013_stacking::Migration),
+            Box::new(m20261224_000014_audience_lean::Migration),
         ]
     }
 }

@@ -136,7 +136,7 @@ impl User {
     ) -> async_graphql::Result<CouponSet> {
         let amount = order_amount.raw("orderAmount").and_then(|raw| money::parse_order_amount("orderAmount", &raw)).gql()?;
         let list = self.coupon_list(ctx, true).await?;
-        let (chosen, total) = service::order_sets::best(list, amount, domain::now());
+        let (chosen, total) = service::order_sets::best(db(ctx)?, list, amount, domain::now()).await.gql()?;
         Ok(CouponSet { coupons: chosen.into_iter().map(|(uc, c, _)| (uc, c)).collect(), discount_amount: total })
     }
 }

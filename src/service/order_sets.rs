@@ -421,22 +421,33 @@ pub async fn of_order(
 }
 
 /// `bestCoupons`: 지금 이 금액의 주문에 쓸 수 있는 쿠폰(`applicableCoupons`와 같은 목록) 가운데 허용되는 묶음으로 할인이
-/// 가장 큰 것. 남은 예산이 할인보다 작은 쿠폰은 뺀다. 아무것도 쓰지 않는다. 답: (할인이 큰 순의 쿠폰과 각 할인, 묶음의 할인).
-pub fn best(list: Vec<(UserCoupon, Coupon)>, amount: Decimal, now: DateTime<Utc>) -> (Vec<(UserCoupon, Coupon, Decimal)>, Decimal) {
+/// 가장 큰 것. 남은 예산이 할인보다 작은 쿠폰은 뺀다: 쿠폰 행의 카운터로 보고, 모자라 보일 때만 (카운터에는 아직 돌려받지
+/// 않은 만료된 보류가 남아 있을 수 있으므로) `budgetRemaining`과 같은 합계를 읽는다. 아무것도 쓰지 않는다.
+/// 답: (할인이 큰 순의 쿠폰과 각 할인, 묶음의 할인).
+pub async fn best(
+    db: &DatabaseConnection,
+    list: Vec<(UserCoupon, Coupon)>,
+    amount: Decimal,
+    now: DateTime<Utc>,
+) -> AppResult<(Vec<(UserCoupon, Coupon, Decimal)>, Decimal)> {
     let applicable = super::user_coupons::applicable(list, amount, now);
-    let fits = |c: &Coupon, d: Decimal| c.budget.is_none_or(|b| b - c.budget_spent >= d);
-    let candidates: Vec<Candidate> = applicable
-        .iter()
-        .filter(|(_, c, d)| fits(c, *d))
-        .map(|(uc, c, d)| Candidate {
+    let mut candidates = Vec::with_capacity(applicable.len());
+    for (uc, c, d) in &applicable {
+        if let Some(budget) = c.budget
+            && budget - c.budget_spent < *d
+            && budget - repo::user_coupon::budget_spent(db, c.id, now, None).await? < *d
+        {
+            continue;
+        }
+        candidates.push(Candidate {
             user_coupon_id: uc.id,
             coupon_id: c.id,
             stacking: c.stacking,
             discount: *d,
             valid_until: c.valid_until,
-        })
-        .collect();
+        });
+    }
     let (chosen, total) = stacking::best_set(candidates, amount.round_dp(2));
     let mut by_id: HashMap<Uuid, (UserCoupon, Coupon, Decimal)> = applicable.into_iter().map(|t| (t.0.id, t)).collect();
-    (chosen.iter().filter_map(|c| by_id.remove(&c.user_coupon_id)).collect(), total)
+    Ok((chosen.iter().filter_map(|c| by_id.remove(&c.user_coupon_id)).collect(), total))
 }

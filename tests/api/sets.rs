@@ -245,6 +245,10 @@ async fn a_member_over_its_budget_refuses_the_whole_set(db: TestDb) {
     let (first, first_ids) = holder(c, &[&budgeted]).await;
     sets::reserve_set(c, Some(&first), &first_ids, &order("B-1"), dec("9000"), TTL, None).await.expect("예산 1000 보류");
     let (me, ids) = holder(c, &[&other, &budgeted]).await;
+    // bestCoupons도 남은 예산(500원)이 할인(1000원)보다 작은 쿠폰은 빼고 고른다.
+    let list = single::of_user(c, me.user_id, true).await.expect("목록");
+    let (best, total) = sets::best(c, list, dec("9000"), domain::now()).await.expect("bestCoupons");
+    assert_eq!((best.iter().map(|(uc, _, _)| uc.id).collect::<Vec<_>>(), total), (vec![ids[0]], dec("700")));
     let (code, on) = failed_on(sets::reserve_set(c, Some(&me), &ids, &order("B-2"), dec("9000"), TTL, None).await);
     assert_eq!((code, on), ("BUDGET_EXHAUSTED", ids[1]));
     assert!(sets::of_order(c, Some(&me), &order("B-2"), None).await.expect("읽기").is_none(), "700원 쿠폰도 보류되지 않았다");
