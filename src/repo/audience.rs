@@ -2,13 +2,12 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::{IN_LIST, collect_ids, db_error, id_str, ts};
 use crate::entities::coupon_audience::{Column, Entity as Audiences};
-use crate::entities::user::{self, Entity as Users};
 use crate::error::{AppError, AppResult};
 
 /// 이 사용자가 이 쿠폰의 회원인지 (기본 키 조회 하나).
@@ -34,40 +33,35 @@ pub async fn members_among(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[
     .await
 }
 
-/// 주어진 id 가운데 있는 사용자이면서 아직 회원이 아닌 사람을 넣고 넣은 수를 돌려준다. 조각마다 문장 하나:
-/// `INSERT … SELECT id FROM users LEFT JOIN (회원) WHERE id IN (…) AND 회원 IS NULL`. 충돌을 무시하는 INSERT가 아니라 충돌할 행을
-/// 고르지 않는 INSERT이므로, 넣은 수(rows_affected)가 모든 백엔드에서 같은 뜻이다 (MySQL의 FOUND_ROWS와 상관없다).
-/// 쿠폰 행 잠금 아래에서만 부른다: 고른 뒤 넣기 전에 끼어드는 회원이 없다.
-pub async fn add_missing(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[Uuid], now: DateTime<Utc>) -> AppResult<u64> {
+/// 회원 넣기 한 문장의 행 수. 500행씩 넣으면 SQLite 가져오기에서 서버 메모리의 최고치가 약 6 MB 더 컸다 (문장마다 값 1,500개를
+/// 만들고 SQLite 작업 스레드가 버린다); 100행이면 MariaDB의 시간도 그대로다 (BENCHMARKS.md Session 11).
+const INSERT_ROWS: usize = 100;
+
+/// 있는 사용자로 확인된 id를 넣고 새로 넣은 수를 돌려준다. 조각마다 여러 행 `INSERT` 하나, 이미 회원인 행은 건너뛴다
+/// (MySQL `INSERT IGNORE`, PostgreSQL·SQLite `ON CONFLICT DO NOTHING`): 세 백엔드 모두 건너뛴 행은 넣은 수(rows_affected)에
+/// 들지 않는다. `ON DUPLICATE KEY UPDATE`는 MySQL 드라이버의 FOUND_ROWS 때문에 건너뛴 행도 세므로 쓰지 않는다.
+/// 같은 문장에서 사용자 표를 다시 찾지 않는다 (찾기는 부르는 쪽이 이미 했고, 사용자는 지워지지 않는다): 가져오기의 조각마다
+/// 500번의 기본 키 조회가 준다. 쿠폰 행 잠금 아래에서만 부른다.
+pub async fn add_known(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[Uuid], now: DateTime<Utc>) -> AppResult<u64> {
     let mut added = 0;
-    for chunk in users.chunks(IN_LIST) {
-        let ids: Vec<String> = chunk.iter().copied().map(id_str).collect();
-        // 회원이 아닌 사람: LEFT JOIN으로 (쿠폰, 사용자) 기본 키를 한 번씩 찾는다. `NOT EXISTS`는 MariaDB가 그 쿠폰의
-        // 회원 전부를 구체화(materialize)해 조각마다 되풀이하므로 (가져오기가 클수록 조각마다 느려진다) 쓰지 않는다.
-        let member = Alias::new("m");
-        let pick = Query::select()
-            .expr(Expr::val(id_str(coupon_id)))
-            .column((Users, user::Column::Id))
-            .expr(Expr::val(ts(now)))
-            .from(Users)
-            .join_as(
-                JoinType::LeftJoin,
-                Audiences,
-                member.clone(),
-                Condition::all()
-                    .add(Expr::col((member.clone(), Column::CouponId)).eq(id_str(coupon_id)))
-                    .add(Expr::col((member.clone(), Column::UserId)).equals((Users, user::Column::Id))),
-            )
-            .and_where(Expr::col((Users, user::Column::Id)).is_in(ids))
-            .and_where(Expr::col((member, Column::UserId)).is_null())
-            .to_owned();
-        let insert = Query::insert()
-            .into_table(Audiences)
-            .columns([Column::CouponId, Column::UserId, Column::AddedAt])
-            .select_from(pick)
-            .map_err(|e| AppError::Internal(format!("회원 넣기 문장: {e}")))?
-            .to_owned();
-        added += db.execute(&insert).await.map_err(db_error)?.rows_affected();
+    let backend = db.get_database_backend();
+    for chunk in users.chunks(INSERT_ROWS) {
+        let mut insert = Query::insert();
+        insert.into_table(Audiences).columns([Column::CouponId, Column::UserId, Column::AddedAt]);
+        if backend != DbBackend::MySql {
+            insert.on_conflict(OnConflict::columns([Column::CouponId, Column::UserId]).do_nothing().to_owned());
+        }
+        for u in chunk {
+            insert
+                .values([id_str(coupon_id).into(), id_str(*u).into(), ts(now).into()])
+                .map_err(|e| AppError::Internal(format!("회원 넣기 문장: {e}")))?;
+        }
+        let mut statement = backend.build(&insert);
+        if backend == DbBackend::MySql {
+            // sea-query는 MySQL의 DO NOTHING을 `ON DUPLICATE KEY IGNORE`(문법 오류)로 쓰므로 `INSERT IGNORE`를 직접 쓴다.
+            statement.sql = statement.sql.replacen("INSERT ", "INSERT IGNORE ", 1);
+        }
+        added += db.execute_raw(statement).await.map_err(db_error)?.rows_affected();
     }
     Ok(added)
 }

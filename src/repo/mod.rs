@@ -107,6 +107,11 @@ pub(crate) async fn collect_ids<E: EntityTrait>(
     Ok(found)
 }
 
+/// 트랜잭션이 열린 동안 다른 커넥션으로 읽을 수 있는지. SQLite는 커넥션이 하나뿐이고 트랜잭션이 그것을 쥐고 있다.
+pub fn reads_beside_transaction(db: &sea_orm::DatabaseConnection) -> bool {
+    db.get_database_backend() != sea_orm::DbBackend::Sqlite
+}
+
 /// UUID를 저장 형식(하이픈 있는 소문자 36자)으로.
 pub(crate) fn id_str(id: Uuid) -> String {
     id.hyphenated().to_string()

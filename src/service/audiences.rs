@@ -53,7 +53,7 @@ async fn change(db: &DatabaseConnection, coupon_id: Uuid, ids: &[Uuid], kind: Ki
     let now = domain::now();
     let mut result = AudienceChange { coupon_id, ..AudienceChange::default() };
     match kind {
-        Kind::Add => result.added = repo::audience::add_missing(&txn, coupon_id, &known, now).await?,
+        Kind::Add => result.added = repo::audience::add_known(&txn, coupon_id, &known, now).await?,
         Kind::Remove => result.removed = repo::audience::remove(&txn, coupon_id, &known).await?,
     }
     if result.changed() {
@@ -106,6 +106,7 @@ where
     let (txn, coupon) = super::coupons::lock(db, coupon_id).await?;
     coupon.check_changeable()?;
     let now = domain::now();
+    let mut steps = Steps { db, txn: &txn, beside: repo::reads_beside_transaction(db), looked: None, now };
     let mut result = AudienceChange { coupon_id, ..AudienceChange::default() };
     let mut lines = CsvIds::default();
     let mut pending: Vec<Uuid> = Vec::new();
@@ -123,14 +124,15 @@ where
         }
         let full = pending.len() / repo::IN_LIST * repo::IN_LIST;
         for batch in pending[..full].chunks(repo::IN_LIST) {
-            import_batch(&txn, &mut result, batch, now).await.map_err(no_retry)?;
+            steps.step(&mut result, Some(batch)).await.map_err(no_retry)?;
         }
         pending.drain(..full);
     }
     lines.finish(&mut pending).map_err(ImportError::BadLine)?;
     for batch in pending.chunks(repo::IN_LIST) {
-        import_batch(&txn, &mut result, batch, now).await.map_err(no_retry)?;
+        steps.step(&mut result, Some(batch)).await.map_err(no_retry)?;
     }
+    steps.step(&mut result, None).await.map_err(no_retry)?;
     if result.changed() {
         if !repo::coupon::bump_version(&txn, &coupon).await.map_err(no_retry)? {
             return Err(ImportError::App(no_retry(changed_since_read(&coupon))));
@@ -151,17 +153,54 @@ fn no_retry(e: AppError) -> AppError {
     if matches!(e, AppError::Aborted) { AppError::TryAgain } else { e }
 }
 
-/// 조각 하나: 조각 안의 되풀이는 한 번으로, 없는 사용자는 세기만, 회원이 아닌 사람만 넣는다.
-async fn import_batch(txn: &DatabaseTransaction, result: &mut AudienceChange, batch: &[Uuid], now: DateTime<Utc>) -> AppResult<()> {
-    let mut seen = HashSet::with_capacity(batch.len());
-    let ids: Vec<Uuid> = batch.iter().copied().filter(|u| seen.insert(*u)).collect();
-    let existing = repo::user::existing(txn, &ids).await?;
-    for id in &ids {
-        if !existing.contains(id) {
+/// 가져오기의 조각들. 조각마다 있는 사용자를 찾고 (모르는 id는 세기만) 그 가운데 회원이 아닌 사람을 넣는다.
+/// 다른 커넥션을 쓸 수 있으면 (SQLite가 아니면) 다음 조각의 찾기를 트랜잭션 밖에서 이번 조각의 넣기와 함께 돌린다:
+/// 데이터베이스가 한 커넥션에 코어 하나만 쓰므로, 두 일을 겹치면 두 코어가 함께 일한다. 사용자는 지워지지 않으므로
+/// 트랜잭션 밖에서 있다고 본 사용자는 넣을 때에도 있다.
+struct Steps<'a> {
+    db: &'a DatabaseConnection,
+    txn: &'a DatabaseTransaction,
+    beside: bool,
+    /// 찾기를 마치고 넣기를 기다리는 조각: (되풀이를 뺀 id, 있는 사용자).
+    looked: Option<(Vec<Uuid>, HashSet<Uuid>)>,
+    now: DateTime<Utc>,
+}
+
+impl Steps<'_> {
+    /// 조각 하나를 찾고 앞 조각을 넣는다. `None`은 끝: 남은 조각을 넣는다.
+    async fn step(&mut self, result: &mut AudienceChange, batch: Option<&[Uuid]>) -> AppResult<()> {
+        let ids: Vec<Uuid> = batch.map(dedup).unwrap_or_default();
+        let (db, txn, beside, now, coupon_id) = (self.db, self.txn, self.beside, self.now, result.coupon_id);
+        let lookup = async {
+            match (ids.is_empty(), beside) {
+                (true, _) => Ok(HashSet::new()),
+                (false, true) => repo::user::existing(db, &ids).await,
+                (false, false) => repo::user::existing(txn, &ids).await,
+            }
+        };
+        let insert = async {
+            match self.looked.take() {
+                Some((ids, known)) => {
+                    // 키 순서로 넣는다: 저장 형식(소문자 16진수)의 순서가 바이트 순서와 같아서, 기본 키 B-트리의 이웃한 자리에 차례로 들어간다.
+                    let mut known: Vec<Uuid> = ids.into_iter().filter(|u| known.contains(u)).collect();
+                    known.sort_unstable();
+                    repo::audience::add_known(txn, coupon_id, &known, now).await
+                }
+                None => Ok(0),
+            }
+        };
+        let (known, added) = tokio::try_join!(lookup, insert)?;
+        result.added += added;
+        for id in ids.iter().filter(|u| !known.contains(u)) {
             result.note_unknown(*id);
         }
+        self.looked = (!ids.is_empty()).then_some((ids, known));
+        Ok(())
     }
-    // 없는 사용자는 넣는 문장이 스스로 거른다: 있는 사용자만 다시 고르지 않고 조각을 그대로 넘긴다.
-    result.added += repo::audience::add_missing(txn, result.coupon_id, &ids, now).await?;
-    Ok(())
+}
+
+/// 조각 안의 되풀이는 한 번으로 (처음 나온 순서대로).
+fn dedup(batch: &[Uuid]) -> Vec<Uuid> {
+    let mut seen = HashSet::with_capacity(batch.len());
+    batch.iter().copied().filter(|u| seen.insert(*u)).collect()
 }
