@@ -39,6 +39,15 @@ impl OrderCoupons {
         let coupons = shown.into_iter().map(|(uc, c)| (uc.as_seen(now), c)).collect();
         OrderCoupons { order_id: order.as_str().to_owned(), coupons, order_amount, discount_amount }
     }
+
+    /// 지금 이 주문에 붙은 행 가운데 `keep`에 맞는 것으로, 묶음의 순서로 (기록된 금액이 곧 그 행들의 것).
+    async fn attached_now(db: &DatabaseConnection, user: Uuid, order: &OrderId, keep: impl Fn(&UserCoupon) -> bool) -> AppResult<Self> {
+        let mut rows = repo::user_coupon::of_order(db, user, order.as_str()).await?;
+        rows.retain(|(uc, _)| keep(uc));
+        rows.sort_by_key(|(uc, _)| stacking::order_key(uc));
+        let recorded: Vec<UserCoupon> = rows.iter().map(|(uc, _)| uc.clone()).collect();
+        Ok(Self::of(order, &recorded, rows))
+    }
 }
 
 /// 묶음 변경의 종류 (재시도의 답을 다시 만들 때 무엇을 보여 줄지).
@@ -93,14 +102,14 @@ impl Locked {
         out
     }
 
-    /// 멱등 키를 이 트랜잭션에 기록한다. 같은 키가 이미 커밋되었으면 되돌리고 그 키의 기록을 돌려준다 (재시도).
-    async fn record_key(self, key: Option<&IdemKey>, first: Uuid, now: DateTime<Utc>) -> AppResult<Result<Self, ()>> {
-        let Some(k) = key else { return Ok(Ok(self)) };
+    /// 멱등 키를 이 트랜잭션에 기록한다. 같은 키가 이미 커밋되었으면 되돌리고 None (재시도: 부르는 쪽이 기록대로 답한다).
+    async fn record_key(self, key: Option<&IdemKey>, first: Uuid, now: DateTime<Utc>) -> AppResult<Option<Self>> {
+        let Some(k) = key else { return Ok(Some(self)) };
         if repo::idempotency::record(&self.txn, &[(k, first)], now).await? > 0 {
-            return Ok(Ok(self));
+            return Ok(Some(self));
         }
         self.txn.rollback().await.map_err(repo::db_error)?;
-        Ok(Err(()))
+        Ok(None)
     }
 }
 
@@ -133,12 +142,10 @@ async fn replay(db: &DatabaseConnection, key: &IdemKey, user: Uuid, order: &Orde
 /// 취소·해제면 이 주문에서 마지막으로 떨어진 것 (원장의 마지막 이벤트가 이 주문의 취소·해제인 것).
 pub async fn replayed(db: &DatabaseConnection, user: Uuid, order: &OrderId, change: SetChange) -> AppResult<OrderCoupons> {
     let now = domain::now();
-    if matches!(change, SetChange::Reserve | SetChange::Use) {
-        let mut rows = repo::user_coupon::of_order(db, user, order.as_str()).await?;
-        rows.retain(|(uc, _)| if change == SetChange::Use { uc.is_used } else { uc.held_by(now).is_some() });
-        rows.sort_by_key(|(uc, _)| stacking::order_key(uc));
-        let recorded: Vec<UserCoupon> = rows.iter().map(|(uc, _)| uc.clone()).collect();
-        return Ok(OrderCoupons::of(order, &recorded, rows));
+    match change {
+        SetChange::Reserve => return OrderCoupons::attached_now(db, user, order, |uc| uc.held_by(now).is_some()).await,
+        SetChange::Use => return OrderCoupons::attached_now(db, user, order, |uc| uc.is_used).await,
+        SetChange::Cancel | SetChange::Release => {}
     }
     let kind = if change == SetChange::Cancel { EventType::CouponCancelled } else { EventType::CouponReleased };
     let mut recorded = Vec::new();
@@ -191,7 +198,7 @@ async fn reserve_set_once(
     key: Option<&IdemKey>,
 ) -> AppResult<OrderCoupons> {
     let now = domain::now();
-    let Ok(mut locked) = Locked::open(db, user).await?.record_key(key, ids[0], now).await? else {
+    let Some(mut locked) = Locked::open(db, user).await?.record_key(key, ids[0], now).await? else {
         return replay(db, key.ok_or(AppError::TryAgain)?, user, order, SetChange::Reserve).await;
     };
     let work = async {
@@ -283,7 +290,7 @@ async fn use_set_once(
         .await;
         return finish(locked.txn, work).await;
     };
-    let Ok(mut locked) = locked.record_key(key, first, now).await? else {
+    let Some(mut locked) = locked.record_key(key, first, now).await? else {
         return replay(db, key.ok_or(AppError::TryAgain)?, user, order, SetChange::Use).await;
     };
     let work = async {
@@ -361,7 +368,7 @@ async fn end_set_once(
     let Some(first) = targets.first().map(|uc| uc.id) else {
         return finish(locked.txn, Ok((Vec::new(), OrderCoupons::of(order, &[], Vec::new())))).await;
     };
-    let Ok(mut locked) = locked.record_key(key, first, now).await? else {
+    let Some(mut locked) = locked.record_key(key, first, now).await? else {
         return replay(db, key.ok_or(AppError::TryAgain)?, user, order, change).await;
     };
     let work = async {
@@ -410,14 +417,8 @@ pub async fn of_order(
 ) -> AppResult<Option<OrderCoupons>> {
     let user = Viewer::act_for(viewer, user_id)?;
     let now = domain::now();
-    let mut rows = repo::user_coupon::of_order(db, user, order.as_str()).await?;
-    rows.retain(|(uc, _)| uc.is_used || uc.held_by(now).is_some());
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    rows.sort_by_key(|(uc, _)| stacking::order_key(uc));
-    let recorded: Vec<UserCoupon> = rows.iter().map(|(uc, _)| uc.clone()).collect();
-    Ok(Some(OrderCoupons::of(order, &recorded, rows)))
+    let found = OrderCoupons::attached_now(db, user, order, |uc| uc.is_used || uc.held_by(now).is_some()).await?;
+    Ok((!found.coupons.is_empty()).then_some(found))
 }
 
 /// `bestCoupons`: 지금 이 금액의 주문에 쓸 수 있는 쿠폰(`applicableCoupons`와 같은 목록) 가운데 허용되는 묶음으로 할인이
