@@ -13,15 +13,17 @@ pub fn parse_ids(raw: &[String]) -> AppResult<Vec<Uuid>> {
     if raw.len() > MAX_IDS {
         return Err(AppError::bad_input("userIds", format!("userIds: 한 번에 {MAX_IDS}개까지입니다")));
     }
-    let mut seen = std::collections::HashSet::with_capacity(raw.len());
-    let mut ids = Vec::with_capacity(raw.len());
-    for r in raw {
-        let id = Uuid::parse_str(r.trim()).map_err(|_| AppError::bad_input("userIds", format!("userIds: UUID가 아닙니다: {r:.40}")))?;
-        if seen.insert(id) {
-            ids.push(id);
-        }
-    }
-    Ok(ids)
+    let ids = raw
+        .iter()
+        .map(|r| Uuid::parse_str(r.trim()).map_err(|_| AppError::bad_input("userIds", format!("userIds: UUID가 아닙니다: {r:.40}"))))
+        .collect::<AppResult<Vec<Uuid>>>()?;
+    Ok(first_occurrences(&ids))
+}
+
+/// 되풀이된 id는 한 번으로, 처음 나온 순서대로 (호출의 id들, CSV 가져오기의 조각).
+pub fn first_occurrences(ids: &[Uuid]) -> Vec<Uuid> {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.iter().copied().filter(|u| seen.insert(*u)).collect()
 }
 
 /// 회원을 바꾼 결과.

@@ -45,22 +45,23 @@ const INSERT_ROWS: usize = 100;
 pub async fn add_known(db: &impl ConnectionTrait, coupon_id: Uuid, users: &[Uuid], now: DateTime<Utc>) -> AppResult<u64> {
     let mut added = 0;
     let backend = db.get_database_backend();
+    let coupon = id_str(coupon_id);
     for chunk in users.chunks(INSERT_ROWS) {
         let mut insert = Query::insert();
         insert.into_table(Audiences).columns([Column::CouponId, Column::UserId, Column::AddedAt]);
-        if backend != DbBackend::MySql {
-            insert.on_conflict(OnConflict::columns([Column::CouponId, Column::UserId]).do_nothing().to_owned());
-        }
         for u in chunk {
             insert
-                .values([id_str(coupon_id).into(), id_str(*u).into(), ts(now).into()])
+                .values([coupon.clone().into(), id_str(*u).into(), ts(now).into()])
                 .map_err(|e| AppError::Internal(format!("회원 넣기 문장: {e}")))?;
         }
-        let mut statement = backend.build(&insert);
-        if backend == DbBackend::MySql {
+        let statement = if backend == DbBackend::MySql {
             // sea-query는 MySQL의 DO NOTHING을 `ON DUPLICATE KEY IGNORE`(문법 오류)로 쓰므로 `INSERT IGNORE`를 직접 쓴다.
+            let mut statement = backend.build(&insert);
             statement.sql = statement.sql.replacen("INSERT ", "INSERT IGNORE ", 1);
-        }
+            statement
+        } else {
+            backend.build(insert.on_conflict(OnConflict::columns([Column::CouponId, Column::UserId]).do_nothing().to_owned()))
+        };
         added += db.execute_raw(statement).await.map_err(db_error)?.rows_affected();
     }
     Ok(added)

@@ -169,7 +169,7 @@ struct Steps<'a> {
 impl Steps<'_> {
     /// 조각 하나를 찾고 앞 조각을 넣는다. `None`은 끝: 남은 조각을 넣는다.
     async fn step(&mut self, result: &mut AudienceChange, batch: Option<&[Uuid]>) -> AppResult<()> {
-        let ids: Vec<Uuid> = batch.map(dedup).unwrap_or_default();
+        let ids: Vec<Uuid> = batch.map(audience::first_occurrences).unwrap_or_default();
         let (db, txn, beside, now, coupon_id) = (self.db, self.txn, self.beside, self.now, result.coupon_id);
         let lookup = async {
             match (ids.is_empty(), beside) {
@@ -197,10 +197,4 @@ impl Steps<'_> {
         self.looked = (!ids.is_empty()).then_some((ids, known));
         Ok(())
     }
-}
-
-/// 조각 안의 되풀이는 한 번으로 (처음 나온 순서대로).
-fn dedup(batch: &[Uuid]) -> Vec<Uuid> {
-    let mut seen = HashSet::with_capacity(batch.len());
-    batch.iter().copied().filter(|u| seen.insert(*u)).collect()
 }
