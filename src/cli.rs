@@ -30,7 +30,11 @@ pub enum Command {
     /// Insert the demo data (idempotent).
     Seed,
     /// Print the GraphQL SDL.
-    Schema,
+    Schema {
+        /// Print the Apollo Federation v2 subgraph SDL (with its directives) for a gateway instead.
+        #[arg(long)]
+        federation: bool,
+    },
     /// Print a signed JWT for local use.
     Token {
         /// The user's UUID (the `sub` claim).
@@ -55,8 +59,12 @@ pub enum RoleArg {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Schema => {
+        Command::Schema { federation: false } => {
             print!("{}", graphql::sdl().await?);
+            Ok(())
+        }
+        Command::Schema { federation: true } => {
+            print!("{}", graphql::federation_sdl());
             Ok(())
         }
         Command::Token { user, role, ttl_hours } => {

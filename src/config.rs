@@ -64,6 +64,9 @@ pub struct Settings {
     /// The static cost an operation may have (CONTRACT 13).
     #[arg(long, env = "MAX_QUERY_COST", global = true, default_value_t = DEFAULT_MAX_QUERY_COST)]
     pub max_query_cost: u64,
+    /// Path of a trusted-documents manifest (GraphQL Code Generator's persisted-documents.json): only its operations run.
+    #[arg(long, env = "TRUSTED_DOCUMENTS", global = true)]
+    pub trusted_documents: Option<std::path::PathBuf>,
 }
 
 fn parse_switch(raw: &str) -> Result<bool, String> {
@@ -113,6 +116,7 @@ impl Settings {
             nats_url: None,
             trusted_proxies: None,
             max_query_cost: DEFAULT_MAX_QUERY_COST,
+            trusted_documents: None,
         }
     }
 

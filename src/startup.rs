@@ -27,6 +27,8 @@ pub struct Application {
 impl Application {
     /// 설정대로: 포트를 잡고, 데이터베이스에 연결해 마이그레이션하고, 내장 SQLite면 데모 데이터를 넣는다.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        // 신뢰 문서 목록이 먼저: 어긋난 목록은 데이터베이스에 닿기 전에 시작을 멈춘다.
+        let documents = trusted_documents(settings)?;
         let (listener, metrics_listener) = bind_all(settings).await?;
         let db = connect(settings).await?;
         db::migrate(&db).await.context("migration failed")?;
@@ -34,13 +36,14 @@ impl Application {
             let report = seed::seed(&db).await.map_err(|e| anyhow::anyhow!("{e:?}")).context("seeding failed")?;
             tracing::info!(?report, "embedded SQLite ready with demo data");
         }
-        Self::assemble(settings, listener, metrics_listener, db)
+        Self::assemble(settings, listener, metrics_listener, db, documents)
     }
 
     /// 이미 연결·마이그레이션된 데이터베이스로 (테스트: 새로 만든 데이터베이스, SQL 문 계수기가 붙은 연결).
     pub async fn build_with_db(settings: &Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let documents = trusted_documents(settings)?;
         let (listener, metrics_listener) = bind_all(settings).await?;
-        Self::assemble(settings, listener, metrics_listener, db)
+        Self::assemble(settings, listener, metrics_listener, db, documents)
     }
 
     fn assemble(
@@ -48,13 +51,14 @@ impl Application {
         listener: TcpListener,
         metrics_listener: Option<TcpListener>,
         db: DatabaseConnection,
+        documents: Option<std::sync::Arc<graphql::TrustedDocuments>>,
     ) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
         let jwt = JwtKeys::new(settings.jwt_secret().expose_secret());
         let trusted = settings.trusted_proxies().map_err(anyhow::Error::msg)?;
-        let schema = graphql::build_schema_with(Some(db.clone()), settings.issue_mode(), settings.max_query_cost);
+        let schema = graphql::build_schema_with(Some(db.clone()), settings.issue_mode(), settings.max_query_cost, documents.is_none());
         let keys = KeyBook::start(db.clone());
-        let state = http::AppState::new(schema, db.clone(), jwt, metrics.clone(), trusted, keys);
+        let state = http::AppState::new(schema, db.clone(), jwt, metrics.clone(), trusted, keys, documents);
         Ok(Self {
             listener,
             metrics_listener,
@@ -173,6 +177,14 @@ fn redact(url: &str) -> String {
         (Some(s), Some(at)) if at > s => format!("{}{}", &url[..s + 3], &url[at + 1..]),
         _ => url.to_owned(),
     }
+}
+
+/// `TRUSTED_DOCUMENTS`의 목록: 읽을 수 없거나 어긋난 것이 있으면 시작하지 않는다 (까닭 한 줄).
+fn trusted_documents(settings: &Settings) -> anyhow::Result<Option<std::sync::Arc<graphql::TrustedDocuments>>> {
+    let Some(path) = &settings.trusted_documents else { return Ok(None) };
+    let documents = graphql::TrustedDocuments::load(path).map_err(|e| anyhow::anyhow!("TRUSTED_DOCUMENTS: {e}"))?;
+    tracing::info!(documents = documents.len(), "trusted documents: only these operations run");
+    Ok(Some(std::sync::Arc::new(documents)))
 }
 
 #[cfg(test)]

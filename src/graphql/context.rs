@@ -12,7 +12,7 @@ use crate::service::issuance::Issuer;
 
 /// 요청 하나를 스키마에 맞게 꾸민다: 뷰어와 요청별 DataLoader (요청 사이에 아무것도 새지 않게).
 pub fn prepare_request(request: Request, db: &DatabaseConnection, viewer: Option<Viewer>) -> Request {
-    let mut request = request.data(Loaders::new(db.clone()));
+    let mut request = request.data(Loaders::new(db.clone(), viewer));
     if let Some(v) = viewer {
         request = request.data(v);
     }

@@ -58,10 +58,11 @@ impl ErrorCodesExt {
         doc: &ExecutableDocument,
         operation_name: Option<&str>,
         variables: &Variables,
+        memo: Option<&limits::CostMemo>,
     ) -> ServerResult<()> {
         let registry = &ctx.schema_env.registry;
-        // 한도가 먼저: 뒤의 검사들은 조각을 펼쳐 걷는다.
-        let cost = limits::check(registry, doc, operation_name, variables, self.max_cost).map_err(|r| refused(r.message()))?;
+        // 한도가 먼저: 뒤의 검사들은 조각을 펼쳐 걷는다. 캐시의 문서면 그 메모로 (문서마다 한 번 센다).
+        let cost = limits::check(registry, doc, operation_name, variables, self.max_cost, memo).map_err(|r| refused(r.message()))?;
         *lock(&self.cost) = Some(cost);
         if let Some(info) = info {
             info.classify(registry, doc, operation_name)?;
@@ -116,13 +117,21 @@ impl Extension for ErrorCodesExt {
         let variables = std::mem::take(&mut request.variables);
         // 요청 데이터는 이 단계 뒤에야 컨텍스트에 붙으므로, HTTP 계층의 RequestInfo는 요청에서 직접 꺼낸다.
         let info = request.data.get(&std::any::TypeId::of::<RequestInfo>()).and_then(|d| d.downcast_ref::<RequestInfo>()).cloned();
+        // HTTP 계층이 캐시에서 꺼낸 문서면 그 비용 메모도 함께 넣어 두었다.
+        let memo = request
+            .data
+            .get(&std::any::TypeId::of::<Arc<limits::CostMemo>>())
+            .and_then(|d| d.downcast_ref::<Arc<limits::CostMemo>>())
+            .cloned();
         // null 전파에 쓸 문서: 보통은 질의 문자열(오류가 날 때만 다시 파싱), persisted query면 파싱된 문서의 사본
         // (사본은 그때만: 요청마다 문서를 복사하지 않는다).
         let checked = match request.parsed_query() {
-            Ok(doc) => self.check_document(ctx, info.as_ref(), doc, operation_name.as_deref(), &variables).map(|()| match text {
-                Some(text) => QuerySource::Text(text),
-                None => QuerySource::Parsed(doc.clone()),
-            }),
+            Ok(doc) => {
+                self.check_document(ctx, info.as_ref(), doc, operation_name.as_deref(), &variables, memo.as_deref()).map(|()| match text {
+                    Some(text) => QuerySource::Text(text),
+                    None => QuerySource::Parsed(doc.clone()),
+                })
+            }
             Err(e) => Err(brief_parse_error(e)),
         };
         request.variables = variables;

@@ -4,7 +4,9 @@
 //! 2^N번 (1 KB 문서가 몇 초에서 몇 분의 CPU). 여기서는 조각마다 한 번만 세고(메모), 펼친 크기는 곱셈으로만 얻는다.
 //! 그래서 문서 크기에 선형이고, 한도를 넘는 문서는 검증이 걷기 전에 거절된다. 한도 안의 문서는 펼친 크기가
 //! 작으므로 뒤따르는 async-graphql의 방문도 짧다.
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use async_graphql::Variables;
 use async_graphql::parser::types::{ExecutableDocument, Field, OperationDefinition, Selection, SelectionSet, VariableDefinition};
@@ -28,7 +30,7 @@ const SATURATE: u64 = (1 << 31) - 1;
 const LIST_FACTOR: u64 = 100;
 
 /// 문서를 거절하는 이유.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
     TooDeep { depth: u64, limit: u64 },
     TooCostly { cost: u64, limit: u64 },
@@ -54,15 +56,74 @@ pub struct Cost {
     pub limit: u64,
 }
 
-/// 문서를 센다. 펼친 크기와 병합 검사의 양은 문서 전체(모든 연산과 조각), 깊이와 비용은 고른 연산(고를 수 없으면 전부).
+/// 문서 하나의 셈 (CONTRACT 13절: 비용은 문서마다 한 번 센다). 파싱한 문서와 함께 캐시에 들어 있다.
+/// 고른 연산의 이름이 같고 셈이 변수를 읽지 않았으면(변수로 준 `first`가 없으면) 다시 세지 않는다.
+#[derive(Default)]
+pub struct CostMemo(Mutex<Option<Counted>>);
+
+/// 메모에 남는 셈: 고른 연산의 이름과 그 결과.
+type Counted = (Option<String>, Result<Cost, Refusal>);
+
+impl CostMemo {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Counted>> {
+        // 잠금을 쥔 채 패닉하는 코드가 없으므로 오염된 잠금도 내용은 온전하다.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// `count`에 메모를 더한 것: 같은 문서의 같은 연산이면 담아 둔 셈을 돌려준다.
 pub fn check(
     registry: &Registry,
     doc: &ExecutableDocument,
     operation_name: Option<&str>,
     variables: &Variables,
     max_cost: u64,
+    memo: Option<&CostMemo>,
 ) -> Result<Cost, Refusal> {
-    let mut counter = Counter { registry, doc, variables, defs: &[], memo: HashMap::new(), visiting: Vec::new(), shallow: HashMap::new() };
+    if let Some(memo) = memo
+        && let Some((name, result)) = &*memo.lock()
+        && name.as_deref() == operation_name
+    {
+        return result.clone();
+    }
+    let (result, read_variables) = count(registry, doc, operation_name, variables, max_cost);
+    if let Some(memo) = memo
+        && !read_variables
+    {
+        *memo.lock() = Some((operation_name.map(str::to_owned), result.clone()));
+    }
+    result
+}
+
+/// 문서를 센다. 펼친 크기와 병합 검사의 양은 문서 전체(모든 연산과 조각), 깊이와 비용은 고른 연산(고를 수 없으면 전부).
+/// 둘째 값: 셈이 변수의 값을 읽었는지 (읽었으면 다음 요청의 셈과 다를 수 있다).
+fn count(
+    registry: &Registry,
+    doc: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Variables,
+    max_cost: u64,
+) -> (Result<Cost, Refusal>, bool) {
+    let mut counter = Counter {
+        registry,
+        doc,
+        variables,
+        read_variables: Cell::new(false),
+        defs: &[],
+        memo: HashMap::new(),
+        visiting: Vec::new(),
+        shallow: HashMap::new(),
+    };
+    let result = measure(&mut counter, doc, operation_name, max_cost);
+    (result, counter.read_variables.get())
+}
+
+fn measure<'a>(
+    counter: &mut Counter<'a>,
+    doc: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+    max_cost: u64,
+) -> Result<Cost, Refusal> {
     // 병합 검사의 양: 모든 선택 집합의 얕은 펼침 합.
     let mut shallow_sum = 0u64;
     for (_, op) in doc.operations.iter() {
@@ -170,6 +231,8 @@ struct Counter<'a> {
     registry: &'a Registry,
     doc: &'a ExecutableDocument,
     variables: &'a Variables,
+    /// 변수의 값을 읽었는지 (그러면 셈을 메모하지 않는다).
+    read_variables: Cell<bool>,
     defs: &'a [Positioned<VariableDefinition>],
     memo: HashMap<MemoKey, Tally>,
     /// 지금 펼치는 중인 조각들 (순환 감지).
@@ -264,16 +327,19 @@ impl<'a> Counter<'a> {
         let given = field.get_argument("first").map(|v| &v.node);
         let value = match given {
             Some(async_graphql_value::Value::Number(n)) => n.as_i64(),
-            Some(async_graphql_value::Value::Variable(var)) => match self.variables.get(var) {
-                Some(Value::Number(n)) => n.as_i64(),
-                Some(_) => None,
-                None => self.defs.iter().find(|d| d.node.name.node == *var).and_then(|d| d.node.default_value.as_ref()).and_then(|v| {
-                    match &v.node {
-                        Value::Number(n) => n.as_i64(),
-                        _ => None,
-                    }
-                }),
-            },
+            Some(async_graphql_value::Value::Variable(var)) => {
+                self.read_variables.set(true);
+                match self.variables.get(var) {
+                    Some(Value::Number(n)) => n.as_i64(),
+                    Some(_) => None,
+                    None => self.defs.iter().find(|d| d.node.name.node == *var).and_then(|d| d.node.default_value.as_ref()).and_then(|v| {
+                        match &v.node {
+                            Value::Number(n) => n.as_i64(),
+                            _ => None,
+                        }
+                    }),
+                }
+            }
             _ => None,
         };
         value.or(default).unwrap_or(LIST_FACTOR as i64).clamp(0, LIST_FACTOR as i64) as u64

@@ -9,6 +9,7 @@ mod documents;
 mod errors;
 mod event;
 mod extension;
+mod federation;
 mod guards;
 mod introspection;
 pub mod limits;
@@ -26,12 +27,12 @@ mod user_coupon;
 mod variables;
 
 pub use context::{KeyState, prepare_request};
-pub use documents::DocumentCache;
+pub use documents::{DocumentCache, NotTrusted, TrustedDocuments};
 pub use loaders::Loaders;
 pub use mutation::MutationRoot;
 pub use operation::{METHOD_NOT_ALLOWED, RequestInfo, selected_operation, single_mutation};
 pub use query::QueryRoot;
-pub use schema::{AppSchema, PERSISTED_QUERY_CACHE, build_schema, build_schema_with, sdl};
+pub use schema::{AppSchema, PERSISTED_QUERY_CACHE, build_schema, build_schema_with, federation_sdl, sdl};
 pub use subscription::{MAX_SUBSCRIPTIONS, SubscriptionRoot, SubscriptionSlots};
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use super::context::{db, parse_uuid, viewer};
 use super::coupon::Coupon;
 use super::errors::GqlResultExt;
 use super::event::CouponEvent;
+use super::federation::{self, Order};
 use super::guards::{AdminOnly, Authenticated};
 use super::order::OrderCoupons;
 use super::scalars::Decimal;
@@ -155,6 +156,27 @@ impl QueryRoot {
         let order = OrderId::parse(&order_id).gql()?;
         let user_id = user_id.map(|id| parse_uuid("userId", &id)).transpose()?;
         Ok(service::order_sets::of_order(db(ctx)?, viewer(ctx), &order, user_id).await.gql()?.map(OrderCoupons))
+    }
+
+    // 연합 그래프의 엔터티 (CONTRACT 13절): `_entities`만 부른다 (스키마의 필드가 아니다).
+    #[graphql(entity)]
+    async fn find_coupon_by_id(&self, ctx: &Context<'_>, id: ID) -> Option<Coupon> {
+        federation::coupon(ctx, &id).await
+    }
+
+    #[graphql(entity)]
+    async fn find_user_by_id(&self, ctx: &Context<'_>, id: ID) -> Option<User> {
+        federation::user(ctx, &id).await
+    }
+
+    #[graphql(entity)]
+    async fn find_user_coupon_by_id(&self, ctx: &Context<'_>, id: ID) -> Option<UserCoupon> {
+        federation::user_coupon(ctx, &id).await
+    }
+
+    #[graphql(entity)]
+    async fn find_order_by_id(&self, ctx: &Context<'_>, id: ID) -> Option<Order> {
+        federation::order(ctx, id).await
     }
 
     /// A dry run of useCoupon: what it would answer now. Writes nothing.

@@ -81,6 +81,34 @@ mod limits {
         q
     }
 
+    /// 비용은 문서마다 한 번: 캐시가 문서와 함께 주는 메모에 셈이 남아 같은 문서의 다음 요청은 다시 세지 않는다.
+    /// (메모는 그 문서의 것이라 믿으므로, 다른 문서를 같은 메모로 보내면 앞 문서의 셈이 나온다: 재사용의 증거.)
+    /// 변수로 준 `first`를 읽은 셈은 다음 요청의 변수와 다를 수 있어 남기지 않는다.
+    #[tokio::test]
+    async fn a_document_is_costed_once_unless_its_cost_reads_variables() {
+        use std::sync::Arc;
+
+        use crate::graphql::limits::CostMemo;
+        let schema = super::super::schema::build_schema(None, IssueMode::PerRequest);
+        let cost = |query: &'static str, memo: Arc<CostMemo>| {
+            let schema = schema.clone();
+            async move {
+                let mut request =
+                    async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(serde_json::json!({ "n": 3 })));
+                request.data.insert(memo);
+                let resp = schema.execute(request).await;
+                resp.extensions.get("cost").map(|c| c.to_string())
+            }
+        };
+        let fixed = Arc::new(CostMemo::default());
+        assert_eq!(cost("{ coupons(first: 5) { nodes { id } } }", fixed.clone()).await.as_deref(), Some("{requested: 7, limit: 50000}"));
+        assert_eq!(cost("{ __typename }", fixed).await.as_deref(), Some("{requested: 7, limit: 50000}"), "메모의 셈");
+        let variable = Arc::new(CostMemo::default());
+        let q = "query($n: Int) { coupons(first: $n) { nodes { id } } }";
+        assert_eq!(cost(q, variable.clone()).await.as_deref(), Some("{requested: 5, limit: 50000}"));
+        assert_eq!(cost("{ __typename }", variable).await.as_deref(), Some("{requested: 1, limit: 50000}"), "남기지 않았다");
+    }
+
     #[tokio::test]
     async fn the_contract_example_costs_30201() {
         assert_eq!(cost_of("{ users(ids: []) { id coupons { id coupon { name } } } }").await, Ok(30_201));

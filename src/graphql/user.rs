@@ -26,6 +26,11 @@ impl User {
         User { user, batched: false, prefetched: None }
     }
 
+    /// 여럿 가운데 하나 (`_entities`): 발급 내역은 DataLoader로 모아 읽는다.
+    pub fn batched(user: domain::User) -> Self {
+        User { user, batched: true, prefetched: None }
+    }
+
     /// `users(ids)`의 결과. 선택된 `coupons`의 `unusedOnly`(와 `applicableCoupons`가 쓰는 미사용 목록)가 한 가지뿐이면 모든 사용자의 키를
     /// DataLoader에 한 번에 넘겨 질의 한 번으로 읽어 둔다. 필드마다 따로 키를 넣으면 DataLoader의 1 ms 대기가
     /// 목록을 다 돌기 전에 끝나 배치가 둘로 쪼개질 수 있다 (사용자 수와 무관하게 늘 질의 한 번이어야 한다).

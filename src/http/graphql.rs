@@ -2,7 +2,7 @@
 //! GraphQL 응답을 HTTP 답으로 (요청 오류는 `data` 없이). 키가 붙은 변경은 `keys`를 거친다.
 use std::time::Instant;
 
-use async_graphql::{BatchRequest, Request, Response, ServerError};
+use async_graphql::{Request, Response, ServerError};
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,7 +14,7 @@ use super::state::AppState;
 use crate::domain::Viewer;
 use crate::domain::idempotency::Outcome;
 use crate::error::AppError;
-use crate::graphql::{self, KeyState, RequestInfo};
+use crate::graphql::{self, KeyState, NotTrusted, RequestInfo};
 use crate::net::ClientAddr;
 
 /// POST의 `Content-Type`은 `application/json`(charset은 utf-8만)이어야 한다: 브라우저가 다른 사이트에서
@@ -85,14 +85,15 @@ pub async fn graphql_post(
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "배치 요청은 지원하지 않습니다");
     }
-    let mut request = match serde_json::from_slice::<BatchRequest>(&body) {
-        Ok(BatchRequest::Single(r)) => r,
-        // 배치는 꺼 두었다: 요청 하나에 연산 하나.
-        Ok(BatchRequest::Batch(_)) => return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "배치 요청은 지원하지 않습니다"),
-        Err(_) => return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "요청 본문이 올바른 JSON GraphQL 요청이 아닙니다"),
+    let Ok(wire) = serde_json::from_slice::<WireRequest>(&body) else {
+        return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "요청 본문이 올바른 JSON GraphQL 요청이 아닙니다");
     };
-    // 파싱은 한 번: 캐시에서 꺼내거나 파싱한 문서를 요청에 넣어 두고, 키 판단과 실행이 그것을 쓴다.
-    let is_mutation = state.documents().prepare(&mut request);
+    let (mut request, document_id) = wire.into_request();
+    // 파싱은 한 번: 캐시(또는 신뢰 목록)에서 꺼내거나 파싱한 문서를 요청에 넣어 두고, 키 판단과 실행이 그것을 쓴다.
+    let is_mutation = match state.documents().prepare(&mut request, document_id.as_deref()) {
+        Ok(m) => m,
+        Err(NotTrusted) => return not_trusted(media),
+    };
     let viewer = state.viewer(&headers);
     let keyed = match keys::keyed(&headers, viewer.as_ref().ok().and_then(Option::as_ref), &mut request) {
         Ok(k) => k,
@@ -141,17 +142,52 @@ pub async fn graphql_get(
         return super::graphiql::index();
     }
     let media = MediaType::negotiate(&headers);
-    let Some(mut request) = get_request(&query) else {
+    let Some((mut request, document_id)) = get_request(&query) else {
         return reject(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", "쿼리 문자열이 올바른 GraphQL 요청이 아닙니다");
     };
+    if state.documents().prepare(&mut request, document_id.as_deref()).is_err() {
+        return not_trusted(media);
+    }
     let viewer = state.viewer(&headers);
-    state.documents().prepare(&mut request);
     execute(&state, viewer, client, media, request, RequestInfo::get(), None).await.into_response()
 }
 
-/// GET의 쿼리 문자열을 요청으로 (GraphQL over HTTP의 매개변수 이름: `operationName`).
+/// POST 본문: async-graphql의 `Request`에 신뢰 문서의 `documentId`를 더한 것 (`Request`는 모르는 필드를 버린다).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireRequest {
+    #[serde(default)]
+    query: String,
+    #[serde(default)]
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: async_graphql::Variables,
+    #[serde(default)]
+    extensions: async_graphql::Extensions,
+    #[serde(default)]
+    document_id: Option<String>,
+}
+
+impl WireRequest {
+    fn into_request(self) -> (Request, Option<String>) {
+        let mut request = Request::new(self.query).variables(self.variables);
+        request.operation_name = self.operation_name;
+        request.extensions = self.extensions;
+        (request, self.document_id)
+    }
+}
+
+/// 신뢰 목록 밖의 요청: 실행 전의 요청 오류 (graphql-response+json이면 400).
+fn not_trusted(media: MediaType) -> axum::response::Response {
+    let status = if media == MediaType::GraphqlResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let mut resp = reject(media, status, NotTrusted::CODE, NotTrusted::MESSAGE);
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    resp
+}
+
+/// GET의 쿼리 문자열을 요청과 `documentId`로 (GraphQL over HTTP의 매개변수 이름: `operationName`).
 /// async-graphql의 `parse_query_string`은 `operation_name`을 찾아서, 명세대로 보낸 `operationName`을 버렸다.
-fn get_request(raw: &str) -> Option<Request> {
+fn get_request(raw: &str) -> Option<(Request, Option<String>)> {
     #[derive(serde::Deserialize)]
     struct Params {
         #[serde(default)]
@@ -160,6 +196,8 @@ fn get_request(raw: &str) -> Option<Request> {
         operation_name: Option<String>,
         variables: Option<String>,
         extensions: Option<String>,
+        #[serde(rename = "documentId")]
+        document_id: Option<String>,
     }
     let params: Params = serde_urlencoded::from_str(raw).ok()?;
     let mut request = Request::new(params.query);
@@ -170,7 +208,7 @@ fn get_request(raw: &str) -> Option<Request> {
     if let Some(e) = params.extensions.filter(|e| !e.is_empty()) {
         request.extensions = serde_json::from_str(&e).ok()?;
     }
-    Some(request)
+    Some((request, params.document_id.filter(|d| !d.is_empty())))
 }
 
 /// 실행하고, 지표와 한 줄 로그를 남기고, 미디어 타입에 맞춘 답을 만든다.

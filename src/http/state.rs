@@ -12,7 +12,7 @@ use super::ws::{Sockets, WsHub};
 use crate::auth::JwtKeys;
 use crate::domain::Viewer;
 use crate::error::AppError;
-use crate::graphql::{AppSchema, DocumentCache};
+use crate::graphql::{AppSchema, DocumentCache, TrustedDocuments};
 use crate::metrics::Metrics;
 use crate::net::TrustedProxies;
 use crate::service::idempotency::KeyBook;
@@ -43,10 +43,18 @@ struct Inner {
 }
 
 impl AppState {
-    /// 조립된 스키마와 멱등 키 일꾼을 받는다 (`startup`이 만든다).
-    pub fn new(schema: AppSchema, db: DatabaseConnection, jwt: JwtKeys, metrics: Metrics, trusted: TrustedProxies, keys: KeyBook) -> Self {
+    /// 조립된 스키마와 멱등 키 일꾼, 신뢰 문서 목록을 받는다 (`startup`이 만든다).
+    pub fn new(
+        schema: AppSchema,
+        db: DatabaseConnection,
+        jwt: JwtKeys,
+        metrics: Metrics,
+        trusted: TrustedProxies,
+        keys: KeyBook,
+        documents: Option<Arc<TrustedDocuments>>,
+    ) -> Self {
         let gate = tokio::sync::Semaphore::new(MAX_IN_FLIGHT);
-        let sockets = Sockets::new(schema.clone(), jwt.clone(), metrics.clone());
+        let sockets = Sockets::new(schema.clone(), jwt.clone(), metrics.clone(), documents.clone());
         let inner = Inner {
             schema,
             db,
@@ -55,7 +63,7 @@ impl AppState {
             metrics,
             tasks: TaskTracker::new(),
             keys,
-            documents: Default::default(),
+            documents: DocumentCache::new(documents),
             trusted,
             sockets,
             stopping: CancellationToken::new(),

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::limits::BODY_LIMIT;
 use super::reply::{MediaType, record_operation, reject};
 use crate::auth::JwtKeys;
-use crate::graphql::{self, AppSchema};
+use crate::graphql::{self, AppSchema, NotTrusted, TrustedDocuments};
 use crate::metrics::Metrics;
 use crate::net::ClientAddr;
 
@@ -34,11 +34,13 @@ struct SocketsInner {
     jwt: JwtKeys,
     metrics: Metrics,
     hub: WsHub,
+    /// 신뢰 문서 목록 (`TRUSTED_DOCUMENTS`): 있으면 `subscribe`도 목록의 문서만.
+    trusted: Option<Arc<TrustedDocuments>>,
 }
 
 impl Sockets {
-    pub fn new(schema: AppSchema, jwt: JwtKeys, metrics: Metrics) -> Self {
-        Self(Arc::new(SocketsInner { schema, jwt, metrics, hub: WsHub::default() }))
+    pub fn new(schema: AppSchema, jwt: JwtKeys, metrics: Metrics, trusted: Option<Arc<TrustedDocuments>>) -> Self {
+        Self(Arc::new(SocketsInner { schema, jwt, metrics, hub: WsHub::default(), trusted }))
     }
 
     pub fn hub(&self) -> &WsHub {
@@ -235,7 +237,7 @@ async fn serve(socket: WebSocket, sockets: Sockets, protocol: WebSocketProtocols
     let messages = async_graphql::http::WebSocket::from_message_stream(sockets.0.schema.clone(), input, protocol).on_connection_init(init);
     futures_util::pin_mut!(messages);
 
-    let mut conn = Conn::new(protocol, sockets.0.metrics.clone());
+    let mut conn = Conn::new(protocol, sockets.0.metrics.clone(), sockets.0.trusted.clone());
     let started = Instant::now();
     let init_deadline = tokio::time::sleep_until(started + limits.init_timeout);
     let idle = tokio::time::sleep_until(started + limits.idle_timeout);
@@ -368,6 +370,7 @@ enum Inbound {
 struct Conn {
     protocol: WebSocketProtocols,
     metrics: Metrics,
+    trusted: Option<Arc<TrustedDocuments>>,
     init_seen: bool,
     acked: bool,
     /// 첫 메시지를 기다리는 구독: id → (시작 시각, 연산 이름).
@@ -375,8 +378,8 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(protocol: WebSocketProtocols, metrics: Metrics) -> Self {
-        Self { protocol, metrics, init_seen: false, acked: false, pending: HashMap::new() }
+    fn new(protocol: WebSocketProtocols, metrics: Metrics, trusted: Option<Arc<TrustedDocuments>>) -> Self {
+        Self { protocol, metrics, trusted, init_seen: false, acked: false, pending: HashMap::new() }
     }
 
     fn inbound(&mut self, bytes: &[u8]) -> Inbound {
@@ -395,7 +398,15 @@ impl Conn {
                     return Inbound::Close(CLOSE_UNAUTHORIZED, "Unauthorized");
                 }
                 let started = Instant::now();
-                match inspect(&mut payload) {
+                // 신뢰 모드: 문서는 목록에서 (`documentId`는 async-graphql의 요청에 없어 원문에서 읽는다).
+                let admitted =
+                    match &self.trusted {
+                        Some(trusted) => trusted.admit(&mut payload, document_id(bytes).as_deref()).map(|_| ()).map_err(|NotTrusted| {
+                            Refusal { operation_type: "subscription", code: NotTrusted::CODE, message: NotTrusted::MESSAGE }
+                        }),
+                        None => Ok(()),
+                    };
+                match admitted.and_then(|()| inspect(&mut payload)) {
                     Ok(()) => {
                         self.pending.insert(id.clone(), (started, payload.operation_name.clone()));
                         Inbound::Forward(Ok(ClientMessage::Start { id, payload }))
@@ -469,6 +480,20 @@ impl Conn {
         let payload = if self.protocol == WebSocketProtocols::GraphQLWS { json!([error]) } else { error };
         Message::Text(json!({ "id": id, "type": "error", "payload": payload }).to_string().into())
     }
+}
+
+/// `subscribe`의 `payload.documentId` (신뢰 문서의 이름).
+fn document_id(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Message {
+        payload: Option<Payload>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Payload {
+        #[serde(rename = "documentId")]
+        document_id: Option<String>,
+    }
+    serde_json::from_slice::<Message>(bytes).ok()?.payload?.document_id
 }
 
 /// 소켓에서 실행하지 않고 돌려보내는 것.

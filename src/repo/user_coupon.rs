@@ -210,6 +210,27 @@ pub async fn of_order(db: &impl ConnectionTrait, user_id: Uuid, order: &str) -> 
     )
 }
 
+/// 여러 발급 내역을 그 쿠폰과 함께(JOIN) 질의 한 번에 (DataLoader·`_entities`용). 순서는 보장하지 않는다.
+pub async fn find_many_with_coupons(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Vec<(UserCoupon, Coupon)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = ids.iter().copied().map(id_str).collect();
+    with_coupons(UserCoupons::find().filter(Column::Id.is_in(ids)).find_also_related(coupon::Entity).all(db).await.map_err(db_error)?)
+}
+
+/// 여러 주문에 붙은 발급 내역과 그 쿠폰 (JOIN 한 번): `user`가 있으면 그 사용자의 것만, 없으면 모든 사용자의 것.
+pub async fn of_orders(db: &impl ConnectionTrait, user: Option<Uuid>, orders: &[String]) -> AppResult<Vec<(UserCoupon, Coupon)>> {
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = UserCoupons::find().filter(Column::OrderId.is_in(orders.iter().cloned()));
+    if let Some(user) = user {
+        q = q.filter(Column::UserId.eq(id_str(user)));
+    }
+    with_coupons(q.find_also_related(coupon::Entity).all(db).await.map_err(db_error)?)
+}
+
 /// 보류가 비어 있거나(없음·만료) `same_order`의 것인 행만 고르는 조건. 사용·보류의 경쟁은 이 조건을 단
 /// UPDATE 하나로 데이터베이스가 가른다: 동시에 몇 건이 와도 정확히 하나만 1행을 바꾼다.
 fn hold_is_free(now: DateTime<Utc>, same_order: Option<&str>) -> Condition {

@@ -452,3 +452,27 @@ pub async fn best(
     let mut by_id: HashMap<Uuid, (UserCoupon, Coupon, Decimal)> = applicable.into_iter().map(|t| (t.0.id, t)).collect();
     Ok((chosen.iter().filter_map(|c| by_id.remove(&c.user_coupon_id)).collect(), total))
 }
+
+/// 연합 그래프의 `Order.coupons` (CONTRACT 13절): 주문마다 지금 붙은(보류 중이거나 사용된) 발급 내역, 묶음의 순서로.
+/// 보는 사람의 것만, 관리자면 모든 사용자의 것. 주문이 몇 개든 질의 한 번 (`_entities`의 DataLoader가 모아 부른다).
+pub async fn attached_to_orders(
+    db: &DatabaseConnection,
+    viewer: Option<&Viewer>,
+    orders: &[String],
+) -> AppResult<HashMap<String, Vec<(UserCoupon, Coupon)>>> {
+    let viewer = Viewer::require(viewer)?;
+    let user = (!viewer.is_admin()).then_some(viewer.user_id);
+    let now = domain::now();
+    let mut out: HashMap<String, Vec<(UserCoupon, Coupon)>> = HashMap::new();
+    for (uc, c) in repo::user_coupon::of_orders(db, user, orders).await? {
+        if (uc.is_used || uc.held_by(now).is_some())
+            && let Some(order) = uc.order_id.clone()
+        {
+            out.entry(order).or_default().push((uc, c));
+        }
+    }
+    for rows in out.values_mut() {
+        rows.sort_by_key(|(uc, _)| stacking::order_key(uc));
+    }
+    Ok(out)
+}

@@ -22,5 +22,6 @@ mod relay;
 mod sets;
 mod shop;
 mod stream;
+mod surface;
 mod waves;
 mod ws_limits;

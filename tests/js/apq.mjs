@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
-import { baseUrlFromArgs, oneLine, reporter } from './lib.mjs';
+import { baseUrlFromArgs, oneLine, parseResponse, reporter } from './lib.mjs';
 
 const base = baseUrlFromArgs('apq.mjs');
 const endpoint = `${base}/graphql`;
@@ -160,17 +160,7 @@ async function get(params) {
   return parse(res);
 }
 
-async function parse(res) {
-  const text = await res.text();
-  let body;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  const codes = (body?.errors ?? []).map((e) => e?.extensions?.code);
-  return { status: res.status, body, text, codes, summary: `HTTP ${res.status} ${oneLine(text, 200)}` };
-}
+const parse = (res) => parseResponse(res, 200);
 
 const pq = (hash) => ({ persistedQuery: { version: 1, sha256Hash: hash } });
 

@@ -57,3 +57,16 @@ export function reporter(script) {
     },
   };
 }
+
+/** A fetch Response as { status, body (parsed JSON or undefined), text, codes (errors' extensions.code), summary }. */
+export async function parseResponse(res, max = 240) {
+  const text = await res.text();
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const codes = (body?.errors ?? []).map((e) => e?.extensions?.code);
+  return { status: res.status, body, text, codes, summary: `HTTP ${res.status} ${oneLine(text, max)}` };
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the black-box JS checks (audit.mjs, graphiql.mjs, apq.mjs, subscriptions.mjs, schema.mjs) against a fresh couponql server.
+# Runs the black-box JS checks (audit.mjs, graphiql.mjs, apq.mjs, subscriptions.mjs, schema.mjs, federation.mjs, trusted.mjs) against a fresh couponql server.
 #
 #   bash tests/js/run.sh [path/to/couponql]      (default: target/debug/couponql)
 #
@@ -15,7 +15,7 @@ cd "$ROOT"
 JS=tests/js
 BIN=${1:-target/debug/couponql}
 case "$BIN" in /*) ;; *) BIN="$ROOT/$BIN" ;; esac
-SCRIPTS=${JS_SCRIPTS:-audit graphiql apq subscriptions schema}
+SCRIPTS=${JS_SCRIPTS:-audit graphiql apq subscriptions schema federation trusted}
 
 say() { echo "js: $*"; }
 
@@ -56,7 +56,8 @@ BASE="http://127.0.0.1:$PORT"
 export DATABASE_URL="sqlite://$WORK/couponql.db?mode=rwc"
 export BIND_ADDR="127.0.0.1:$PORT"
 # subscriptions.mjs mints tokens with the binary and starts a second server process on the same database;
-# schema.mjs runs `couponql schema`.
+# schema.mjs runs `couponql schema`. federation.mjs runs `couponql schema --federation` and mints tokens.
+# trusted.mjs mints tokens and starts servers with TRUSTED_DOCUMENTS (a codegen manifest; broken ones) on the same database.
 export COUPONQL_BIN="$BIN"
 
 # With an explicit DATABASE_URL the server does not seed by itself.
