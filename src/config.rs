@@ -67,6 +67,9 @@ pub struct Settings {
     /// Path of a trusted-documents manifest (GraphQL Code Generator's persisted-documents.json): only its operations run.
     #[arg(long, env = "TRUSTED_DOCUMENTS", global = true)]
     pub trusted_documents: Option<std::path::PathBuf>,
+    /// Export traces over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otel_exporter_otlp_endpoint: Option<String>,
 }
 
 fn parse_switch(raw: &str) -> Result<bool, String> {
@@ -117,6 +120,7 @@ impl Settings {
             trusted_proxies: None,
             max_query_cost: DEFAULT_MAX_QUERY_COST,
             trusted_documents: None,
+            otel_exporter_otlp_endpoint: None,
         }
     }
 

@@ -32,3 +32,5 @@ pub mod server;
 pub mod service;
 /// 애플리케이션 조립: serve와 테스트가 같은 배선을 쓴다
 pub mod startup;
+/// 로그 구독자와 OpenTelemetry 추적 (스팬, 내보내기, traceparent)
+pub mod telemetry;

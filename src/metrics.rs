@@ -58,6 +58,10 @@ fn describe() {
         "Aborted transactions answered TRY_AGAIN after the retry budget ran out"
     );
     metrics::describe_counter!("couponql_code_batch_collisions_total", "Generated code batches retried because a code already existed");
+    metrics::describe_counter!(
+        "couponql_trace_spans_dropped_total",
+        "Trace spans not exported: the export queue was full, the collector failed or timed out, or shutdown's 2 s ran out"
+    );
     metrics::describe_gauge!("couponql_db_pool_connections", "Database pool connections by state");
     metrics::describe_gauge!("couponql_http_open_connections", "Open HTTP connections");
     metrics::describe_gauge!("couponql_subscriptions_active", "Active GraphQL subscriptions");
@@ -169,4 +173,9 @@ fn backend_of(db: &DatabaseConnection) -> Backend {
         sea_orm::DbBackend::Postgres => Backend::Postgres,
         _ => Backend::Sqlite,
     }
+}
+
+/// 내보내지 못한 추적 스팬 (CONTRACT 13절). 0이면 지표를 등록만 한다.
+pub fn trace_spans_dropped(n: u64) {
+    counter!("couponql_trace_spans_dropped_total").increment(n);
 }

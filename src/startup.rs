@@ -54,6 +54,13 @@ impl Application {
         documents: Option<std::sync::Arc<graphql::TrustedDocuments>>,
     ) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
+        // 트랜잭션 스팬의 `db.system` (OpenTelemetry의 이름).
+        crate::telemetry::set_db_system(match sea_orm::ConnectionTrait::get_database_backend(&db) {
+            sea_orm::DatabaseBackend::MySql => "mysql",
+            sea_orm::DatabaseBackend::Postgres => "postgresql",
+            sea_orm::DatabaseBackend::Sqlite => "sqlite",
+            _ => "other_sql",
+        });
         let jwt = JwtKeys::new(settings.jwt_secret().expose_secret());
         let trusted = settings.trusted_proxies().map_err(anyhow::Error::msg)?;
         let schema = graphql::build_schema_with(Some(db.clone()), settings.issue_mode(), settings.max_query_cost, documents.is_none());

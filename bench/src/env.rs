@@ -74,6 +74,9 @@ pub(crate) async fn spawn_server(args: &Args, url: &str) -> Result<testkit::Serv
         let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--server-env wants KEY=VALUE, got {kv:?}"))?;
         cmd.env(k, v);
     }
+    if args.trusted_documents {
+        cmd.env("TRUSTED_DOCUMENTS", crate::load::write_manifest()?);
+    }
     testkit::Server::start(cmd).await.with_context(|| format!("the server on {url}"))
 }
 

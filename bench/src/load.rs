@@ -12,19 +12,39 @@ use uuid::Uuid;
 use crate::Args;
 use crate::env::Env;
 
+/// 발급 요청의 문서.
+pub(crate) const ISSUE: &str = "mutation($c: ID!) { issueCoupon(couponId: $c) { id } }";
+
+/// `--trusted-documents`: 서버가 받는 목록에 넣을 문서들 (발급과 읽기의 것).
+pub(crate) const TRUSTED: [&str; 3] = [ISSUE, crate::scenarios::read::ME, crate::scenarios::read::COUPON];
+
+/// `--trusted-documents`이면 문서를 글 대신 `documentId`로 보낸다.
+pub(crate) static BY_DOCUMENT_ID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// 신뢰 문서 목록 (client preset의 `persisted-documents.json` 모양)을 쓰고 그 경로를 돌려준다.
+pub(crate) fn write_manifest() -> Result<std::path::PathBuf> {
+    let map: serde_json::Map<String, Value> = TRUSTED.iter().map(|d| (format!("sha256:{}", document_id(d)), Value::from(*d))).collect();
+    let path = std::env::temp_dir().join("couponql-bench-trusted-documents.json");
+    std::fs::write(&path, Value::Object(map).to_string())?;
+    Ok(path)
+}
+
+fn document_id(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(text.as_bytes()))
+}
+
 /// 요청 하나: (걸린 시간 µs, 결과 코드). 본문에 `"_key"`가 있으면 그 값을 Idempotency-Key로 보낸다(본문에서는 뺀다).
 pub(crate) async fn send(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> (u64, String) {
     let started = Instant::now();
-    let (body, key) = match body.get("_key").and_then(Value::as_str) {
-        Some(k) => {
-            let mut b = body.clone();
-            if let Some(o) = b.as_object_mut() {
-                o.remove("_key");
-            }
-            (b, Some(k.to_owned()))
-        }
-        None => (body.clone(), None),
-    };
+    let mut body = body.clone();
+    let key = body.as_object_mut().and_then(|o| o.remove("_key")).and_then(|k| k.as_str().map(str::to_owned));
+    if BY_DOCUMENT_ID.load(std::sync::atomic::Ordering::Relaxed)
+        && let Some(o) = body.as_object_mut()
+        && let Some(Value::String(text)) = o.remove("query")
+    {
+        o.insert("documentId".into(), Value::from(document_id(&text)));
+    }
     let mut req = client.post(url).json(&body);
     if let Some(k) = key {
         req = req.header("idempotency-key", k);
@@ -124,7 +144,7 @@ pub(crate) async fn drive_for(
 }
 
 pub(crate) fn issue_body(coupon: Uuid) -> Value {
-    json!({ "query": "mutation($c: ID!) { issueCoupon(couponId: $c) { id } }", "variables": { "c": coupon.to_string() } })
+    json!({ "query": ISSUE, "variables": { "c": coupon.to_string() } })
 }
 
 /// `--idempotency-keys`면 요청마다 다른 키를 단다.

@@ -36,6 +36,10 @@ struct Args {
     /// Extra KEY=VALUE environment for the server (e.g. ISSUE_COALESCING=off).
     #[arg(long = "server-env")]
     server_env: Vec<String>,
+    /// Start the server with TRUSTED_DOCUMENTS (a manifest of the documents the harness sends) and send each
+    /// document by its documentId instead of its text (CONTRACT 13).
+    #[arg(long)]
+    trusted_documents: bool,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -211,6 +215,7 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    load::BY_DOCUMENT_ID.store(args.trusted_documents, std::sync::atomic::Ordering::Relaxed);
     println!(
         "# couponql-bench on {} ({} cores), server {}",
         args.database,

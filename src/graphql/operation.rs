@@ -46,6 +46,8 @@ struct InfoInner {
     via_get: bool,
     executed: AtomicBool,
     operation_type: OnceLock<OperationType>,
+    /// 고른 연산의 이름 (문서에 적힌 것: `operationName` 없이 온 이름 있는 연산도). 추적 스팬의 이름.
+    operation_name: OnceLock<async_graphql::Name>,
     /// 고른 연산의 루트 필드가 모두 캐시 힌트를 가질 때 그 가장 작은 값(초).
     cache_max_age: OnceLock<u32>,
 }
@@ -56,6 +58,7 @@ impl RequestInfo {
             via_get,
             executed: AtomicBool::new(false),
             operation_type: OnceLock::new(),
+            operation_name: OnceLock::new(),
             cache_max_age: OnceLock::new(),
         }))
     }
@@ -96,6 +99,11 @@ impl RequestInfo {
         }
     }
 
+    /// 고른 연산의 이름 (이름 없는 연산이거나 문서를 못 읽었으면 None).
+    pub fn operation_name(&self) -> Option<&str> {
+        self.0.operation_name.get().map(|n| n.as_str())
+    }
+
     /// 문서에서 고른 연산의 종류를 기록하고, 실행 전에 거절할 것을 거절한다 (아무것도 실행하지 않는다):
     /// HTTP로 온 구독은 BAD_REQUEST(구독은 웹소켓으로), GET으로 온 mutation은 405.
     pub(super) fn classify(
@@ -110,6 +118,10 @@ impl RequestInfo {
             && let Some(age) = cache_hint(registry, doc, &op.selection_set.node)
         {
             let _ = self.0.cache_max_age.set(age);
+        }
+        if let Some(name) = selected.and_then(|s| doc.operations.iter().find(|(_, op)| std::ptr::eq(&op.node, s))).and_then(|(n, _)| n) {
+            // 이름은 Arc라 복사가 싸다 (추적이 꺼져 있어도 요청마다 한 번).
+            let _ = self.0.operation_name.set(name.clone());
         }
         if let Some(ty) = selected.map(|op| op.ty) {
             let _ = self.0.operation_type.set(ty);

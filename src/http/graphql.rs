@@ -106,7 +106,8 @@ pub async fn graphql_post(
     // 실행은 요청과 떨어진 작업으로: 클라이언트가 끊어도 변경은 끝까지 가고 그 답이 보관된다. 종료는 이 작업들을 기다린다.
     // 키 조회도 이 작업 안에서 한다: 작업을 띄우기 전에 기다리면(첫 await) 그사이 연결이 끊길 때 hyper가 핸들러를
     // 거기서 버려 변경이 실행되지 않는다. (EOF만으로 버리지 않게 하는 것은 server.rs의 half_close.)
-    let task = state.tasks().spawn({
+    // 떨어진 작업도 이 요청의 추적 스팬 안에서 (꺼져 있으면 빈 스팬).
+    let task = state.tasks().spawn(tracing::Instrument::in_current_span({
         let state = state.clone();
         async move {
             let key_state = match &keyed {
@@ -123,7 +124,7 @@ pub async fn graphql_post(
             }
             answer
         }
-    });
+    }));
     match task.await {
         Ok(answer) => answer.into_response(),
         Err(_) => reject(media, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "일시적인 오류가 발생했습니다"),
@@ -249,6 +250,7 @@ async fn execute(
         })
         .unwrap_or_else(|| if response.errors.is_empty() { "OK".into() } else { "INTERNAL".into() });
     record_operation(state.metrics(), operation.as_deref(), info.operation_type(), &code, started.elapsed());
+    crate::telemetry::name_operation(info.operation_type(), info.operation_name());
     respond(media, response, &info, &code, anonymous)
 }
 

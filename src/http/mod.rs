@@ -13,12 +13,13 @@ pub mod ws;
 
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument;
 
 pub use limits::{BODY_LIMIT, BODY_TIMEOUT, IMPORT_BODY_LIMIT, MAX_IN_FLIGHT};
 pub use reply::MediaType;
@@ -38,6 +39,10 @@ pub fn router(state: AppState, cors: Option<&[String]>, metrics_here: bool) -> R
     if metrics_here {
         app = app.route("/metrics", get(metrics));
     }
+    if crate::telemetry::enabled() {
+        // 추적이 켜져 있을 때만: 꺼져 있으면 요청마다 아무것도 더하지 않는다.
+        app = app.route_layer(middleware::from_fn(traced));
+    }
     let trusted = state.trusted().clone();
     let mut app = app
         .fallback(|| async { reply::not_found() })
@@ -48,6 +53,17 @@ pub fn router(state: AppState, cors: Option<&[String]>, metrics_here: bool) -> R
         app = app.layer(cors_layer(origins)).layer(middleware::map_response(preflight_no_content));
     }
     app
+}
+
+/// 요청 하나를 추적의 SERVER 스팬 안에서 돌린다: 들어온 `traceparent`를 잇고, 응답에 이 스팬의 것을 싣는다.
+async fn traced(matched: MatchedPath, req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+    let Some(span) = crate::telemetry::server_span(req.method(), matched.as_str(), req.headers()) else {
+        return next.run(req).await;
+    };
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    let status = resp.status();
+    crate::telemetry::finish(&span, status, resp.headers_mut());
+    resp
 }
 
 /// /metrics만 따로 (METRICS_BIND_ADDR).

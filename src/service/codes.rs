@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Duration, Utc};
 use futures_util::Stream;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::issuance::Issuer;
@@ -47,14 +48,17 @@ pub async fn generate(
     let coupon = super::coupons::existing(db, coupon_id).await?;
     coupon.check_changeable()?;
     let now = domain::now();
-    let txn = db.begin().await.map_err(repo::db_error)?;
-    let sample = insert_generated(&txn, coupon_id, count, &prefix, now).await?;
-    // 이벤트 직전에야 쿠폰 행을 잠근다: 그 쿠폰의 다른 변경과 한 줄로 서서 원장에서 커밋 순서를 지키되(CONTRACT 9절),
-    // 코드를 넣는 몇 초 동안 발급을 막지 않는다. 그 사이 보관된 쿠폰이면 되돌린다.
-    repo::coupon::find_for_update(&txn, coupon_id).await?.ok_or(AppError::CouponNotFound)?.check_changeable()?;
-    repo::ledger::append(&txn, &[NewEvent::for_coupon(EventType::CodesGenerated, coupon_id, now)]).await?;
-    txn.commit().await.map_err(repo::db_error)?;
-    Ok(CodeBatch { coupon_id, count, sample })
+    let written = async {
+        let txn = db.begin().await.map_err(repo::db_error)?;
+        let sample = insert_generated(&txn, coupon_id, count, &prefix, now).await?;
+        // 이벤트 직전에야 쿠폰 행을 잠근다: 그 쿠폰의 다른 변경과 한 줄로 서서 원장에서 커밋 순서를 지키되(CONTRACT 9절),
+        // 코드를 넣는 몇 초 동안 발급을 막지 않는다. 그 사이 보관된 쿠폰이면 되돌린다.
+        repo::coupon::find_for_update(&txn, coupon_id).await?.ok_or(AppError::CouponNotFound)?.check_changeable()?;
+        repo::ledger::append(&txn, &[NewEvent::for_coupon(EventType::CodesGenerated, coupon_id, now)]).await?;
+        txn.commit().await.map_err(repo::db_error)?;
+        Ok(CodeBatch { coupon_id, count, sample })
+    };
+    written.instrument(crate::telemetry::transaction("generateCouponCodes")).await
 }
 
 /// 일회용 코드 `count`개를 주어진 트랜잭션에 넣고 앞의 몇 개를 돌려준다 (생성과 데모 데이터가 같이 쓴다).

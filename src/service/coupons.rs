@@ -4,6 +4,7 @@
 //! 읽어 판단하므로, 수정·중지가 커밋된 뒤에 커밋되는 발급은 언제나 새 값으로 판단된다 (다른 프로세스의 발급도 같다).
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::page::{self, Page};
@@ -49,11 +50,14 @@ pub async fn create(db: &DatabaseConnection, viewer: Option<&Viewer>, input: New
     Viewer::require_admin(viewer)?;
     let new = NewCoupon::parse(input)?;
     let now = domain::now();
-    let txn = db.begin().await.map_err(repo::db_error)?;
-    let coupon = repo::coupon::insert(&txn, Uuid::new_v4(), &new, now).await?;
-    repo::ledger::append(&txn, &[NewEvent::for_coupon(EventType::CouponCreated, coupon.id, now)]).await?;
-    txn.commit().await.map_err(repo::db_error)?;
-    Ok(coupon)
+    let written = async {
+        let txn = db.begin().await.map_err(repo::db_error)?;
+        let coupon = repo::coupon::insert(&txn, Uuid::new_v4(), &new, now).await?;
+        repo::ledger::append(&txn, &[NewEvent::for_coupon(EventType::CouponCreated, coupon.id, now)]).await?;
+        txn.commit().await.map_err(repo::db_error)?;
+        Ok(coupon)
+    };
+    written.instrument(crate::telemetry::transaction("createCoupon")).await
 }
 
 /// 쿠폰 행을 잠그고 읽는다. 없으면 COUPON_NOT_FOUND (트랜잭션은 버려진다).

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::domain::code::CouponCode;
@@ -21,6 +22,7 @@ use crate::error::{AppError, AppResult};
 use crate::repo;
 use crate::service::retry::{changed_since_read, retrying};
 use crate::service::stock::StockHub;
+use crate::telemetry;
 
 /// 배치 하나의 최대 요청 수: 다중 행 INSERT와 IN 목록을 적당한 크기로 묶는다.
 const MAX_BATCH: usize = 256;
@@ -349,7 +351,10 @@ struct Coalescer {
 
 struct Waiter {
     req: IssueRequest,
-    reply: oneshot::Sender<AppResult<UserCoupon>>,
+    /// 답과, 그 답을 만든 배치의 추적 스팬 (기다린 요청이 링크로 잇는다).
+    reply: oneshot::Sender<(AppResult<UserCoupon>, telemetry::Link)>,
+    /// 배치 스팬의 부모가 될 수 있는 이 요청의 기다림 스팬.
+    parent: telemetry::Parent,
 }
 
 impl Coalescer {
@@ -360,14 +365,16 @@ impl Coalescer {
 
     /// 줄에 서고 결과를 기다린다. 줄이 없었다면 이 요청이 그 쿠폰의 작업자를 띄운다.
     async fn submit(self: &Arc<Self>, req: IssueRequest, coupon_id: Uuid) -> AppResult<UserCoupon> {
+        let waiting = telemetry::Waiting::start(coupon_id);
         let (reply, answer) = oneshot::channel();
+        let waiter = Waiter { req, reply, parent: waiting.parent() };
         let lead = match self.queues().entry(coupon_id) {
             Entry::Occupied(mut e) => {
-                e.get_mut().push(Waiter { req, reply });
+                e.get_mut().push(waiter);
                 false
             }
             Entry::Vacant(e) => {
-                e.insert(vec![Waiter { req, reply }]);
+                e.insert(vec![waiter]);
                 true
             }
         };
@@ -375,7 +382,12 @@ impl Coalescer {
             let me = self.clone();
             tokio::spawn(async move { me.drain(coupon_id).await });
         }
-        answer.await.unwrap_or_else(|_| Err(AppError::Internal("발급 작업자가 답 없이 끝남".into())))
+        let (result, batch) = answer
+            .instrument(waiting.span().clone())
+            .await
+            .unwrap_or_else(|_| (Err(AppError::Internal("발급 작업자가 답 없이 끝남".into())), telemetry::Link::default()));
+        waiting.link(batch);
+        result
     }
 
     /// 줄이 빌 때까지 배치를 처리한다. 배치가 도는 동안 도착한 요청이 다음 배치가 된다.
@@ -399,28 +411,35 @@ impl Coalescer {
             if batch.is_empty() {
                 continue;
             }
-            let reqs: Vec<IssueRequest> = batch.iter().map(|w| w.req.clone()).collect();
-            // 데이터베이스가 버린 배치(교착·Galera 인증 충돌)는 배치째 다시 돈다: 줄에 선 요청들이 자리를 잃지 않는다.
-            match retrying(operation(&reqs), || issue_batch(&self.db, coupon_id, &reqs)).await {
-                Ok(results) => {
-                    for (w, r) in batch.into_iter().zip(results) {
-                        let _ = w.reply.send(r);
-                    }
+            let parent = batch.first().map(|w| w.parent.clone()).unwrap_or_default();
+            let (span, link) = telemetry::batch(&parent, batch.len());
+            self.serve(coupon_id, batch, link).instrument(span).await;
+        }
+    }
+
+    /// 배치 하나를 한 트랜잭션으로 발급하고 기다리던 요청마다 답한다.
+    async fn serve(&self, coupon_id: Uuid, batch: Vec<Waiter>, link: telemetry::Link) {
+        let reqs: Vec<IssueRequest> = batch.iter().map(|w| w.req.clone()).collect();
+        // 데이터베이스가 버린 배치(교착·Galera 인증 충돌)는 배치째 다시 돈다: 줄에 선 요청들이 자리를 잃지 않는다.
+        match retrying(operation(&reqs), || issue_batch(&self.db, coupon_id, &reqs)).await {
+            Ok(results) => {
+                for (w, r) in batch.into_iter().zip(results) {
+                    let _ = w.reply.send((r, link.clone()));
                 }
-                // 예상 못 한 실패(또는 잠금 밖에서 끼어든 중복 삽입)가 한 요청 때문일 수 있으니,
-                // 다른 요청까지 실패시키지 않도록 하나씩 다시 돌린다.
-                Err(e @ (AppError::Internal(_) | AppError::CouponAlreadyIssued | AppError::CodeAlreadyRedeemed)) if batch.len() > 1 => {
-                    tracing::warn!(%coupon_id, error = ?e, size = batch.len(), "배치 발급 실패: 요청별로 다시 처리");
-                    for w in batch.into_iter().filter(|w| !w.reply.is_closed()) {
-                        let r = issue_one(&self.db, w.req.clone(), coupon_id).await;
-                        let _ = w.reply.send(r);
-                    }
+            }
+            // 예상 못 한 실패(또는 잠금 밖에서 끼어든 중복 삽입)가 한 요청 때문일 수 있으니,
+            // 다른 요청까지 실패시키지 않도록 하나씩 다시 돌린다.
+            Err(e @ (AppError::Internal(_) | AppError::CouponAlreadyIssued | AppError::CodeAlreadyRedeemed)) if batch.len() > 1 => {
+                tracing::warn!(%coupon_id, error = ?e, size = batch.len(), "배치 발급 실패: 요청별로 다시 처리");
+                for w in batch.into_iter().filter(|w| !w.reply.is_closed()) {
+                    let r = issue_one(&self.db, w.req.clone(), coupon_id).await;
+                    let _ = w.reply.send((r, link.clone()));
                 }
-                // TRY_AGAIN 등: 아무것도 쓰이지 않았고, 모두에게 같은 사정이다.
-                Err(e) => {
-                    for w in batch {
-                        let _ = w.reply.send(Err(e.clone()));
-                    }
+            }
+            // TRY_AGAIN 등: 아무것도 쓰이지 않았고, 모두에게 같은 사정이다.
+            Err(e) => {
+                for w in batch {
+                    let _ = w.reply.send((Err(e.clone()), link.clone()));
                 }
             }
         }

@@ -49,6 +49,11 @@ impl Server {
         self.child.id()
     }
 
+    /// 끝났으면 그 상태 (SIGTERM을 보낸 뒤 기다릴 때).
+    pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
+    }
+
     /// SIGKILL을 보내고 끝날 때까지 기다린다 (죽는 서버를 흉내 낼 때).
     pub fn kill(&mut self) -> std::io::Result<ExitStatus> {
         self.child.kill()?;

@@ -23,5 +23,6 @@ mod sets;
 mod shop;
 mod stream;
 mod surface;
+mod traces;
 mod waves;
 mod ws_limits;

@@ -40,7 +40,7 @@ pub(crate) async fn checkout(env: &Env, users: usize, concurrency: usize, budget
     }
     let toks = ids.iter().map(|u| token(env, *u)).collect::<Result<Vec<String>>>()?;
     // 발급은 재지 않는 준비: 서버의 공개 API로 (벤치보다 오래된 서버도 제 원장 모양으로 쓴다).
-    let issue = "mutation($c: ID!) { issueCoupon(couponId: $c) { id } }";
+    let issue = crate::load::ISSUE;
     let reqs = toks.iter().map(|t| (t.clone(), json!({ "query": issue, "variables": { "c": coupon.to_string() } }))).collect();
     let (_, _, codes) = drive(env, reqs, concurrency).await?;
     if codes.get("OK").copied().unwrap_or(0) != users as u64 {
@@ -85,7 +85,7 @@ pub(crate) async fn checkout(env: &Env, users: usize, concurrency: usize, budget
 pub(crate) async fn checkout_sets(env: &Env, users: usize, concurrency: usize, size: usize) -> Result<Vec<Report>> {
     let ids = make_users(&env.db, users).await?;
     let toks = ids.iter().map(|u| token(env, *u)).collect::<Result<Vec<String>>>()?;
-    let issue = "mutation($c: ID!) { issueCoupon(couponId: $c) { id } }";
+    let issue = crate::load::ISSUE;
     let mut sets: Vec<Vec<Uuid>> = vec![Vec::with_capacity(size); users];
     for _ in 0..size {
         let coupon = make_coupon(&env.db, None).await?;

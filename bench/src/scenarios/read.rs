@@ -8,6 +8,8 @@ use crate::report::{Report, cpu_delta, cpu_now, report};
 
 /// 내 쿠폰 목록 읽기 (`day`도 쓴다).
 pub(crate) const ME: &str = "{ me { id name coupons { id isUsed coupon { id name discountValue remainingQuantity } } } }";
+/// 쿠폰 하나 읽기.
+pub(crate) const COUPON: &str = "query($id: ID!) { coupon(id: $id) { id name discountType discountValue remainingQuantity isAvailable } }";
 
 pub(crate) async fn read(env: &Env, seconds: u64, concurrency: usize) -> Result<Vec<Report>> {
     let ids = make_users(&env.db, concurrency).await?;
@@ -21,7 +23,7 @@ pub(crate) async fn read(env: &Env, seconds: u64, concurrency: usize) -> Result<
         }
     }
     let mut out = Vec::new();
-    let one = json!({ "query": "query($id: ID!) { coupon(id: $id) { id name discountType discountValue remainingQuantity isAvailable } }", "variables": { "id": coupons[0].to_string() } });
+    let one = json!({ "query": COUPON, "variables": { "id": coupons[0].to_string() } });
     let before = cpu_now(env);
     let (n, wall, hist, codes) = drive_for(env, seconds, concurrency, |_| (String::new(), one.clone())).await?;
     out.push(report(env, "read coupon(id)", n, wall, hist, codes, cpu_delta(before, cpu_now(env)), None));
