@@ -353,7 +353,7 @@ struct Waiter {
     req: IssueRequest,
     /// 답과, 그 답을 만든 배치의 추적 스팬 (기다린 요청이 링크로 잇는다).
     reply: oneshot::Sender<(AppResult<UserCoupon>, telemetry::Link)>,
-    /// 배치 스팬의 부모가 될 수 있는 이 요청의 기다림 스팬.
+    /// 배치 스팬의 부모가 될 수 있는 이 요청의 스팬.
     parent: telemetry::Parent,
 }
 
@@ -365,7 +365,7 @@ impl Coalescer {
 
     /// 줄에 서고 결과를 기다린다. 줄이 없었다면 이 요청이 그 쿠폰의 작업자를 띄운다.
     async fn submit(self: &Arc<Self>, req: IssueRequest, coupon_id: Uuid) -> AppResult<UserCoupon> {
-        let waiting = telemetry::Waiting::start(coupon_id);
+        let waiting = telemetry::Waiting::start();
         let (reply, answer) = oneshot::channel();
         let waiter = Waiter { req, reply, parent: waiting.parent() };
         let lead = match self.queues().entry(coupon_id) {
@@ -382,10 +382,8 @@ impl Coalescer {
             let me = self.clone();
             tokio::spawn(async move { me.drain(coupon_id).await });
         }
-        let (result, batch) = answer
-            .instrument(waiting.span().clone())
-            .await
-            .unwrap_or_else(|_| (Err(AppError::Internal("발급 작업자가 답 없이 끝남".into())), telemetry::Link::default()));
+        let (result, batch) =
+            answer.await.unwrap_or_else(|_| (Err(AppError::Internal("발급 작업자가 답 없이 끝남".into())), telemetry::Link::default()));
         waiting.link(batch);
         result
     }

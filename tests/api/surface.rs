@@ -121,6 +121,16 @@ async fn recv(ws: &mut Ws) -> Value {
     }
 }
 
+/// graphql-transport-ws로 연결하고 `connection_ack`까지.
+async fn ws_ready(base: &str) -> Ws {
+    let mut req = format!("{}/graphql/ws", base.replace("http://", "ws://")).into_client_request().expect("요청");
+    req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("헤더"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("연결");
+    ws.send(Message::Text(json!({ "type": "connection_init" }).to_string().into())).await.expect("init");
+    assert_eq!(recv(&mut ws).await["type"], "connection_ack");
+    ws
+}
+
 /// 웹소켓의 `subscribe`도 같은 규칙: documentId로 고른 구독은 돌고, 질의 글은 `error` 메시지로 거절된다.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_follow_the_manifest() {
@@ -128,12 +138,8 @@ async fn subscriptions_follow_the_manifest() {
     let coupon = new_coupon(&db.conn, Some(3)).await;
     let path = manifest(&[STOCK]);
     let base = start(db.conn.clone(), move |s| s.trusted_documents = Some(path)).await;
-    let mut req = format!("{}/graphql/ws", base.replace("http://", "ws://")).into_client_request().expect("요청");
-    req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("헤더"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("연결");
+    let mut ws = ws_ready(&base).await;
     let send = |v: Value| Message::Text(v.to_string().into());
-    ws.send(send(json!({ "type": "connection_init" }))).await.expect("init");
-    assert_eq!(recv(&mut ws).await["type"], "connection_ack");
 
     ws.send(send(json!({ "id": "text", "type": "subscribe", "payload": { "query": STOCK, "variables": { "c": coupon.id } } })))
         .await
@@ -281,4 +287,42 @@ async fn the_subgraph_sdl_is_served_and_printed_alike() {
     assert_eq!(String::from_utf8_lossy(&printed.stdout), sdl);
     let plain = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).expect("schema.graphql");
     assert!(plain.contains("_entities(representations: [_Any!]!): [_Entity]!") && plain.contains("_service: _Service!"), "schema.graphql");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 비용 (MAX_QUERY_COST)
+
+/// 설정한 한도가 곧 한도다: 넘는 조회는 실행 전에 GRAPHQL_VALIDATION_FAILED(400, `data` 없음), 넘는 구독은 웹소켓의
+/// `error` 메시지. 한도 안의 조회는 `extensions.cost`에 그 값과 한도를 싣고, 인트로스펙션 아래는 세지 않는다.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_cost_limit_refuses_queries_and_subscriptions_before_they_run() {
+    let Some(db) = fresh_db(Backend::Sqlite).await else { return };
+    let coupon = new_coupon(&db.conn, Some(3)).await;
+    let base = start(db.conn.clone(), |s| s.max_query_cost = 5).await;
+    // coupons 1 + edges(1 + 2 × (node 1 + id 1)) = 6 > 5.
+    let (status, v) = post(&base, GQL, json!({ "query": "{ coupons(first: 2) { edges { node { id } } } }" })).await;
+    assert_eq!((status, code(&v)), (400, "GRAPHQL_VALIDATION_FAILED"), "{v}");
+    assert!(v.get("data").is_none(), "{v}");
+    let (status, v) = post(&base, GQL, json!({ "query": "{ coupons(first: 1) { edges { node { id } } } }" })).await;
+    assert_eq!(status, 200, "{v}");
+    // coupons 1 + edges(1 + 1 × (node 1 + id 1)) = 4.
+    assert_eq!(v["extensions"]["cost"], json!({ "requested": 4, "limit": 5 }), "{v}");
+    let (status, v) = post(&base, GQL, json!({ "query": "{ __schema { types { name fields { name args { name } } } } }" })).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["extensions"]["cost"]["requested"], 1, "인트로스펙션 아래는 0: {v}");
+
+    let mut ws = ws_ready(&base).await;
+    let send = |v: Value| Message::Text(v.to_string().into());
+    // couponStock 1 + 다섯 필드 = 6 > 5.
+    let q = "subscription($c: ID!) { couponStock(couponId: $c) { couponId issuedQuantity totalQuantity remainingQuantity soldOut } }";
+    ws.send(send(json!({ "id": "s", "type": "subscribe", "payload": { "query": q, "variables": { "c": coupon.id } } })))
+        .await
+        .expect("보내기");
+    // 실행 전의 거절: 자료 없이 GRAPHQL_VALIDATION_FAILED. async-graphql의 상태 기계는 검증 오류를 `error`가 아니라
+    // `data: null`인 `next`(와 `complete`)로 보낸다: 어느 쪽이든 구독은 돌지 않았다.
+    let v = recv(&mut ws).await;
+    assert_eq!(v["id"].as_str(), Some("s"), "{v}");
+    let errors = if v["type"] == "error" { &v["payload"] } else { &v["payload"]["errors"] };
+    assert_eq!(errors[0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{v}");
+    assert!(v["payload"]["data"].is_null(), "{v}");
 }

@@ -101,8 +101,8 @@ async fn post(base: &str, bearer: &str, traceparent: Option<&str>, body: Value) 
 
 const ISSUE: &str = "mutation IssueCoupon($c: ID!, $u: ID) { issueCoupon(couponId: $c, userId: $u) { id } }";
 
-/// 들어온 traceparent를 잇는 SERVER 스팬(`mutation IssueCoupon`), 그 아래의 기다림·배치·트랜잭션(`db.system`) 스팬,
-/// 기다림에서 배치로의 링크, 응답의 traceparent. 트레이스가 없던 조회도 새 트레이스의 `query Coupons`이다.
+/// 들어온 traceparent를 잇는 SERVER 스팬(`mutation IssueCoupon`), 그 아래의 배치·트랜잭션(`db.system`) 스팬,
+/// 요청에서 배치로의 링크, 응답의 traceparent. 트레이스가 없던 조회도 새 트레이스의 `query Coupons`이다.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_is_one_trace_with_its_transactions_and_batches() {
     let (collector, received) = receiver().await;
@@ -121,22 +121,20 @@ async fn a_request_is_one_trace_with_its_transactions_and_batches() {
     let server_span_id = parts[2].to_owned();
 
     let in_trace = |s: &Span| hex(&s.trace_id) == TRACE_ID;
-    let spans = received.wait_for(4, in_trace).await;
+    let spans = received.wait_for(3, in_trace).await;
     let by_name = |name: &str| spans.iter().find(|s| s.name.starts_with(name)).unwrap_or_else(|| panic!("{name}: {spans:#?}"));
     let root = by_name("mutation IssueCoupon");
     assert_eq!(hex(&root.span_id), server_span_id);
     assert_eq!(hex(&root.parent_span_id), CALLER_SPAN, "호출한 쪽의 스팬을 잇는다");
     assert_eq!(root.kind, SpanKind::Server as i32);
-    let wait = by_name("issuance wait");
-    assert_eq!(wait.parent_span_id, root.span_id);
     let batch = by_name("issuance batch");
-    assert_eq!(batch.parent_span_id, wait.span_id, "배치는 그것을 띄운 요청 아래");
-    assert!(wait.links.iter().any(|l| l.span_id == batch.span_id), "기다림이 배치에 링크: {wait:#?}");
+    assert_eq!(batch.parent_span_id, root.span_id, "배치는 그것을 띄운 요청 아래");
+    assert!(root.links.iter().any(|l| l.span_id == batch.span_id), "요청이 배치에 링크: {root:#?}");
     let txn = by_name("transaction issue");
     assert_eq!(txn.parent_span_id, batch.span_id);
     assert!(matches!(attr(txn, "db.system"), Some(AnyValue::StringValue(s)) if s == "sqlite"), "{txn:#?}");
 
-    // 세 요청이 한꺼번에: 각자의 기다림 스팬이 자기를 처리한 배치에 링크된다.
+    // 세 요청이 한꺼번에: 각자의 SERVER 스팬이 자기를 처리한 배치에 링크된다.
     let mut calls = Vec::new();
     for (i, user) in USERS.iter().enumerate() {
         let base = server.base().to_owned();
@@ -151,7 +149,7 @@ async fn a_request_is_one_trace_with_its_transactions_and_batches() {
     }
     for i in 1..=3u128 {
         let trace = format!("{i:032x}");
-        let waits = received.wait_for(1, |s| hex(&s.trace_id) == trace && s.name == "issuance wait").await;
+        let waits = received.wait_for(1, |s| hex(&s.trace_id) == trace && s.name == "mutation IssueCoupon").await;
         let link = waits.first().and_then(|w| w.links.first()).unwrap_or_else(|| panic!("{trace}: 링크 없음"));
         let batches = received.wait_for(1, |s| s.name == "issuance batch" && s.span_id == link.span_id).await;
         assert_eq!(batches.len(), 1, "링크가 가리키는 배치가 내보내졌다");
