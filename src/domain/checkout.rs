@@ -52,6 +52,11 @@ impl UserCoupon {
         }
     }
 
+    /// 지금 주문에 붙어 있는지: 그 주문에 쓰였거나, 유효한 보류로 잡혀 있다 (`orderCoupons`와 `Order.coupons`).
+    pub fn attached_now(&self, now: DateTime<Utc>) -> bool {
+        self.is_used || self.held_by(now).is_some()
+    }
+
     pub fn status(&self, now: DateTime<Utc>) -> UserCouponStatus {
         if self.is_used {
             UserCouponStatus::Used

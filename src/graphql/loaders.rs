@@ -89,21 +89,19 @@ impl Loader<UserKey> for UserLoader {
     async fn load(&self, keys: &[UserKey]) -> Result<HashMap<UserKey, Self::Value>, AppError> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.id).collect();
         let users: HashMap<Uuid, User> = repo::user::find_many(&self.0, &ids).await?.into_iter().map(|u| (u.id, u)).collect();
-        let mut lists: HashMap<(Uuid, bool), Vec<(UserCoupon, Coupon)>> = HashMap::new();
-        // 플래그별로 한 번씩: 보통은 한 종류뿐이라 질의 한 번.
-        for flag in [false, true] {
-            let wanted: Vec<Uuid> = keys.iter().filter(|k| k.coupons == Some(flag) && users.contains_key(&k.id)).map(|k| k.id).collect();
-            if !wanted.is_empty() {
-                for (uc, c) in repo::user_coupon::list_by_users(&self.0, &wanted, flag).await? {
-                    lists.entry((uc.user_id, flag)).or_default().push((uc, c));
-                }
-            }
-        }
+        // 발급 내역은 `UserCouponsLoader`의 읽기 그대로 (플래그별로 질의 한 번).
+        let wanted: Vec<UserCouponsKey> = keys
+            .iter()
+            .filter(|k| users.contains_key(&k.id))
+            .filter_map(|k| k.coupons.map(|unused_only| UserCouponsKey { user_id: k.id, unused_only }))
+            .collect();
+        let lists = if wanted.is_empty() { HashMap::new() } else { UserCouponsLoader(self.0.clone()).load(&wanted).await? };
         Ok(keys
             .iter()
             .filter_map(|k| {
                 let user = users.get(&k.id)?.clone();
-                let list = k.coupons.map(|flag| lists.get(&(k.id, flag)).cloned().unwrap_or_default());
+                let list =
+                    k.coupons.map(|unused_only| lists.get(&UserCouponsKey { user_id: k.id, unused_only }).cloned().unwrap_or_default());
                 Some((*k, (user, list)))
             })
             .collect())

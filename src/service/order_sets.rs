@@ -417,7 +417,7 @@ pub async fn of_order(
 ) -> AppResult<Option<OrderCoupons>> {
     let user = Viewer::act_for(viewer, user_id)?;
     let now = domain::now();
-    let found = OrderCoupons::attached_now(db, user, order, |uc| uc.is_used || uc.held_by(now).is_some()).await?;
+    let found = OrderCoupons::attached_now(db, user, order, |uc| uc.attached_now(now)).await?;
     Ok((!found.coupons.is_empty()).then_some(found))
 }
 
@@ -465,7 +465,7 @@ pub async fn attached_to_orders(
     let now = domain::now();
     let mut out: HashMap<String, Vec<(UserCoupon, Coupon)>> = HashMap::new();
     for (uc, c) in repo::user_coupon::of_orders(db, user, orders).await? {
-        if (uc.is_used || uc.held_by(now).is_some())
+        if uc.attached_now(now)
             && let Some(order) = uc.order_id.clone()
         {
             out.entry(order).or_default().push((uc, c));

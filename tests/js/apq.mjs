@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
-import { baseUrlFromArgs, oneLine, parseResponse, reporter } from './lib.mjs';
+import { baseUrlFromArgs, oneLine, parseResponse, recordingFetch as recording, reporter } from './lib.mjs';
 
 const base = baseUrlFromArgs('apq.mjs');
 const endpoint = `${base}/graphql`;
@@ -40,25 +40,6 @@ function describeRequest(input, init = {}) {
   return { method, hasQuery: typeof payload.query === 'string' && payload.query.length > 0, hasHash: typeof hash === 'string', hash };
 }
 
-function recordingFetch(log) {
-  return async (input, init) => {
-    const entry = describeRequest(input, init);
-    try {
-      const res = await fetch(input, init);
-      entry.status = res.status;
-      // Peek at the body without consuming it for Apollo.
-      const text = await res.clone().text();
-      entry.codes = codesOf(text);
-      log.push(entry);
-      return res;
-    } catch (err) {
-      entry.error = err?.cause?.message || err?.message || String(err);
-      log.push(entry);
-      throw err;
-    }
-  };
-}
-
 function codesOf(text) {
   try {
     const body = JSON.parse(text);
@@ -67,6 +48,8 @@ function codesOf(text) {
     return ['(not JSON)'];
   }
 }
+
+const recordingFetch = (log) => recording(log, describeRequest, codesOf);
 
 const fmt = (e) =>
   `${e.method} query=${e.hasQuery ? 'yes' : 'no'} hash=${e.hasHash ? 'yes' : 'no'} -> ${e.error ? `error ${e.error}` : `HTTP ${e.status}${e.codes?.length ? ` errors=[${e.codes.join(',')}]` : ''}`}`;

@@ -70,3 +70,25 @@ export async function parseResponse(res, max = 240) {
   const codes = (body?.errors ?? []).map((e) => e?.extensions?.code);
   return { status: res.status, body, text, codes, summary: `HTTP ${res.status} ${oneLine(text, max)}` };
 }
+
+/**
+ * A fetch that records each request: `describe(input, init)` makes the log entry, which gets the HTTP status and
+ * `codesOf(body text)` (or the network error) before it is pushed to `log`. The response is returned untouched.
+ */
+export function recordingFetch(log, describe, codesOf) {
+  return async (input, init = {}) => {
+    const entry = describe(input, init);
+    try {
+      const res = await fetch(input, init);
+      entry.status = res.status;
+      // Peek at the body without consuming it for the client.
+      entry.codes = codesOf(await res.clone().text());
+      log.push(entry);
+      return res;
+    } catch (err) {
+      entry.error = err?.cause?.message || err?.message || String(err);
+      log.push(entry);
+      throw err;
+    }
+  };
+}

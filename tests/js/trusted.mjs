@@ -21,7 +21,7 @@ import { Kind, parse, print } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { Observable } from 'rxjs';
 import WebSocket from 'ws';
-import { baseUrlFromArgs, oneLine, parseResponse, reporter } from './lib.mjs';
+import { baseUrlFromArgs, oneLine, parseResponse, recordingFetch as recording, reporter } from './lib.mjs';
 
 baseUrlFromArgs('trusted.mjs'); // the shared server is not used (this script starts its own), but the usage is the same
 const r = reporter('trusted.mjs');
@@ -210,33 +210,29 @@ async function againstTrustedServer(base) {
 
   // ---- Apollo Client, every request recorded.
   /** Records method, URL and body of each request Apollo sends, and what came back. */
-  function recordingFetch(log) {
-    return async (input, init = {}) => {
-      const url = new URL(typeof input === 'string' ? input : input.url ?? String(input));
-      const method = (init.method || 'GET').toUpperCase();
-      const entry = { method, url: decodeURIComponent(url.search), body: typeof init.body === 'string' ? init.body : '' };
-      let payload = {};
-      if (method === 'GET') payload = Object.fromEntries(url.searchParams);
-      else {
-        try {
-          payload = JSON.parse(entry.body);
-        } catch {}
-      }
-      entry.hasQuery = 'query' in payload;
-      entry.id = payload.documentId ?? (typeof payload.extensions === 'string' ? JSON.parse(payload.extensions) : payload.extensions)?.persistedQuery?.sha256Hash;
+  const describe = (input, init) => {
+    const url = new URL(typeof input === 'string' ? input : input.url ?? String(input));
+    const method = (init.method || 'GET').toUpperCase();
+    const entry = { method, url: decodeURIComponent(url.search), body: typeof init.body === 'string' ? init.body : '' };
+    let payload = {};
+    if (method === 'GET') payload = Object.fromEntries(url.searchParams);
+    else {
       try {
-        const res = await fetch(input, init);
-        entry.status = res.status;
-        entry.codes = (await parseResponse(res.clone())).codes;
-        log.push(entry);
-        return res;
-      } catch (err) {
-        entry.error = err?.cause?.message || err?.message || String(err);
-        log.push(entry);
-        throw err;
-      }
-    };
-  }
+        payload = JSON.parse(entry.body);
+      } catch {}
+    }
+    entry.hasQuery = 'query' in payload;
+    entry.id = payload.documentId ?? (typeof payload.extensions === 'string' ? JSON.parse(payload.extensions) : payload.extensions)?.persistedQuery?.sha256Hash;
+    return entry;
+  };
+  const codesOf = (text) => {
+    try {
+      return (JSON.parse(text)?.errors ?? []).map((e) => e?.extensions?.code);
+    } catch {
+      return [];
+    }
+  };
+  const recordingFetch = (log) => recording(log, describe, codesOf);
   const fmt = (e) => `${e.method} query=${e.hasQuery ? 'yes' : 'no'} id=${String(e.id ?? '-').slice(0, 20)} -> ${e.error ? `error ${e.error}` : `HTTP ${e.status}${e.codes?.length ? ` errors=[${e.codes.join(',')}]` : ''}`}`;
   /** No request carried query text: no `query` field, and neither the manifest text nor the client's document appears. */
   const noQueryText = (log, texts) => log.length > 0 && log.every((e) => !e.hasQuery && texts.every((t) => !(e.url + e.body).includes(t)));
