@@ -1,8 +1,8 @@
 //! 로그와 OpenTelemetry 추적 (CONTRACT 13절).
 //!
 //! `OTEL_EXPORTER_OTLP_ENDPOINT`가 있으면 HTTP 요청마다 SERVER 스팬 하나(`<type> <operation name>`), 그 아래 데이터베이스
-//! 트랜잭션마다(`db.system`)와 발급 배치마다 스팬을 만들어 OTLP/HTTP로 내보낸다. 스팬은 `tracing`의 스팬이고
-//! (`tracing-opentelemetry`가 옮긴다), 우리 스팬만 `TARGET`의 TRACE 수준이라 로그에는 나오지 않는다.
+//! 트랜잭션마다(`db.system`)와 발급 배치마다 스팬을 만들어 OTLP/HTTP로 내보낸다. 스팬은 OpenTelemetry API로 바로
+//! 만든다 (아래 "스팬"). 로그(`tracing`)와는 따로라서, 켜도 로그 구독자와 그 비용은 그대로다.
 //!
 //! 내보내기는 요청을 막지도 실패시키지도 않는다: 끝난 스팬은 크기가 정해진 줄에 `try_send`로만 넣고, 줄이 차 있으면
 //! 버리고 센다(`couponql_trace_spans_dropped_total`). 줄은 tokio 작업 하나가 비우며 내보낸다. SDK의 BatchSpanProcessor는
@@ -10,35 +10,31 @@
 //! 버린 것으로 센다. 종료 때는 2초까지만 내보내고, 남은 것은 버린 것으로 센다.
 //!
 //! 꺼져 있으면(기본) 로그 구독자는 예전 그대로이고, 스팬을 만드는 곳은 `enabled()` 한 번만 보고 지나간다.
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use opentelemetry::Context;
-use opentelemetry::trace::{SpanContext, TraceContextExt, TracerProvider as _};
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{FutureExt as _, SpanBuilder, SpanContext, SpanKind, TraceContextExt, TracerProvider as _};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter as _, SpanProcessor};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData, SpanExporter as _, SpanProcessor};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::Span;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer as _;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
-/// 내보내는 스팬의 대상(target): 이 대상의 TRACE 스팬만 OpenTelemetry로 가고, 로그 필터(`info`)는 보지 않는다.
-pub const TARGET: &str = "couponql::otel";
 /// 종료 때 내보내기에 주는 시간 (계약: 2초).
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(2);
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static DB_SYSTEM: OnceLock<&'static str> = OnceLock::new();
+static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
 /// 추적을 내보내는 중인지 (스팬을 만드는 곳이 먼저 본다: 꺼져 있으면 아무것도 만들지 않는다).
 pub fn enabled() -> bool {
@@ -51,39 +47,23 @@ pub fn set_db_system(system: &'static str) {
 }
 
 /// 로그 구독자를 설치하고, 끝점이 있으면 추적 내보내기를 켠다. 끝점이 잘못되었으면 시작하지 않는다.
+/// 로그 구독자는 추적이 켜져 있든 꺼져 있든 같다: 스팬은 tracing을 거치지 않는다.
 pub fn init(format: LogFormat, endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
+    let export = match endpoint.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(endpoint) => Some(Export::start(endpoint)?),
+        None => None,
+    };
     // 로그는 stderr로: `couponql schema`와 `token`의 stdout을 더럽히지 않는다.
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // 색 코드는 터미널에만: 파일이나 파이프로 가는 로그에 이스케이프 문자가 섞이지 않게.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let Some(endpoint) = endpoint.map(str::trim).filter(|e| !e.is_empty()) else {
-        // 꺼져 있으면 예전의 구독자 그대로 (전역 필터 하나: 층마다의 필터 장부가 없다).
-        let logs = tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).with_ansi(colour);
-        match format {
-            LogFormat::Json => logs.json().flatten_event(true).init(),
-            LogFormat::Text => logs.init(),
-        }
-        return Ok(Telemetry { export: None });
-    };
-    let (provider, export) = Export::start(endpoint)?;
-    let tracer = provider.tracer("couponql");
-    let otel = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_location(false)
-        .with_threads(false)
-        .with_target(false)
-        .with_tracked_inactivity(false)
-        // 스팬에 들어갈 때마다 OpenTelemetry 문맥을 현재 문맥으로 걸지 않는다: 부모는 tracing의 스팬 나무와
-        // `set_parent`로 정해지고, 현재 문맥을 읽는 다른 계측이 없다 (들어갈 때마다의 비용만 남는다).
-        .with_context_activation(false)
-        .with_filter(tracing_subscriber::filter::Targets::new().with_target(TARGET, tracing::Level::TRACE));
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(colour);
-    let logs = match format {
-        LogFormat::Json => logs.json().flatten_event(true).boxed(),
-        LogFormat::Text => logs.boxed(),
-    };
-    tracing_subscriber::registry().with(logs.with_filter(filter())).with(otel).init();
-    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
+    match format {
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Text => logs.init(),
+    }
+    let Some((provider, export)) = export else { return Ok(Telemetry { export: None }) };
+    let _ = TRACER.set(provider.tracer("couponql"));
     ENABLED.store(true, Ordering::Relaxed);
     tracing::info!(endpoint, "exporting traces over OTLP/HTTP");
     Ok(Telemetry { export: Some((provider, export)) })
@@ -247,34 +227,96 @@ async fn send(exporter: &opentelemetry_otlp::SpanExporter, batch: &mut Vec<SpanD
 
 // ---------------------------------------------------------------------------------------------
 // 스팬
+//
+// 스팬은 OpenTelemetry API로 바로 만들고, 부모는 OpenTelemetry 문맥(`Context`)으로 넘긴다: 요청의 퓨처가 폴링될 때마다
+// 그 문맥을 스레드에 건다(`FutureExt::with_context`). tracing 스팬을 거쳐 옮기면(tracing-opentelemetry) 스팬마다
+// 레지스트리 항목·확장 맵·빌더 변환이 붙고, 폴링마다 레이어가 잠금을 잡고 시각을 읽는다: 선착순에서 요청당 CPU가
+// 그만큼 늘었다 (BENCHMARKS 13회차).
 
-/// HTTP 요청 하나의 SERVER 스팬 (꺼져 있으면 None). 들어온 W3C `traceparent`를 잇는다.
-/// 이름은 우선 `<METHOD> <route>`, GraphQL 연산이면 실행 뒤에 `<type> <operation name>`으로 바뀐다 (`name_operation`).
-pub fn server_span(method: &axum::http::Method, route: &str, headers: &axum::http::HeaderMap) -> Option<Span> {
+/// 들어온 요청의 W3C `traceparent`를 읽고 응답에 싣는다 (전역 전파기를 두지 않는다: 이 형식 하나뿐이고, 상태가 없다).
+fn propagator() -> TraceContextPropagator {
+    TraceContextPropagator::new()
+}
+
+/// 켜져 있으면 스팬을 만드는 트레이서.
+fn tracer() -> Option<&'static SdkTracer> {
     if !enabled() {
         return None;
     }
-    let span = tracing::trace_span!(
-        target: TARGET,
-        "request",
-        otel.name = format!("{method} {route}"),
-        otel.kind = "server",
-        http.request.method = method.as_str(),
-        http.route = route,
-        http.response.status_code = tracing::field::Empty,
-    );
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
-    if parent.span().span_context().is_valid() {
-        let _ = span.set_parent(parent);
-    }
-    Some(span)
+    TRACER.get()
 }
 
-/// 요청의 끝: 상태 코드를 적고, 응답에 이 스팬의 `traceparent`를 싣는다.
-pub fn finish(span: &Span, status: axum::http::StatusCode, headers: &mut axum::http::HeaderMap) {
-    span.record("http.response.status_code", status.as_u16());
-    let cx = span.context();
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(headers)));
+/// 스팬 하나와 그 부모들의 문맥: 이 안에서 도는 퓨처가 만드는 스팬은 이 스팬의 자식이 된다. 꺼져 있으면 비어 있다.
+#[derive(Clone, Default)]
+pub struct Scope(Option<Context>);
+
+impl Scope {
+    fn start(parent: &Context, builder: SpanBuilder) -> Self {
+        match tracer() {
+            Some(tracer) => {
+                let span = builder.start_with_context(tracer, parent);
+                Scope(Some(parent.with_span(span)))
+            }
+            None => Scope(None),
+        }
+    }
+
+    /// 이 스팬의 W3C 문맥 (링크와 `traceparent`에 쓴다).
+    fn span_context(&self) -> Option<SpanContext> {
+        let sc = self.0.as_ref()?.span().span_context().clone();
+        sc.is_valid().then_some(sc)
+    }
+}
+
+/// `fut`를 스팬 `scope` 안에서 돌리고, 끝나면 스팬을 닫는다 (퓨처가 도중에 버려지면 스팬도 그때 닫힌다).
+pub async fn within<F: Future>(scope: Scope, fut: F) -> F::Output {
+    match scope.0 {
+        None => fut.await,
+        Some(cx) => {
+            let out = fut.with_context(cx.clone()).await;
+            cx.span().end();
+            out
+        }
+    }
+}
+
+/// 떨어진 작업(`spawn`)이 지금 스팬 안에서 돌게 한다: 문맥은 부르는 자리에서 잡는다 (꺼져 있으면 그대로).
+pub fn in_current<F: Future>(fut: F) -> impl Future<Output = F::Output> {
+    let cx = enabled().then(Context::current);
+    async move {
+        match cx {
+            None => fut.await,
+            Some(cx) => fut.with_context(cx).await,
+        }
+    }
+}
+
+/// HTTP 요청 하나의 SERVER 스팬. 들어온 W3C `traceparent`를 잇는다.
+/// 이름은 우선 `<METHOD> <route>`, GraphQL 연산이면 실행 뒤에 `<type> <operation name>`으로 바뀐다 (`name_operation`).
+pub fn server_span(method: &axum::http::Method, route: &str, headers: &axum::http::HeaderMap) -> Scope {
+    if !enabled() {
+        return Scope(None);
+    }
+    // 유효한 `traceparent`가 없으면 빈 문맥: 새 트레이스의 뿌리가 된다.
+    let parent = propagator().extract_with_context(&Context::new(), &HeaderExtractor(headers));
+    let builder = SpanBuilder::from_name(format!("{method} {route}"))
+        .with_kind(SpanKind::Server)
+        .with_attributes([KeyValue::new("http.request.method", method.as_str().to_owned()), KeyValue::new("http.route", route.to_owned())]);
+    Scope::start(&parent, builder)
+}
+
+/// `fut`(요청 처리)를 SERVER 스팬 안에서 돌리고, 상태 코드를 적고, 응답에 이 스팬의 `traceparent`를 싣는다.
+pub async fn serve<F>(scope: Scope, fut: F) -> axum::response::Response
+where
+    F: Future<Output = axum::response::Response>,
+{
+    let Some(cx) = scope.0 else { return fut.await };
+    let mut resp = fut.with_context(cx.clone()).await;
+    let span = cx.span();
+    span.set_attribute(KeyValue::new("http.response.status_code", i64::from(resp.status().as_u16())));
+    propagator().inject_context(&cx, &mut HeaderInjector(resp.headers_mut()));
+    span.end();
+    resp
 }
 
 /// 지금 스팬(요청의 SERVER 스팬)의 이름을 GraphQL 연산으로: `mutation IssueCoupon`, 이름이 없으면 `query`.
@@ -287,23 +329,20 @@ pub fn name_operation(operation_type: &str, operation: Option<&str>) {
         Some(op) => format!("{operation_type} {op}"),
         None => operation_type.to_owned(),
     };
-    // 스팬은 요청이 들어올 때 시작했으므로 tracing의 `otel.name` 기록으로는 이름이 바뀌지 않는다: OpenTelemetry 스팬에 직접.
-    Span::current().context().span().update_name(name);
+    Context::map_current(|cx| cx.span().update_name(name));
 }
 
-/// 데이터베이스 트랜잭션 하나의 스팬 (`transaction <operation>`, `db.system`). 꺼져 있으면 빈 스팬.
-pub fn transaction(operation: &str) -> Span {
+/// 데이터베이스 트랜잭션 하나(`fut`)를 그 스팬 안에서 돌린다 (`transaction <operation>`, `db.system`).
+pub async fn transaction<F: Future>(operation: &'static str, fut: F) -> F::Output {
     if !enabled() {
-        return Span::none();
+        return fut.await;
     }
-    tracing::trace_span!(
-        target: TARGET,
-        "transaction",
-        otel.name = format!("transaction {operation}"),
-        otel.kind = "client",
-        db.system = DB_SYSTEM.get().copied().unwrap_or("other_sql"),
-        db.operation.name = operation,
-    )
+    let builder = SpanBuilder::from_name(format!("transaction {operation}")).with_kind(SpanKind::Client).with_attributes([
+        KeyValue::new("db.system", DB_SYSTEM.get().copied().unwrap_or("other_sql")),
+        KeyValue::new("db.operation.name", operation),
+    ]);
+    let scope = Context::map_current(|parent| Scope::start(parent, builder));
+    within(scope, fut).await
 }
 
 /// 배치가 부모로 삼을 문맥 (첫 요청의 스팬). 꺼져 있으면 비어 있다.
@@ -316,42 +355,34 @@ pub struct Link(Option<SpanContext>);
 
 /// 합쳐진 발급 줄에 선 요청: 그 요청의 SERVER 스팬(지금 스팬)이 처리한 배치에 링크로 잇는다.
 /// 기다림마다 스팬을 따로 만들지 않는다: 요청의 SERVER 스팬으로 충분하고, 요청마다 스팬 하나(내보내기까지)를 아낀다.
-pub struct Waiting {
-    span: Span,
-}
+pub struct Waiting(Option<Context>);
 
 impl Waiting {
-    /// 꺼져 있으면 빈 스팬.
+    /// 꺼져 있으면 비어 있다.
     pub fn start() -> Self {
-        if !enabled() {
-            return Self { span: Span::none() };
-        }
-        Self { span: Span::current() }
+        Self(enabled().then(Context::current))
     }
 
     pub fn parent(&self) -> Parent {
-        Parent(enabled().then(|| self.span.context()))
+        Parent(self.0.clone())
     }
 
     /// 이 요청을 처리한 배치에 잇는다.
     pub fn link(&self, batch: Link) {
-        if let Some(sc) = batch.0 {
-            self.span.add_link(sc);
+        if let (Some(cx), Some(sc)) = (&self.0, batch.0) {
+            cx.span().add_link(sc, Vec::new());
         }
     }
 }
 
 /// 발급 배치 하나의 스팬 (`issuance batch`): 첫 요청의 스팬 아래에 두고, 다른 요청들은 링크로 잇는다.
-/// 배치의 트랜잭션 스팬이 그 아래에 생긴다. 돌려주는 `Link`는 기다리던 요청들에게 보낸다.
-pub fn batch(parent: &Parent, size: usize) -> (Span, Link) {
+/// 배치의 트랜잭션 스팬이 그 아래에 생긴다 (`within`으로 돌린다). 돌려주는 `Link`는 기다리던 요청들에게 보낸다.
+pub fn batch(parent: &Parent, size: usize) -> (Scope, Link) {
     if !enabled() {
-        return (Span::none(), Link(None));
+        return (Scope(None), Link(None));
     }
-    let span = tracing::trace_span!(target: TARGET, "batch", otel.name = "issuance batch", batch.size = size as u64);
-    if let Some(cx) = &parent.0 {
-        let _ = span.set_parent(cx.clone());
-    }
-    let sc = span.context().span().span_context().clone();
-    let link = Link(sc.is_valid().then_some(sc));
-    (span, link)
+    let builder = SpanBuilder::from_name("issuance batch").with_attributes([KeyValue::new("batch.size", size as i64)]);
+    let scope = Scope::start(parent.0.as_ref().unwrap_or(&Context::new()), builder);
+    let link = Link(scope.span_context());
+    (scope, link)
 }

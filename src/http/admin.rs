@@ -94,7 +94,7 @@ pub async fn audience_csv(State(state): State<AppState>, Path(id): Path<String>,
     let Ok(coupon_id) = uuid::Uuid::parse_str(&id) else { return closing(fail(AppError::CouponNotFound)) };
     let body = paced(req.into_limited_body());
     let import = crate::service::audiences::import(state.db(), viewer.as_ref(), coupon_id, body, state.stopping());
-    match tracing::Instrument::instrument(import, crate::telemetry::transaction("importAudience")).await {
+    match crate::telemetry::transaction("importAudience", import).await {
         Ok(c) => {
             let json = serde_json::json!({
                 "couponId": c.coupon_id.to_string(),

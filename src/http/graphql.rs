@@ -106,8 +106,8 @@ pub async fn graphql_post(
     // 실행은 요청과 떨어진 작업으로: 클라이언트가 끊어도 변경은 끝까지 가고 그 답이 보관된다. 종료는 이 작업들을 기다린다.
     // 키 조회도 이 작업 안에서 한다: 작업을 띄우기 전에 기다리면(첫 await) 그사이 연결이 끊길 때 hyper가 핸들러를
     // 거기서 버려 변경이 실행되지 않는다. (EOF만으로 버리지 않게 하는 것은 server.rs의 half_close.)
-    // 떨어진 작업도 이 요청의 추적 스팬 안에서 (꺼져 있으면 빈 스팬).
-    let task = state.tasks().spawn(tracing::Instrument::in_current_span({
+    // 떨어진 작업도 이 요청의 추적 스팬 안에서 (꺼져 있으면 그대로).
+    let task = state.tasks().spawn(crate::telemetry::in_current({
         let state = state.clone();
         async move {
             let key_state = match &keyed {

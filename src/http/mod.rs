@@ -19,7 +19,6 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tracing::Instrument;
 
 pub use limits::{BODY_LIMIT, BODY_TIMEOUT, IMPORT_BODY_LIMIT, MAX_IN_FLIGHT};
 pub use reply::MediaType;
@@ -57,13 +56,8 @@ pub fn router(state: AppState, cors: Option<&[String]>, metrics_here: bool) -> R
 
 /// 요청 하나를 추적의 SERVER 스팬 안에서 돌린다: 들어온 `traceparent`를 잇고, 응답에 이 스팬의 것을 싣는다.
 async fn traced(matched: MatchedPath, req: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
-    let Some(span) = crate::telemetry::server_span(req.method(), matched.as_str(), req.headers()) else {
-        return next.run(req).await;
-    };
-    let mut resp = next.run(req).instrument(span.clone()).await;
-    let status = resp.status();
-    crate::telemetry::finish(&span, status, resp.headers_mut());
-    resp
+    let scope = crate::telemetry::server_span(req.method(), matched.as_str(), req.headers());
+    crate::telemetry::serve(scope, next.run(req)).await
 }
 
 /// /metrics만 따로 (METRICS_BIND_ADDR).

@@ -4,7 +4,6 @@ use std::net::IpAddr;
 use chrono::{DateTime, Duration, Utc};
 use futures_util::Stream;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
-use tracing::Instrument;
 use uuid::Uuid;
 
 use super::issuance::Issuer;
@@ -58,7 +57,7 @@ pub async fn generate(
         txn.commit().await.map_err(repo::db_error)?;
         Ok(CodeBatch { coupon_id, count, sample })
     };
-    written.instrument(crate::telemetry::transaction("generateCouponCodes")).await
+    crate::telemetry::transaction("generateCouponCodes", written).await
 }
 
 /// 일회용 코드 `count`개를 주어진 트랜잭션에 넣고 앞의 몇 개를 돌려준다 (생성과 데모 데이터가 같이 쓴다).

@@ -4,7 +4,6 @@
 //! 읽어 판단하므로, 수정·중지가 커밋된 뒤에 커밋되는 발급은 언제나 새 값으로 판단된다 (다른 프로세스의 발급도 같다).
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
-use tracing::Instrument;
 use uuid::Uuid;
 
 use super::page::{self, Page};
@@ -57,7 +56,7 @@ pub async fn create(db: &DatabaseConnection, viewer: Option<&Viewer>, input: New
         txn.commit().await.map_err(repo::db_error)?;
         Ok(coupon)
     };
-    written.instrument(crate::telemetry::transaction("createCoupon")).await
+    crate::telemetry::transaction("createCoupon", written).await
 }
 
 /// 쿠폰 행을 잠그고 읽는다. 없으면 COUPON_NOT_FOUND (트랜잭션은 버려진다).

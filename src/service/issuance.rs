@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use tokio::sync::oneshot;
-use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::domain::code::CouponCode;
@@ -410,8 +409,8 @@ impl Coalescer {
                 continue;
             }
             let parent = batch.first().map(|w| w.parent.clone()).unwrap_or_default();
-            let (span, link) = telemetry::batch(&parent, batch.len());
-            self.serve(coupon_id, batch, link).instrument(span).await;
+            let (scope, link) = telemetry::batch(&parent, batch.len());
+            telemetry::within(scope, self.serve(coupon_id, batch, link)).await;
         }
     }
 

@@ -30,7 +30,7 @@ where
     let mut retries: u32 = 0;
     loop {
         // 시도마다 트랜잭션 스팬 하나 (추적이 꺼져 있으면 빈 스팬).
-        match tracing::Instrument::instrument(attempt(), crate::telemetry::transaction(operation)).await {
+        match crate::telemetry::transaction(operation, attempt()).await {
             Err(AppError::Aborted) => {
                 let wait = backoff(retries);
                 if start.elapsed() + wait > BUDGET {
