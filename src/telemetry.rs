@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
+use futures_util::future::Either;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{FutureExt as _, SpanBuilder, SpanContext, SpanKind, TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
@@ -269,25 +271,23 @@ impl Scope {
 }
 
 /// `fut`를 스팬 `scope` 안에서 돌리고, 끝나면 스팬을 닫는다 (퓨처가 도중에 버려지면 스팬도 그때 닫힌다).
-pub async fn within<F: Future>(scope: Scope, fut: F) -> F::Output {
+/// async 블록이 아니라 바로 짓는 퓨처다: async 블록은 받은 퓨처와 기다리는 퓨처를 따로 담아 크기가 두 배가 되고,
+/// 요청의 큰 퓨처는 옮길 때마다 그만큼 복사된다 (BENCHMARKS 13회차의 callgrind).
+pub fn within<F: Future>(scope: Scope, fut: F) -> impl Future<Output = F::Output> {
     match scope.0 {
-        None => fut.await,
-        Some(cx) => {
-            let out = fut.with_context(cx.clone()).await;
+        None => Either::Left(fut),
+        Some(cx) => Either::Right(fut.with_context(cx.clone()).map(move |out| {
             cx.span().end();
             out
-        }
+        })),
     }
 }
 
-/// 떨어진 작업(`spawn`)이 지금 스팬 안에서 돌게 한다: 문맥은 부르는 자리에서 잡는다 (꺼져 있으면 그대로).
+/// 떨어진 작업(`spawn`)이 지금 스팬 안에서 돌게 한다: 문맥은 부르는 자리에서 잡는다 (꺼져 있으면 그 퓨처 그대로).
 pub fn in_current<F: Future>(fut: F) -> impl Future<Output = F::Output> {
-    let cx = enabled().then(Context::current);
-    async move {
-        match cx {
-            None => fut.await,
-            Some(cx) => fut.with_context(cx).await,
-        }
+    match enabled().then(Context::current) {
+        None => Either::Left(fut),
+        Some(cx) => Either::Right(fut.with_context(cx)),
     }
 }
 
@@ -333,16 +333,17 @@ pub fn name_operation(operation_type: &str, operation: Option<&str>) {
 }
 
 /// 데이터베이스 트랜잭션 하나(`fut`)를 그 스팬 안에서 돌린다 (`transaction <operation>`, `db.system`).
-pub async fn transaction<F: Future>(operation: &'static str, fut: F) -> F::Output {
+/// 부모는 부르는 자리의 스팬이다 (부른 자리에서 바로 기다린다).
+pub fn transaction<F: Future>(operation: &'static str, fut: F) -> impl Future<Output = F::Output> {
     if !enabled() {
-        return fut.await;
+        return within(Scope(None), fut);
     }
     let builder = SpanBuilder::from_name(format!("transaction {operation}")).with_kind(SpanKind::Client).with_attributes([
         KeyValue::new("db.system", DB_SYSTEM.get().copied().unwrap_or("other_sql")),
         KeyValue::new("db.operation.name", operation),
     ]);
     let scope = Context::map_current(|parent| Scope::start(parent, builder));
-    within(scope, fut).await
+    within(scope, fut)
 }
 
 /// 배치가 부모로 삼을 문맥 (첫 요청의 스팬). 꺼져 있으면 비어 있다.
