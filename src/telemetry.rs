@@ -306,17 +306,21 @@ pub fn server_span(method: &axum::http::Method, route: &str, headers: &axum::htt
 }
 
 /// `fut`(요청 처리)를 SERVER 스팬 안에서 돌리고, 상태 코드를 적고, 응답에 이 스팬의 `traceparent`를 싣는다.
-pub async fn serve<F>(scope: Scope, fut: F) -> axum::response::Response
+/// 스팬을 닫는 것은 `within`: 응답을 적는 일은 그 안에서(스팬이 닫히기 전에, 스팬이 지금 문맥일 때) 한다.
+pub fn serve<F>(scope: Scope, fut: F) -> impl Future<Output = axum::response::Response>
 where
     F: Future<Output = axum::response::Response>,
 {
-    let Some(cx) = scope.0 else { return fut.await };
-    let mut resp = fut.with_context(cx.clone()).await;
-    let span = cx.span();
-    span.set_attribute(KeyValue::new("http.response.status_code", i64::from(resp.status().as_u16())));
-    propagator().inject_context(&cx, &mut HeaderInjector(resp.headers_mut()));
-    span.end();
-    resp
+    within(
+        scope,
+        fut.map(|mut resp| {
+            Context::map_current(|cx| {
+                cx.span().set_attribute(KeyValue::new("http.response.status_code", i64::from(resp.status().as_u16())));
+                propagator().inject_context(cx, &mut HeaderInjector(resp.headers_mut()));
+            });
+            resp
+        }),
+    )
 }
 
 /// 지금 스팬(요청의 SERVER 스팬)의 이름을 GraphQL 연산으로: `mutation IssueCoupon`, 이름이 없으면 `query`.
